@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
+
+This file is the command line: it parses options, reads and writes images, and prints progress. The
+objective and the optimizers are in stylize.py, the network and its weights file in vgg.py.
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import stylize
+import vgg
+
+MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
+PRINT_ITERATIONS = 10
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one sentence, without a traceback."""
+
+
+# Images
+
+def read_image(path):
+    """An image file as RGB float32 [height, width, 3] in 0..255; greyscale, palette, RGBA, CMYK and 16-bit
+    images are converted, and the EXIF orientation is applied."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not os.path.exists(path):
+        raise UserError(f'image {path} does not exist')
+    if os.path.isdir(path):
+        raise UserError(f'image {path} is a directory, not an image file')
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit greyscale: scale, don't clip, to 8 bits
+                grey = np.asarray(image, dtype=np.float32) / 257.0
+                return np.repeat(grey[:, :, None], 3, axis=2)
+            if image.mode != 'RGB':
+                image = image.convert('RGBA' if 'transparency' in image.info else image.mode).convert('RGB')
+            return np.asarray(image, dtype=np.float32)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise UserError(f'image {path} could not be read: {error}') from None
+
+
+def resize(image, height, width):
+    """An RGB float image resized to height x width with Lanczos filtering."""
+    from PIL import Image
+
+    if image.shape[:2] == (height, width):
+        return image
+    channels = [Image.fromarray(image[:, :, c].astype(np.float32), mode='F').resize((width, height), Image.LANCZOS)
+                for c in range(3)]
+    return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0, 255).astype(np.float32)
+
+
+def output_size(shape, width, max_size):
+    """(height, width) of the output: `width` wide if given, else the content's size with its longest side
+    at most `max_size`; the aspect ratio is kept."""
+    height_in, width_in = shape[:2]
+    if width:
+        scale = width / width_in
+    else:
+        scale = min(1.0, max_size / max(height_in, width_in))
+    return max(1, round(height_in * scale)), max(1, round(width_in * scale))
+
+
+def scaled_style(style, output_width, style_scale):
+    """The style image resized so that its width is `style_scale` times the output's (as in the peers)."""
+    scale = style_scale * output_width / style.shape[1]
+    return resize(style, max(1, round(style.shape[0] * scale)), max(1, round(style.shape[1] * scale)))
+
+
+def write_image(path, image):
+    """Writes RGB 0..255 atomically: to a temporary file beside `path`, then renamed over it."""
+    from PIL import Image
+
+    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    fmt = Image.registered_extensions()[os.path.splitext(path)[1].lower()]
+    _write_atomically(path, lambda f: Image.fromarray(pixels).save(f, format=fmt))
+
+
+def _write_atomically(path, write):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+class ProgressLog:
+    """The progress CSV: written to a temporary file as rows come, renamed to its path when closed."""
+    HEADER = ('iteration', 'content', 'style', 'tv', 'total', 'seconds')
+
+    def __init__(self, path):
+        self.path = path
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, self.temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
+                                              suffix='.tmp')
+        self.file = os.fdopen(fd, 'w', newline='')
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(self.HEADER)
+
+    def add(self, progress):
+        self.writer.writerow([progress.iteration] + [repr(getattr(progress, name)) for name in self.HEADER[1:]])
+        self.file.flush()
+
+    def close(self):
+        self.file.close()
+        os.replace(self.temporary, self.path)
+
+
+# Options
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, not {text}')
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be 0 or more, not {text}')
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a positive number, not {text}')
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be 0 or a positive number, not {text}')
+    return value
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'must be between 0 and 1, not {text}')
+    return value
+
+
+def _layer(text):
+    if text not in vgg.LAYERS:
+        raise argparse.ArgumentTypeError(f'unknown layer {text!r}; layers are named conv1_1, relu1_1, '
+                                         f'..., pool5 (see --help)')
+    return text
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog='neural_style.py', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    io = p.add_argument_group('images')
+    io.add_argument('--content', required=True, help='the photograph; the output has its aspect ratio')
+    io.add_argument('--styles', required=True, nargs='+', help='one or more style images')
+    io.add_argument('--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format')
+    io.add_argument('--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
+                    'if they exist (by default an existing file stops the run before it starts)')
+    io.add_argument('--max-size', type=_positive_int, default=MAX_SIZE,
+                    help='longest side of the output in pixels (the content is scaled down to it, never up)')
+    io.add_argument('--width', type=_positive_int, help='output width in pixels, overriding --max-size')
+    io.add_argument('--style-scales', type=_positive_float, nargs='+',
+                    help='per style image: its width relative to the output width (default 1.0 each)')
+    io.add_argument('--network', default=vgg.WEIGHTS_FILE,
+                    help=f'path to {vgg.WEIGHTS_FILE} (MatConvNet VGG-19, from {vgg.WEIGHTS_URL})')
+
+    loss = p.add_argument_group('objective (the paper\'s alpha, beta, layers and w_l)')
+    loss.add_argument('--content-weight', type=_non_negative_float, default=stylize.CONTENT_WEIGHT,
+                      help='alpha, the weight of L_content')
+    loss.add_argument('--style-weight', type=_non_negative_float, default=stylize.STYLE_WEIGHT,
+                      help='beta, the weight of L_style')
+    loss.add_argument('--tv-weight', type=_non_negative_float, default=stylize.TV_WEIGHT,
+                      help='weight of a total-variation smoothness term (not in the paper)')
+    loss.add_argument('--content-layers', type=_layer, nargs='+', default=list(stylize.CONTENT_LAYERS),
+                      help='layers whose features the content loss matches')
+    loss.add_argument('--content-layer-weights', type=_non_negative_float, nargs='+',
+                      help='one weight per content layer (default 1/number of content layers)')
+    loss.add_argument('--style-layers', type=_layer, nargs='+', default=list(stylize.STYLE_LAYERS),
+                      help='layers whose Gram matrices the style loss matches')
+    loss.add_argument('--style-layer-weights', type=_non_negative_float, nargs='+',
+                      help='w_l, one per style layer (default 1/number of style layers, as in the paper)')
+    loss.add_argument('--style-blend-weights', type=_non_negative_float, nargs='+',
+                      help='one weight per style image, normalized to sum 1 (default equal)')
+    loss.add_argument('--pooling', choices=vgg.POOLING_METHODS, default=stylize.POOLING,
+                      help='pooling in the network; the paper replaces max by average pooling')
+
+    opt = p.add_argument_group('optimization')
+    opt.add_argument('--optimizer', choices=stylize.OPTIMIZERS, default=stylize.OPTIMIZER,
+                     help='L-BFGS (the paper\'s) or Adam')
+    opt.add_argument('--iterations', type=_positive_int, default=stylize.ITERATIONS, help='optimizer iterations')
+    opt.add_argument('--lbfgs-history', type=_positive_int, default=stylize.LBFGS_HISTORY,
+                     help='L-BFGS: number of stored corrections')
+    opt.add_argument('--learning-rate', type=_positive_float, default=stylize.LEARNING_RATE,
+                     help='Adam: learning rate, in pixel values')
+    opt.add_argument('--beta1', type=_fraction, default=stylize.BETA1, help='Adam: beta1')
+    opt.add_argument('--beta2', type=_fraction, default=stylize.BETA2, help='Adam: beta2')
+    opt.add_argument('--eps', type=_positive_float, default=stylize.EPSILON, help='Adam: epsilon')
+    opt.add_argument('--init', choices=('noise', 'content', 'style'), default='noise',
+                     help='starting image: white noise (the paper\'s), the content, or the (first) style image')
+    opt.add_argument('--initial', help='starting image from a file, overriding --init')
+    opt.add_argument('--initial-noiseblend', type=_fraction, default=0.0,
+                     help='fraction of white noise blended into a content, style or --initial start')
+    opt.add_argument('--seed', type=int, help='random seed of the white noise: a CPU run repeats exactly')
+    opt.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0 (default: the GPU if '
+                     'TensorFlow sees one, else the CPU)')
+
+    out = p.add_argument_group('progress')
+    out.add_argument('--print-iterations', type=_non_negative_int, default=PRINT_ITERATIONS,
+                     help='print the losses every this many iterations (0: only at the end)')
+    out.add_argument('--progress-write', metavar='PATH',
+                     help='write a CSV of the losses at every iteration (row 0: the initial image)')
+    out.add_argument('--checkpoint-output', help='checkpoint file name with %%s for the iteration, '
+                     'e.g. checkpoint_%%s.jpg')
+    out.add_argument('--checkpoint-iterations', type=_positive_int,
+                     help='write the best image so far every this many iterations')
+    return p
+
+
+def check_options(args):
+    """Checks the options against each other and the file system, before anything is computed."""
+    counts = [('--style-scales', args.style_scales, len(args.styles), 'style images'),
+              ('--style-blend-weights', args.style_blend_weights, len(args.styles), 'style images'),
+              ('--style-layer-weights', args.style_layer_weights, len(args.style_layers), 'style layers'),
+              ('--content-layer-weights', args.content_layer_weights, len(args.content_layers), 'content layers')]
+    for option, values, expected, what in counts:
+        if values is not None and len(values) != expected:
+            raise UserError(f'{option} has {len(values)} values for {expected} {what}')
+    if args.style_blend_weights is not None and sum(args.style_blend_weights) <= 0:
+        raise UserError('--style-blend-weights must not all be 0')
+    if (args.checkpoint_output is None) != (args.checkpoint_iterations is None):
+        raise UserError('--checkpoint-output and --checkpoint-iterations go together')
+    if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
+        raise UserError(f'--checkpoint-output {args.checkpoint_output} has no %s for the iteration number')
+    if args.device is not None and not _is_device(args.device):
+        raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
+    outputs = [args.output]
+    if args.checkpoint_output:
+        outputs += [args.checkpoint_output % i for i in range(args.checkpoint_iterations, args.iterations,
+                                                               args.checkpoint_iterations)]
+    for path in outputs:
+        _check_image_path(path, args.overwrite)
+    if args.progress_write:
+        _check_writable(args.progress_write, args.overwrite)
+
+
+def _is_device(name):
+    kind, _, index = name.lower().lstrip('/').replace('device:', '').partition(':')
+    return kind in ('cpu', 'gpu') and index.isdigit()
+
+
+def _check_image_path(path, overwrite):
+    from PIL import Image
+
+    extension = os.path.splitext(path)[1].lower()
+    fmt = Image.registered_extensions().get(extension)
+    if fmt is None or fmt not in Image.SAVE:
+        raise UserError(f'cannot write images of type "{extension or path}"; use .jpg, .png, .bmp or .tif')
+    _check_writable(path, overwrite)
+
+
+def _check_writable(path, overwrite):
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise UserError(f'{path} exists; choose another name or pass --overwrite')
+    if os.path.isdir(path):
+        raise UserError(f'{path} is a directory')
+    if not os.path.isdir(directory):
+        raise UserError(f'cannot write {path}: directory {directory} does not exist')
+    if not os.access(directory, os.W_OK):
+        raise UserError(f'cannot write {path}: directory {directory} is not writable')
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    return f'{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s' if seconds >= 3600 else \
+        f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+def _progress_line(progress, iterations):
+    remaining = ''
+    if progress.iteration:
+        remaining = f'  remaining {_duration(progress.seconds / progress.iteration * (iterations - progress.iteration))}'
+    return (f'iteration {progress.iteration:>{len(str(iterations))}}/{iterations}  '
+            f'content {progress.content:.4g}  style {progress.style:.4g}  tv {progress.tv:.4g}  '
+            f'total {progress.total:.4g}  elapsed {_duration(progress.seconds)}{remaining}')
+
+
+def run(args):
+    check_options(args)
+    content = read_image(args.content)
+    styles = [read_image(path) for path in args.styles]
+    initial = read_image(args.initial) if args.initial else None
+    net = vgg.load_net(args.network)
+
+    height, width = output_size(content.shape, args.width, args.max_size)
+    content = resize(content, height, width)
+    scales = args.style_scales or [1.0] * len(styles)
+    styles = [scaled_style(style, width, scale) for style, scale in zip(styles, scales)]
+    if initial is None and args.init != 'noise':
+        initial = content if args.init == 'content' else styles[0]
+    if initial is not None:
+        initial = resize(initial, height, width)
+
+    device = args.device or stylize.default_device()
+    print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
+          f'{args.iterations} iterations, on {device}', flush=True)
+    log = ProgressLog(args.progress_write) if args.progress_write else None
+    started, progress = time.perf_counter(), None
+    try:
+        for progress in stylize.stylize(
+                net, content, styles, initial=initial,
+                noise_blend=args.initial_noiseblend if initial is not None else 0.0, seed=args.seed,
+                content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+                style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
+                style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
+                style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
+                optimizer=args.optimizer, iterations=args.iterations, lbfgs_history=args.lbfgs_history,
+                learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
+                device=device):
+            if log:
+                log.add(progress)
+            if args.print_iterations and progress.iteration % args.print_iterations == 0:
+                print(_progress_line(progress, args.iterations), flush=True)
+            if (args.checkpoint_iterations and progress.iteration
+                    and progress.iteration % args.checkpoint_iterations == 0 and progress.iteration < args.iterations):
+                write_image(args.checkpoint_output % progress.iteration, progress.best_image)
+    finally:
+        if log:
+            log.close()
+    write_image(args.output, progress.best_image)
+    if progress.iteration < args.iterations:
+        print(f'L-BFGS stopped after {progress.iteration} iterations: no further decrease was possible')
+    if not args.print_iterations or progress.iteration % args.print_iterations:
+        print(_progress_line(progress, args.iterations))
+    print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
+          f'in {_duration(time.perf_counter() - started)}')
+
+
+def main(argv=None):
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TensorFlow's start-up chatter is not for users
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except (UserError, vgg.WeightsError) as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f'\n{parser.prog}: interrupted', file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""The objective of Gatys, Ecker & Bethge and its optimization, yielding progress.
+
+Notation of the paper (arXiv 1508.06576 eqs. 1-7; CVPR 2016 sec. 2). For a layer l with N_l channels and
+M_l positions (height x width):
+    F^l  the feature map of the image being generated, P^l that of the content image
+    G^l = F^l' F^l, the Gram matrix of the generated image, A^l that of the style image
+
+    L_content = 1/2 sum_ij (F^l_ij - P^l_ij)^2                          (eq. 1)
+    E_l       = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2             (eq. 4)
+    L_style   = sum_l w_l E_l                                            (eq. 5)
+    L_total   = alpha L_content + beta L_style (+ gamma L_tv, not in the paper, off by default)   (eq. 7)
+"""
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import vgg
+
+# Defaults, and where they come from.
+CONTENT_LAYERS = ('relu4_2',)  # paper sec. 3: content matched on 'conv4_2'; Caffe's ReLU runs in place, so rectified
+STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')  # paper Fig. 2: conv1_1 ... conv5_1
+CONTENT_WEIGHT = 1.0  # alpha
+STYLE_WEIGHT = 1e3  # beta: alpha/beta = 1e-3 as in the paper's Fig. 3; checked by eye on a trained VGG at 512 px
+TV_WEIGHT = 0.0  # the paper has no total-variation term
+POOLING = 'avg'  # paper sec. 2: average pooling "improves the gradient flow" and looks slightly better
+OPTIMIZER = 'lbfgs'  # CVPR 2016 sec. 2: "L-BFGS, which we found to work best for image synthesis"
+OPTIMIZERS = ('lbfgs', 'adam')
+ITERATIONS = 1000  # the paper does not state a count; 1000 is the common choice of its reimplementations
+LBFGS_HISTORY = 10  # scipy's default number of stored corrections (maxcor)
+LEARNING_RATE = 10.0  # Adam, on pixel values in 0..255; as in anishathalye/neural-style
+BETA1 = 0.9  # Adam's published defaults (Kingma & Ba 2015)
+BETA2 = 0.999
+EPSILON = 1e-8
+PIXEL_RANGE = (0.0, 255.0)
+
+
+def _tf():
+    import tensorflow.compat.v1 as tf
+    return tf
+
+
+# The loss terms, each a pure function of tensors.
+
+def content_loss(F, P):
+    """L_content = 1/2 sum_ij (F_ij - P_ij)^2   (eq. 1)."""
+    tf = _tf()
+    return 0.5 * tf.reduce_sum(tf.square(F - P))
+
+
+def gram_matrix(features):
+    """G = F' F for a [1, height, width, N] feature map: the N x N inner products over its M positions (eq. 3)."""
+    tf = _tf()
+    F = tf.reshape(features, [-1, features.shape[-1]])  # M x N
+    return tf.matmul(F, F, transpose_a=True)
+
+
+def style_layer_loss(G, A, N, M):
+    """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2   (eq. 4)."""
+    tf = _tf()
+    return tf.reduce_sum(tf.square(G - A)) / (4.0 * N ** 2 * M ** 2)
+
+
+def total_variation(image):
+    """sum of squared differences between horizontally and vertically neighbouring pixels (not in the paper)."""
+    tf = _tf()
+    return (tf.reduce_sum(tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])) +
+            tf.reduce_sum(tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])))
+
+
+@dataclass
+class Progress:
+    """The state after `iteration` optimizer steps (0: the initial image)."""
+    iteration: int
+    content: float  # alpha * L_content
+    style: float  # beta * L_style
+    tv: float  # gamma * L_tv
+    total: float
+    seconds: float  # since the optimization started
+    best_total: float  # the lowest total seen so far
+    best_image: np.ndarray  # the image with that total: RGB, 0..255, float32 [height, width, 3]
+
+
+def default_device():
+    """The first GPU when TensorFlow sees one, else the CPU."""
+    import tensorflow as tf
+    return '/gpu:0' if tf.config.list_physical_devices('GPU') else '/cpu:0'
+
+
+def _session(graph):
+    tf = _tf()
+    config = tf.ConfigProto(allow_soft_placement=True)
+    config.gpu_options.allow_growth = True  # share the GPU with others
+    return tf.Session(graph=graph, config=config)
+
+
+def _deepest(layers):
+    return max(layers, key=vgg.LAYERS.index)
+
+
+def _normalized(weights, count, default):
+    weights = np.full(count, default, dtype=np.float64) if weights is None else np.asarray(weights, np.float64)
+    if weights.shape != (count,):
+        raise ValueError(f'{len(weights)} weights given for {count} items')
+    return weights
+
+
+def layer_features(net, image, content_layers, style_layers, pooling, device):
+    """The content image's features P^l at `content_layers` and an image's Gram matrices A^l at `style_layers`.
+
+    Returns (features, grams, positions): dicts by layer of NumPy arrays, and M_l of each style layer. Runs
+    in a graph of its own that is freed afterwards, so the optimization graph holds only constants.
+    """
+    tf = _tf()
+    graph = tf.Graph()
+    with graph.as_default(), tf.device(device):
+        x = tf.placeholder(tf.float32, [1, None, None, 3])
+        layers = vgg.build_network(net, x, _deepest(list(content_layers) + list(style_layers)), pooling)
+        fetches = ({name: layers[name] for name in content_layers},
+                   {name: gram_matrix(layers[name]) for name in style_layers},
+                   {name: tf.shape(layers[name])[1] * tf.shape(layers[name])[2] for name in style_layers})
+    with _session(graph) as session:
+        return session.run(fetches, {x: vgg.preprocess(image, net.mean_pixel)[None]})
+
+
+def objective(net, image, content_targets, style_targets, *, content_layer_weights, style_layer_weights,
+              style_blend_weights, content_weight, style_weight, tv_weight, pooling):
+    """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
+
+    content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of that style);
+    their style losses are summed with style_blend_weights, normalized to sum 1.
+    When a style image's size differs from the output's, Grams are compared per position, A^l / M_style
+    against G^l / M_l, by scaling A^l by M_l / M_style: identical to the paper when the sizes match.
+    """
+    tf = _tf()
+    layer_names = list(content_layer_weights) + list(style_layer_weights)
+    layers = vgg.build_network(net, image, _deepest(layer_names), pooling)
+    L_content = tf.add_n([float(w) * content_loss(layers[name], tf.constant(content_targets[name]))
+                          for name, w in content_layer_weights.items()])
+    blend_weights = np.asarray(style_blend_weights, np.float64) / np.sum(style_blend_weights)
+    L_style = 0.0
+    for name, w in style_layer_weights.items():
+        F = layers[name]
+        N, M = int(F.shape[3]), int(F.shape[1]) * int(F.shape[2])
+        G = gram_matrix(F)
+        for blend, targets in zip(blend_weights, style_targets):
+            A, M_style = targets[name]
+            A = tf.constant((A * (M / M_style)).astype(np.float32))
+            L_style += float(blend * w) * style_layer_loss(G, A, N, M)
+    terms = {'content': content_weight * L_content,
+             'style': style_weight * L_style,
+             'tv': tv_weight * total_variation(image)}
+    terms['total'] = terms['content'] + terms['style'] + terms['tv']
+    return terms
+
+
+def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
+            content_layers=CONTENT_LAYERS, content_layer_weights=None,
+            style_layers=STYLE_LAYERS, style_layer_weights=None, style_blend_weights=None,
+            content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, pooling=POOLING,
+            optimizer=OPTIMIZER, iterations=ITERATIONS, lbfgs_history=LBFGS_HISTORY,
+            learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None):
+    """Paints `content` in the style of `styles`, yielding a Progress after every iteration (and for the start).
+
+    net: vgg.VGG19. content: RGB 0..255 [h, w, 3]; the output has its size. styles: a list of RGB images at
+    the size their features should be taken at. initial: the starting image (content's size), or None for
+    white noise, the paper's start; noise_blend mixes that much white noise into it. seed fixes the noise.
+    Layer weights default to 1/(number of layers) (the paper's w_l); blend weights are normalized to sum 1.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f'unknown optimizer {optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
+    for name in list(content_layers) + list(style_layers):
+        if name not in vgg.LAYERS:
+            raise ValueError(f'unknown layer {name!r}')
+    content_layer_weights = dict(zip(content_layers, _normalized(
+        content_layer_weights, len(content_layers), 1.0 / len(content_layers))))
+    style_layer_weights = dict(zip(style_layers, _normalized(
+        style_layer_weights, len(style_layers), 1.0 / len(style_layers))))
+    blend = _normalized(style_blend_weights, len(styles), 1.0)
+    if blend.sum() <= 0:
+        raise ValueError('style blend weights must sum to more than 0')
+    device = device or default_device()
+
+    content = np.asarray(content, np.float32)
+    content_targets = layer_features(net, content, content_layers, (), pooling, device)[0]
+    style_targets = []
+    for style in styles:
+        _, grams, positions = layer_features(net, np.asarray(style, np.float32), (), style_layers, pooling, device)
+        style_targets.append({name: (grams[name], positions[name]) for name in style_layers})
+
+    noise = np.random.default_rng(seed).uniform(*PIXEL_RANGE, size=content.shape).astype(np.float32)
+    start = noise if initial is None else (1 - noise_blend) * np.asarray(initial, np.float32) + noise_blend * noise
+    x0 = vgg.preprocess(np.clip(start, *PIXEL_RANGE), net.mean_pixel)[None]
+    lower = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[0]), net.mean_pixel)
+    upper = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[1]), net.mean_pixel)
+    weights = dict(content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
+                   style_blend_weights=blend, content_weight=content_weight, style_weight=style_weight,
+                   tv_weight=tv_weight, pooling=pooling)
+
+    tf = _tf()
+    graph = tf.Graph()
+    with graph.as_default(), tf.device(device):
+        if optimizer == 'lbfgs':
+            image = tf.placeholder(tf.float32, x0.shape)
+            terms = objective(net, image, content_targets, style_targets, **weights)
+            gradient = tf.gradients(terms['total'], image)[0]
+        else:
+            variable = tf.Variable(x0)
+            image = variable.read_value()  # read once: the losses and the fetched image are the same iterate
+            terms = objective(net, image, content_targets, style_targets, **weights)
+            train = tf.train.AdamOptimizer(learning_rate, beta1, beta2, epsilon).minimize(
+                terms['total'], var_list=[variable])
+            with tf.control_dependencies([train]):  # projected: pixels stay in 0..255, as with L-BFGS's bounds
+                step = variable.assign(tf.clip_by_value(variable.read_value(), lower, upper))
+            init = tf.global_variables_initializer()
+    with _session(graph) as session:
+        if optimizer == 'lbfgs':
+            events = _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations, lbfgs_history)
+        else:
+            session.run(init)
+            events = _adam_events(session, image, terms, step, iterations)
+        yield from _progress(events, net.mean_pixel)
+
+
+def _progress(events, mean_pixel):
+    """Turns the optimizers' events into Progress, keeping the lowest-total image of all evaluated."""
+    started = time.perf_counter()
+    best_total, best_x, values = np.inf, None, None
+    for kind, *data in events:
+        if kind == 'evaluation':
+            values, x = data
+            if values['total'] < best_total:
+                best_total, best_x = float(values['total']), x
+        else:
+            (iteration,) = data
+            best_image = np.clip(vgg.unprocess(best_x[0], mean_pixel), *PIXEL_RANGE)
+            yield Progress(iteration=iteration, content=float(values['content']), style=float(values['style']),
+                           tv=float(values['tv']), total=float(values['total']),
+                           seconds=time.perf_counter() - started, best_total=best_total,
+                           best_image=best_image.astype(np.float32))
+
+
+def _adam_events(session, image, terms, step, iterations):
+    """Adam: each run evaluates the current iterate and takes one step from it."""
+    for iteration in range(iterations):
+        values, x, _ = session.run((terms, image, step))
+        yield 'evaluation', values, x
+        yield 'iteration', iteration
+    values, x = session.run((terms, image))
+    yield 'evaluation', values, x
+    yield 'iteration', iterations
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations, history):
+    """L-BFGS-B over the pixels, one state for the whole run, each pixel bounded to 0..255.
+
+    scipy drives the loop, so it runs in a worker thread and reports through a queue; closing this
+    generator (an interrupt, say) stops the worker at its next evaluation.
+    """
+    import scipy.optimize
+
+    events, stop = queue.Queue(), threading.Event()
+    last = {'iteration': 0}
+
+    def evaluate(x):
+        if stop.is_set():
+            raise _Stopped
+        pixels = x.reshape(x0.shape).astype(np.float32)
+        values, grad = session.run((terms, gradient), {image: pixels})
+        last['x'] = x.copy()
+        events.put(('evaluation', values, pixels))
+        if 'started' not in last:
+            last['started'] = True
+            events.put(('iteration', 0))
+        return float(values['total']), grad.ravel().astype(np.float64)
+
+    def callback(intermediate_result):
+        if not np.array_equal(intermediate_result.x, last['x']):  # report the iterate's own losses
+            evaluate(intermediate_result.x)
+        last['iteration'] += 1
+        events.put(('iteration', last['iteration']))
+
+    def work():
+        try:
+            scipy.optimize.minimize(
+                evaluate, x0.ravel().astype(np.float64), jac=True, method='L-BFGS-B',
+                bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()), callback=callback,
+                # Only --iterations ends the run (or a line search that can make no progress).
+                options=dict(maxiter=iterations, maxcor=history, maxfun=2 ** 31 - 1, ftol=0.0, gtol=0.0))
+        except _Stopped:
+            pass
+        except BaseException as error:  # handed to the consumer's thread
+            events.put(('error', error))
+        events.put(('done',))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while True:
+            event = events.get()
+            if event[0] == 'done':
+                return
+            if event[0] == 'error':
+                raise event[1]
+            yield event
+    finally:
+        stop.set()
+        worker.join()

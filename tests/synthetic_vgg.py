@@ -1,0 +1,99 @@
+"""Random-weight VGG-19 files in MatConvNet's two layouts, for tests and benchmarks (never the real weights).
+
+The convolutional layers have VGG-19's real shapes, so the network costs what the real one does. The fully
+connected layers, which the method never uses, are kept in the layout but shrunk, to keep the files small.
+"""
+import numpy as np
+import scipy.io
+
+MEAN_PIXEL = np.array([123.68, 116.779, 103.939], dtype=np.float32)  # MatConvNet's VGG-19 mean pixel
+DEPTHS = (2, 2, 4, 4, 4)
+CHANNELS = (64, 128, 256, 512, 512)
+
+
+def random_conv_weights(seed=0, depths=DEPTHS):
+    """conv name -> (W as stored: [width, height, in, out] float32, bias [out, 1] float32), He-initialized so
+    that activations keep their scale through the 16 layers."""
+    rng = np.random.default_rng(seed)
+    weights, channels_in = {}, 3
+    for block, (depth, channels) in enumerate(zip(depths, CHANNELS), start=1):
+        for i in range(1, depth + 1):
+            W = rng.normal(0, np.sqrt(2.0 / (9 * channels_in)), (3, 3, channels_in, channels)).astype(np.float32)
+            b = rng.normal(0, 0.01, (channels, 1)).astype(np.float32)
+            weights[f'conv{block}_{i}'] = (W, b)
+            channels_in = channels
+    return weights
+
+
+def _cell(items):
+    cell = np.empty((1, len(items)), dtype=object)
+    for k, item in enumerate(items):
+        cell[0, k] = item
+    return cell
+
+
+def _current_layers(weights, depths):
+    def conv(name, W, b, pad=1):
+        return {'name': name, 'type': 'conv', 'weights': _cell([W, b]), 'size': np.array([W.shape], float),
+                'pad': np.full((1, 4), pad, float), 'stride': np.ones((1, 2)), 'precious': 0, 'dilate': 1,
+                'opts': np.empty((1, 0), dtype=object)}
+
+    def other(name, kind, **fields):
+        return dict({'name': name, 'type': kind, 'weights': np.empty((1, 0), dtype=object), 'precious': 0}, **fields)
+
+    layers = []
+    for block, depth in enumerate(depths, start=1):
+        for i in range(1, depth + 1):
+            name = f'conv{block}_{i}'
+            layers += [conv(name, *weights[name]), other(f'relu{block}_{i}', 'relu', leak=0)]
+        layers.append(other(f'pool{block}', 'pool', method='max', pool=np.array([[2, 2]], float),
+                            stride=np.array([[2, 2]], float), pad=np.zeros((1, 4))))
+    return layers
+
+
+def _fully_connected(rng):
+    """fc6 (7x7 kernel), fc7, fc8 (1x1) and the softmax, as in the real file but with few channels."""
+    def fc(name, shape):
+        return {'name': name, 'type': 'conv',
+                'weights': _cell([rng.normal(0, 0.01, shape).astype(np.float32), np.zeros((shape[3], 1), np.float32)]),
+                'size': np.array([shape], float), 'pad': np.zeros((1, 4)), 'stride': np.ones((1, 2)), 'precious': 0,
+                'dilate': 1, 'opts': np.empty((1, 0), dtype=object)}
+    relu = lambda name: {'name': name, 'type': 'relu', 'weights': np.empty((1, 0), dtype=object), 'precious': 0,
+                         'leak': 0}
+    return [fc('fc6', (7, 7, 512, 16)), relu('relu6'), fc('fc7', (1, 1, 16, 16)), relu('relu7'),
+            fc('fc8', (1, 1, 16, 10)),
+            {'name': 'prob', 'type': 'softmax', 'weights': np.empty((1, 0), dtype=object), 'precious': 0}]
+
+
+def write_current(path, weights, mean_pixel=MEAN_PIXEL, depths=DEPTHS, fully_connected=True, seed=0):
+    """The current layout: `layers` a 1x43 cell of structs; mean pixel in meta.normalization.averageImage."""
+    layers = _current_layers(weights, depths)
+    if fully_connected:
+        layers += _fully_connected(np.random.default_rng(seed))
+    meta = {'normalization': {'imageSize': np.array([[224, 224, 3]], float),
+                              'averageImage': np.asarray(mean_pixel, np.float32).reshape(1, 1, 3),
+                              'keepAspect': 1, 'interpolation': 'bilinear'},
+            'classes': {'name': _cell(['a', 'b']), 'description': _cell(['a', 'b'])}}
+    scipy.io.savemat(path, {'layers': _cell(layers), 'meta': meta}, do_compression=False)
+
+
+def write_older(path, weights, mean_pixel=MEAN_PIXEL, seed=0):
+    """The older layout: a top-level `normalization` whose averageImage is a whole 224x224x3 image, and layer
+    structs whose first field is `weights`."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 20, (224, 224, 3))
+    average_image = (np.asarray(mean_pixel, np.float64) + noise - noise.mean(axis=(0, 1))).astype(np.float32)
+    layers = []
+    for block, depth in enumerate(DEPTHS, start=1):
+        for i in range(1, depth + 1):
+            name = f'conv{block}_{i}'
+            layers += [{'weights': _cell(list(weights[name])), 'pad': np.ones((1, 4)), 'type': 'conv',
+                        'name': name, 'stride': np.ones((1, 2))},
+                       {'weights': np.empty((1, 0), dtype=object), 'type': 'relu', 'name': f'relu{block}_{i}'}]
+        layers.append({'weights': np.empty((1, 0), dtype=object), 'name': f'pool{block}',
+                       'stride': np.array([[2, 2]], float), 'pad': np.zeros((1, 4)), 'type': 'pool',
+                       'method': 'max', 'pool': np.array([[2, 2]], float)})
+    normalization = {'averageImage': average_image, 'keepAspect': 1, 'border': np.zeros((1, 2)),
+                     'imageSize': np.array([[224, 224, 3]], float), 'interpolation': 'bilinear'}
+    scipy.io.savemat(path, {'layers': _cell(layers), 'normalization': normalization,
+                            'classes': {'name': _cell(['a', 'b'])}}, do_compression=False)

@@ -1,0 +1,171 @@
+"""The loss terms and the objective against the NumPy reference, and gradients against closed forms and
+finite differences."""
+import numpy as np
+import pytest
+
+import reference
+import stylize
+import vgg
+from conftest import random_image
+
+
+def evaluate(fn, *arrays):
+    """Builds fn over placeholders for `arrays` in a graph of its own; returns (value, gradients)."""
+    import tensorflow.compat.v1 as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = [tf.placeholder(tf.float64, a.shape) for a in arrays]
+        out = fn(*inputs)
+        grads = tf.gradients(out, inputs)
+    with tf.Session(graph=graph) as session:
+        return session.run((out, grads), dict(zip(inputs, arrays)))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+def test_content_loss_and_its_gradient(rng):
+    F, P = rng.normal(size=(1, 5, 6, 8)), rng.normal(size=(1, 5, 6, 8))
+    value, (dF, _) = evaluate(stylize.content_loss, F, P)
+    assert value == pytest.approx(0.5 * ((F - P) ** 2).sum(), rel=1e-12)
+    np.testing.assert_allclose(dF, F - P, rtol=1e-12)  # paper eq. 2
+
+
+def test_gram_matrix(rng):
+    F = rng.normal(size=(1, 4, 7, 5))
+    G, _ = evaluate(stylize.gram_matrix, F)
+    expected = np.array([[np.sum(F[0, :, :, i] * F[0, :, :, j]) for j in range(5)] for i in range(5)])
+    np.testing.assert_allclose(G, expected, rtol=1e-12)
+
+
+def test_style_layer_loss_and_the_papers_gradient(rng):
+    N, h, w = 6, 4, 5
+    M = h * w
+    F = np.abs(rng.normal(size=(1, h, w, N)))
+    A = reference.gram(rng.normal(size=(h, w, N)))
+
+    def E(F, A):
+        return stylize.style_layer_loss(stylize.gram_matrix(F), A, N, M)
+
+    value, (dF, _) = evaluate(E, F, A)
+    G = reference.gram(F[0])
+    assert value == pytest.approx(np.sum((G - A) ** 2) / (4 * N ** 2 * M ** 2), rel=1e-12)
+    # Paper eq. 6 (for F > 0): dE/dF^l_ij = 1/(N^2 M^2) ((F^l)^T (G^l - A^l))_ji, F being N x M there.
+    F_paper = F[0].reshape(M, N).T
+    expected = (F_paper.T @ (G - A)).T / (N ** 2 * M ** 2)
+    np.testing.assert_allclose(dF[0].reshape(M, N).T, expected, rtol=1e-10)
+
+
+def test_total_variation(rng):
+    image = rng.normal(size=(1, 6, 5, 3))
+    value, _ = evaluate(stylize.total_variation, image)
+    assert value == pytest.approx(reference.total_variation(image[0]), rel=1e-12)
+
+
+def objective_settings(**changes):
+    settings = dict(content_layer_weights={'relu4_2': 1.0},
+                    style_layer_weights={name: 0.2 for name in stylize.STYLE_LAYERS},
+                    style_blend_weights=[1.0], content_weight=1.0, style_weight=1e3, tv_weight=0.0,
+                    pooling='avg')
+    settings.update(changes)
+    return settings
+
+
+def graph_terms(net, x, content, styles, settings):
+    """The objective's terms and total gradient for image x (RGB 0..255), targets from content and styles."""
+    import tensorflow.compat.v1 as tf
+    content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
+    P = stylize.layer_features(net, content, content_layers, (), settings['pooling'], '/cpu:0')[0]
+    targets = []
+    for style in styles:
+        _, grams, positions = stylize.layer_features(net, style, (), style_layers, settings['pooling'], '/cpu:0')
+        targets.append({n: (grams[n], positions[n]) for n in style_layers})
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.placeholder(tf.float32, (1,) + x.shape)
+        terms = stylize.objective(net, image, P, targets, **settings)
+        gradient = tf.gradients(terms['total'], image)[0]
+    session = tf.Session(graph=graph)
+    return lambda pixels: session.run((terms, gradient), {image: vgg.preprocess(pixels, net.mean_pixel)[None]})
+
+
+def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):
+    pooling = settings['pooling']
+    F = reference.features(conv_weights, mean_pixel, x, pooling)
+    P = reference.features(conv_weights, mean_pixel, content, pooling)
+    L_content = sum(w * reference.content_loss(F[n], P[n]) for n, w in settings['content_layer_weights'].items())
+    blend = np.asarray(settings['style_blend_weights'], float)
+    blend = blend / blend.sum()
+    L_style = 0.0
+    for b, style in zip(blend, styles):
+        S = reference.features(conv_weights, mean_pixel, style, pooling)
+        for n, w in settings['style_layer_weights'].items():
+            M_style = S[n].shape[0] * S[n].shape[1]
+            L_style += b * w * reference.style_layer_loss(F[n], reference.gram(S[n]), M_style)
+    return {'content': settings['content_weight'] * L_content, 'style': settings['style_weight'] * L_style,
+            'tv': settings['tv_weight'] * reference.total_variation(x)}
+
+
+@pytest.mark.parametrize('changes', [
+    {},
+    {'tv_weight': 0.5, 'pooling': 'max'},
+    {'content_layer_weights': {'relu2_2': 0.3, 'relu4_2': 0.7},
+     'style_layer_weights': {'relu1_1': 1.0, 'relu3_1': 0.5, 'pool4': 2.0}},
+])
+def test_objective_matches_numpy(net, conv_weights, images, changes):
+    content, style = images  # the style image is smaller: Grams are compared per position
+    x = random_image(*content.shape[:2], seed=4)
+    settings = objective_settings(**changes)
+    terms, _ = graph_terms(net, x, content, [style], settings)(x)
+    expected = numpy_terms(conv_weights, net.mean_pixel, x, content, [style], settings)
+    for name in ('content', 'style', 'tv'):
+        assert terms[name] == pytest.approx(expected[name], rel=2e-4), name
+    assert terms['total'] == pytest.approx(sum(expected.values()), rel=2e-4)
+
+
+def test_several_styles_blend(net, conv_weights, images):
+    content, style = images
+    second = random_image(24, 20, seed=5)
+    settings = objective_settings(style_blend_weights=[3.0, 1.0])
+    x = random_image(*content.shape[:2], seed=6)
+    terms, _ = graph_terms(net, x, content, [style, second], settings)(x)
+    expected = numpy_terms(conv_weights, net.mean_pixel, x, content, [style, second], settings)
+    assert terms['style'] == pytest.approx(expected['style'], rel=2e-4)
+
+
+def test_same_size_style_is_the_papers_formula(net, conv_weights, images):
+    """With a style image of the output's size, E_l is eq. 4 exactly, with no rescaling."""
+    content, _ = images
+    style = random_image(*content.shape[:2], seed=8)
+    settings = objective_settings(content_weight=0.0, style_weight=1.0,
+                                  style_layer_weights={'relu2_1': 1.0})
+    x = random_image(*content.shape[:2], seed=9)
+    terms, _ = graph_terms(net, x, content, [style], settings)(x)
+    F = reference.features(conv_weights, net.mean_pixel, x)['relu2_1']
+    S = reference.features(conv_weights, net.mean_pixel, style)['relu2_1']
+    N, M = F.shape[2], F.shape[0] * F.shape[1]
+    expected = np.sum((reference.gram(F) - reference.gram(S)) ** 2) / (4 * N ** 2 * M ** 2)
+    assert terms['style'] == pytest.approx(expected, rel=2e-4)
+
+
+def test_gradient_matches_finite_differences(net, conv_weights, images):
+    """TensorFlow's gradient of the total against central differences of the float64 NumPy objective.
+
+    The step is tiny because a random network has many ReLUs near their kink; float64 makes that possible."""
+    content, style = images
+    settings = objective_settings(tv_weight=0.1)
+    x = random_image(*content.shape[:2], seed=10).astype(np.float64)
+    _, gradient = graph_terms(net, x, content, [style], settings)(x)
+
+    def total(pixels):
+        return sum(numpy_terms(conv_weights, net.mean_pixel, pixels, content, [style], settings).values())
+
+    rng = np.random.default_rng(11)
+    h = 1e-4
+    for _ in range(2):
+        d = rng.normal(size=x.shape)
+        numeric = (total(x + h * d) - total(x - h * d)) / (2 * h)
+        analytic = float(np.sum(gradient[0] * d))
+        assert analytic == pytest.approx(numeric, rel=1e-4)

@@ -1,0 +1,83 @@
+"""The optimization loop: L-BFGS and Adam on tiny images with the synthetic network."""
+import numpy as np
+import pytest
+
+import stylize
+from conftest import random_image
+
+FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')
+
+
+def run(net, content, style, **options):
+    return list(stylize.stylize(net, content, [style], **dict(FAST, **options)))
+
+
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_optimizer_lowers_the_objective_and_keeps_pixels_in_range(net, images, optimizer):
+    content, style = images
+    progress = run(net, content, style, optimizer=optimizer, iterations=8, seed=0)
+    assert [p.iteration for p in progress] == list(range(9))  # row 0 is the initial image
+    assert progress[-1].best_total < 0.5 * progress[0].total
+    for p in progress:
+        assert p.total == pytest.approx(p.content + p.style + p.tv, rel=1e-5)
+        assert p.best_total == min(q.total for q in progress[:p.iteration + 1]) or optimizer == 'lbfgs'
+        assert p.best_image.shape == content.shape and p.best_image.dtype == np.float32
+        assert p.best_image.min() >= 0 and p.best_image.max() <= 255
+    assert all(b.best_total <= a.best_total for a, b in zip(progress, progress[1:]))
+
+
+def test_lbfgs_best_is_the_lowest_of_all_evaluations(net, images):
+    """L-BFGS's line search evaluates points between iterations: the best may come from any of them,
+    and it is never worse than the reported iterates."""
+    content, style = images
+    progress = run(net, content, style, iterations=6, seed=1)
+    assert progress[-1].best_total <= min(p.total for p in progress)
+
+
+def test_seed_repeats_exactly_and_differs_between_seeds(net, images):
+    content, style = images
+    first = run(net, content, style, iterations=4, seed=3)
+    second = run(net, content, style, iterations=4, seed=3)
+    other = run(net, content, style, iterations=4, seed=4)
+    np.testing.assert_array_equal(first[-1].best_image, second[-1].best_image)
+    assert [p.total for p in first] == [p.total for p in second]
+    assert not np.array_equal(first[0].best_image, other[0].best_image)
+
+
+def test_initial_image_and_noise_blend(net, images):
+    content, style = images
+    start = run(net, content, style, initial=content, iterations=1)[0]
+    np.testing.assert_allclose(start.best_image, content, atol=1e-3)
+    assert start.content == pytest.approx(0.0, abs=1e-6)  # the content loss of the content image itself
+    blended = run(net, content, style, initial=content, noise_blend=0.5, seed=2, iterations=1)[0]
+    noise = np.random.default_rng(2).uniform(0, 255, content.shape).astype(np.float32)
+    np.testing.assert_allclose(blended.best_image, 0.5 * content + 0.5 * noise, atol=1e-3)
+
+
+def test_zero_style_weight_reconstructs_content(net, images):
+    content, style = images
+    progress = run(net, content, style, style_weight=0.0, iterations=30, seed=5)
+    assert progress[-1].style == 0.0
+    assert progress[-1].content < 0.1 * progress[0].content
+
+
+def test_closing_the_generator_stops_the_lbfgs_worker(net, images):
+    import threading
+    content, style = images
+    before = threading.active_count()
+    generator = stylize.stylize(net, content, [style], iterations=500, **FAST)
+    next(generator)
+    generator.close()
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(optimizer='sgd'), 'unknown optimizer'),
+    (dict(style_layers=('relu9_1',)), 'unknown layer'),
+    (dict(style_blend_weights=[0.0]), 'sum to more than 0'),
+    (dict(style_layer_weights=[1.0, 2.0]), 'weights given'),
+])
+def test_bad_arguments(net, images, bad, message):
+    content, style = images
+    with pytest.raises(ValueError, match=message):
+        next(stylize.stylize(net, content, [style], **dict(FAST, **bad)))
