@@ -310,7 +310,7 @@ def run(args):
     content = read_image(args.content)
     styles = [read_image(path) for path in args.styles]
     initial = read_image(args.initial) if args.initial else None
-    net = vgg.load_net(args.network)
+    net = vgg.load_net_cached(args.network, vgg.default_cache_dir())
 
     height, width = output_size(content.shape, args.width, args.max_size)
     content = resize(content, height, width)

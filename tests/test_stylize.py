@@ -46,11 +46,14 @@ def test_seed_repeats_exactly_and_differs_between_seeds(net, images):
 
 def test_initial_image_and_noise_blend(net, images):
     content, style = images
+    noise = run(net, content, style, seed=2, iterations=1)[0].best_image
+    assert abs(noise.mean(axis=(0, 1)) - net.mean_pixel).max() < 0.1  # white noise around the mean pixel
+    assert noise.std(axis=(0, 1)) == pytest.approx([stylize.NOISE_STDDEV] * 3, rel=0.1)
     start = run(net, content, style, initial=content, iterations=1)[0]
     np.testing.assert_allclose(start.best_image, content, atol=1e-3)
     assert start.content == pytest.approx(0.0, abs=1e-6)  # the content loss of the content image itself
     blended = run(net, content, style, initial=content, noise_blend=0.5, seed=2, iterations=1)[0]
-    noise = np.random.default_rng(2).uniform(0, 255, content.shape).astype(np.float32)
+    noise = net.mean_pixel + np.random.default_rng(2).normal(0, stylize.NOISE_STDDEV, content.shape)
     np.testing.assert_allclose(blended.best_image, 0.5 * content + 0.5 * noise, atol=1e-3)
 
 
