@@ -81,3 +81,38 @@ def test_bad_arguments(net, images, bad, message):
     content, style = images
     with pytest.raises(ValueError, match=message):
         next(stylize.stylize(net, content, [style], **dict(FAST, **bad)))
+
+
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, images, optimizer, monkeypatch):
+    """Starting from the content, alpha L_content is 0; after one step it overflows float32 (alpha = 3e38).
+    The optimizer must stop there, naming the term, and L-BFGS must never be handed the infinite value."""
+    import scipy.optimize
+    content, style = images
+    handed_to_scipy = []
+    minimize = scipy.optimize.minimize
+
+    def recording_minimize(fun, *args, **kwargs):
+        def recorded(x):
+            value, gradient = fun(x)
+            handed_to_scipy.append(np.isfinite(value) and np.all(np.isfinite(gradient)))
+            return value, gradient
+        return minimize(recorded, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, 'minimize', recording_minimize)
+    progress = []
+    with pytest.raises(stylize.NonFiniteLoss) as caught:
+        for p in stylize.stylize(net, content, [style], **dict(FAST, optimizer=optimizer, iterations=20,
+                                                                 initial=content, content_weight=3e38)):
+            progress.append(p)
+    assert caught.value.term == 'content' and str(caught.value) == 'the content loss became inf'
+    assert [p.iteration for p in progress] == [0]
+    np.testing.assert_allclose(progress[0].best_image, content, atol=1e-3)
+    assert all(handed_to_scipy) and (handed_to_scipy or optimizer == 'adam')
+
+
+def test_an_overflowing_first_evaluation_yields_nothing(net, images):
+    content, style = images
+    generator = stylize.stylize(net, content, [style], **dict(FAST, style_weight=1e38, iterations=5))
+    with pytest.raises(stylize.NonFiniteLoss, match='the style loss became inf'):
+        next(generator)
