@@ -8,9 +8,11 @@ import argparse
 import csv
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -19,25 +21,38 @@ import vgg
 
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
+MAX_MEGAPIXELS = 50  # larger images are refused before they are decoded: 50 MP is 600 MB as float32 RGB
 
 
 class UserError(Exception):
     """Bad input from the user: reported as one sentence, without a traceback."""
 
 
+class Stopped(Exception):
+    """The run stopped early (interrupted, or a loss not finite) after writing what it had; `code`: exit status."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
 # Images
 
-def read_image(path):
+def read_image(path, max_megapixels=MAX_MEGAPIXELS):
     """An image file as RGB float32 [height, width, 3] in 0..255; greyscale, palette, RGBA, CMYK and 16-bit
-    images are converted, and the EXIF orientation is applied."""
+    images are converted, and the EXIF orientation is applied. An image of more than `max_megapixels` is
+    refused from its header, before its pixels are decoded."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not os.path.exists(path):
         raise UserError(f'image {path} does not exist')
     if os.path.isdir(path):
         raise UserError(f'image {path} is a directory, not an image file')
+    if os.path.getsize(path) == 0:
+        raise UserError(f'image {path} is empty')
     try:
-        with Image.open(path) as image:
+        with _open_image(path) as image:
+            _check_megapixels(f'image {path}', image.height, image.width, max_megapixels)
             image = ImageOps.exif_transpose(image)
             if image.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit greyscale: scale, don't clip, to 8 bits
                 grey = np.asarray(image, dtype=np.float32) / 257.0
@@ -45,8 +60,26 @@ def read_image(path):
             if image.mode != 'RGB':
                 image = image.convert('RGBA' if 'transparency' in image.info else image.mode).convert('RGB')
             return np.asarray(image, dtype=np.float32)
+    except Image.DecompressionBombError as error:
+        raise UserError(f'image {path} is too large to decode: {error}') from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise UserError(f'image {path} could not be read: {error}') from None
+
+
+def _open_image(path):
+    """Pillow's Image.open (which reads only the header), without its warning about large images:
+    _check_megapixels is the limit that counts."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _check_megapixels(what, height, width, max_megapixels):
+    if height * width > max_megapixels * 1e6:
+        raise UserError(f'{what} is {width}x{height} pixels ({height * width / 1e6:.4g} megapixels), more than the '
+                        f'limit of {max_megapixels:g} megapixels (--max-megapixels)')
 
 
 def resize(image, height, width):
@@ -124,36 +157,43 @@ class ProgressLog:
 
 # Options
 
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'must be {"an integer" if kind is int else "a number"}, not {text}') from None
+
+
 def _positive_int(text):
-    value = int(text)
+    value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f'must be a positive integer, not {text}')
     return value
 
 
 def _non_negative_int(text):
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f'must be 0 or more, not {text}')
     return value
 
 
 def _positive_float(text):
-    value = float(text)
+    value = _number(text, float)
     if not value > 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f'must be a positive number, not {text}')
     return value
 
 
 def _non_negative_float(text):
-    value = float(text)
+    value = _number(text, float)
     if not value >= 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f'must be 0 or a positive number, not {text}')
     return value
 
 
 def _fraction(text):
-    value = float(text)
+    value = _number(text, float)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f'must be between 0 and 1, not {text}')
     return value
@@ -181,8 +221,11 @@ def build_parser():
     io.add_argument('--width', type=_positive_int, help='output width in pixels, overriding --max-size')
     io.add_argument('--style-scales', type=_positive_float, nargs='+',
                     help='per style image: its width relative to the output width (default 1.0 each)')
-    io.add_argument('--network', default=vgg.WEIGHTS_FILE,
-                    help=f'path to {vgg.WEIGHTS_FILE} (MatConvNet VGG-19, from {vgg.WEIGHTS_URL})')
+    io.add_argument('--max-megapixels', type=_positive_float, default=MAX_MEGAPIXELS,
+                    help='refuse input images, and an output, larger than this')
+    io.add_argument('--network', help=f'VGG-19 weights: MatConvNet\'s {vgg.WEIGHTS_FILE} or Keras\'s '
+                    f'{vgg.KERAS_WEIGHTS_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
+                    f'{", ".join(vgg.default_locations())}; get it with `{vgg.GET_COMMAND}`)')
 
     loss = p.add_argument_group('objective (the paper\'s alpha, beta, layers and w_l)')
     loss.add_argument('--content-weight', type=_non_negative_float, default=stylize.CONTENT_WEIGHT,
@@ -310,12 +353,13 @@ def _progress_line(progress, iterations):
 
 def run(args):
     check_options(args)
-    content = read_image(args.content)
-    styles = [read_image(path) for path in args.styles]
-    initial = read_image(args.initial) if args.initial else None
-    net = vgg.load_net_cached(args.network, vgg.default_cache_dir())
-
+    content = read_image(args.content, args.max_megapixels)
+    styles = [read_image(path, args.max_megapixels) for path in args.styles]
+    initial = read_image(args.initial, args.max_megapixels) if args.initial else None
     height, width = output_size(content.shape, args.width, args.max_size)
+    _check_megapixels('the output', height, width, args.max_megapixels)
+    net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+
     content = resize(content, height, width)
     scales = args.style_scales or [1.0] * len(styles)
     styles = [scaled_style(style, width, scale) for style, scale in zip(styles, scales)]
@@ -328,18 +372,19 @@ def run(args):
     print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
           f'{args.iterations} iterations, on {device}', flush=True)
     log = ProgressLog(args.progress_write) if args.progress_write else None
-    started, progress = time.perf_counter(), None
+    started, progress, stop = time.perf_counter(), None, None
+    steps = stylize.stylize(
+        net, content, styles, initial=initial,
+        noise_blend=args.initial_noiseblend if initial is not None else 0.0, seed=args.seed,
+        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
+        style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
+        optimizer=args.optimizer, iterations=args.iterations, lbfgs_history=args.lbfgs_history,
+        learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
+        device=device, precision=args.precision)
     try:
-        for progress in stylize.stylize(
-                net, content, styles, initial=initial,
-                noise_blend=args.initial_noiseblend if initial is not None else 0.0, seed=args.seed,
-                content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
-                style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
-                style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
-                style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
-                optimizer=args.optimizer, iterations=args.iterations, lbfgs_history=args.lbfgs_history,
-                learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-                device=device, precision=args.precision):
+        for progress in steps:
             if log:
                 log.add(progress)
             if args.print_iterations and progress.iteration % args.print_iterations == 0:
@@ -347,9 +392,14 @@ def run(args):
             if (args.checkpoint_iterations and progress.iteration
                     and progress.iteration % args.checkpoint_iterations == 0 and progress.iteration < args.iterations):
                 write_image(args.checkpoint_output % progress.iteration, progress.best_image)
+    except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
+        stop = error
     finally:
+        steps.close()  # stops the optimizer's worker thread
         if log:
             log.close()
+    if stop is not None:
+        raise _stopped(args, stop, progress)
     write_image(args.output, progress.best_image)
     if progress.iteration < args.iterations:
         print(f'L-BFGS stopped after {progress.iteration} iterations: no further decrease was possible')
@@ -359,18 +409,62 @@ def run(args):
           f'in {_duration(time.perf_counter() - started)}')
 
 
+def _stopped(args, reason, progress):
+    """Writes the best image so far to the output, for an interrupt or a loss that is not finite, and says so."""
+    if isinstance(reason, KeyboardInterrupt):
+        what, code = f'interrupted ({_signal_name(reason)})', _signal_exit_code(reason)
+        resume = f'; continue with --initial {args.output}'
+    else:
+        iteration = progress.iteration + 1 if progress else 0
+        what, code = f'error: {reason} at iteration {iteration} ({_likely_cause(reason.term)})', 1
+        resume = ''
+    if progress is None:
+        return Stopped(f'{what}; nothing written', code)
+    write_image(args.output, progress.best_image)
+    saved = f'wrote the best image so far (iteration {progress.iteration}) to {args.output}'
+    if args.progress_write:
+        saved += f' and the losses to {args.progress_write}'
+    return Stopped(f'{what}; {saved}{resume}', code)
+
+
+def _likely_cause(term):
+    weight = {'content': '--content-weight', 'style': '--style-weight or --style-layer-weights',
+              'tv': '--tv-weight'}.get(term, 'a loss weight')
+    return f'{weight} too large for 32-bit floats?' + (' With Adam, --learning-rate?' if term == 'gradient' else '')
+
+
+def _raise_interrupt(signum, frame):
+    """SIGTERM stops a run as Ctrl-C does: the best image so far is written."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _signal_name(interrupt):
+    return interrupt.args[0] if interrupt.args else 'SIGINT'
+
+
+def _signal_exit_code(interrupt):
+    return 128 + signal.Signals[_signal_name(interrupt)].value
+
+
 def main(argv=None):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TensorFlow's start-up chatter is not for users
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         run(args)
     except (UserError, vgg.WeightsError) as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f'\n{parser.prog}: interrupted', file=sys.stderr)
-        return 130
+    except Stopped as stop:
+        print(f'\n{parser.prog}: {stop}', file=sys.stderr)
+        return stop.code
+    except KeyboardInterrupt as interrupt:
+        print(f'\n{parser.prog}: interrupted ({_signal_name(interrupt)}) before the optimization started; '
+              f'nothing written', file=sys.stderr)
+        return _signal_exit_code(interrupt)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

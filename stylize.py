@@ -87,6 +87,33 @@ class Progress:
     best_image: np.ndarray  # the image with that total: RGB, 0..255, float32 [height, width, 3]
 
 
+class NonFiniteLoss(ArithmeticError):
+    """A loss term or the gradient stopped being finite: the optimization stops there, before the optimizer
+    sees it, and the last Progress yielded holds the best image of the finite iterations.
+
+    term: 'content', 'style', 'tv', 'total' (the sum overflowed) or 'gradient'; value: what it became.
+    """
+
+    def __init__(self, term, value):
+        super().__init__(term, value)
+        self.term, self.value = term, value
+
+    def __str__(self):
+        return f'{"the gradient" if self.term == "gradient" else f"the {self.term} loss"} became {self.value}'
+
+
+def _check_finite(values, gradient=None, image=None):
+    """Raises NonFiniteLoss naming what is not finite: for Adam the image (the last step's gradient was not),
+    else the first of the loss terms and their total, then the gradient."""
+    if image is not None and not np.all(np.isfinite(image)):
+        raise NonFiniteLoss('gradient', 'nan')
+    for term in ('content', 'style', 'tv', 'total'):
+        if not np.isfinite(values[term]):
+            raise NonFiniteLoss(term, float(values[term]))
+    if gradient is not None and not np.all(np.isfinite(gradient)):
+        raise NonFiniteLoss('gradient', 'nan' if np.isnan(gradient).any() else 'inf')
+
+
 def default_device():
     """The first GPU when TensorFlow sees one, else the CPU."""
     import tensorflow as tf
@@ -247,7 +274,10 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
         else:
             session.run(init)
             events = _adam_events(session, image, terms, step, iterations)
-        yield from _progress(events, net.mean_pixel)
+        try:
+            yield from _progress(events, net.mean_pixel)
+        finally:
+            events.close()  # joins L-BFGS's worker before the session closes
 
 
 def _progress(events, mean_pixel):
@@ -273,11 +303,16 @@ def _adam_events(session, image, terms, step, iterations):
     """Adam: each run evaluates the current iterate and takes one step from it."""
     for iteration in range(iterations):
         values, x, _ = session.run((terms, image, step))
+        _check_finite(values, image=x)
         yield 'evaluation', values, x
         yield 'iteration', iteration
     values, x = session.run((terms, image))
+    _check_finite(values, image=x)
     yield 'evaluation', values, x
     yield 'iteration', iterations
+
+
+LBFGS_THREAD = 'L-BFGS worker'
 
 
 class _Stopped(Exception):
@@ -300,6 +335,7 @@ def _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations,
             raise _Stopped
         pixels = x.reshape(x0.shape).astype(np.float32)
         values, grad = session.run((terms, gradient), {image: pixels})
+        _check_finite(values, grad)  # scipy must never see a NaN: it would carry on with it silently
         last['x'] = x.copy()
         events.put(('evaluation', values, pixels))
         if 'started' not in last:
@@ -326,7 +362,7 @@ def _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations,
             events.put(('error', error))
         events.put(('done',))
 
-    worker = threading.Thread(target=work, daemon=True)
+    worker = threading.Thread(target=work, daemon=True, name=LBFGS_THREAD)
     worker.start()
     try:
         while True:

@@ -1,14 +1,29 @@
-"""VGG-19 from MatConvNet's imagenet-vgg-verydeep-19.mat: reading the weights file and building the network.
+"""VGG-19: getting and reading the weights file, and building the network.
 
 This module knows the weights file and the network, nothing else. Layers are found by their stored names and
-fields, never by position, so both layouts of the file that exist in the wild load:
+fields, never by position, so every layout of the file that exists in the wild loads:
 
-- current (SHA256 abdb5716...): `layers` is a cell of structs (name, type, weights, size, pad, stride, ...);
-  the mean pixel is `meta.normalization.averageImage` (1x1x3).
-- older: a top-level `normalization` whose `averageImage` is a whole 224x224x3 image (its per-channel mean is
-  the mean pixel), and layer structs whose first field is `weights`.
+- MatConvNet's imagenet-vgg-verydeep-19.mat, current (SHA256 abdb5716...): `layers` is a cell of structs (name,
+  type, weights, size, pad, stride, ...); the mean pixel is `meta.normalization.averageImage` (1x1x3).
+- MatConvNet's, older: a top-level `normalization` whose `averageImage` is a whole 224x224x3 image (its
+  per-channel mean is the mean pixel), and layer structs whose first field is `weights`.
+- Keras's vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (HDF5, told apart by its signature, not its name):
+  the same Oxford Caffe weights with layers block1_conv1 ... block5_conv4, written by Keras 1/2; the layout
+  Keras 3's save_weights writes (.weights.h5) loads too. Caffe's input is BGR: the first layer's input channels
+  are flipped so that the network takes RGB minus an RGB mean pixel, as with MatConvNet's file.
+
+Run as a program, it downloads the file (`python vgg.py download`) or checks one (`python vgg.py check PATH`).
 """
+import argparse
+import errno
+import hashlib
+import http.client
 import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +31,20 @@ import numpy as np
 WEIGHTS_FILE = 'imagenet-vgg-verydeep-19.mat'
 WEIGHTS_URL = 'https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat'
 WEIGHTS_SHA256 = 'abdb57167f82a2a1fbab1e1c16ad9373411883f262a1a37ee5db2e6fb0044695'
+KERAS_WEIGHTS_FILE = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'
+KERAS_WEIGHTS_URL = 'https://storage.googleapis.com/tensorflow/keras-applications/vgg19/' + KERAS_WEIGHTS_FILE
+KERAS_WEIGHTS_MD5 = '253f8cb515780f3b799900260a226db6'  # the file_hash of keras.applications.vgg19
+KERAS_MEAN_PIXEL_BGR = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils, mode 'caffe'
+NETWORK_ENV = 'NEURAL_STYLE_NETWORK'  # where the weights are, when --network is not given
+
+# Published files by the digests their distributors give (SHA256 or MD5), for `check`.
+PUBLISHED = {
+    WEIGHTS_SHA256: f'the published {WEIGHTS_FILE} (current layout)',
+    '106118b7cf60435e6d8e04f6a6dc3657': f'the published {WEIGHTS_FILE} (current layout)',
+    '8ee3263992981a1d26e73b3ca028a123': f'the published {WEIGHTS_FILE} (older layout, MatConvNet beta16)',
+    KERAS_WEIGHTS_MD5: f'the published {KERAS_WEIGHTS_FILE}',
+}
+HDF5_SIGNATURE = b'\x89HDF\r\n\x1a\n'
 
 # VGG-19 (Simonyan & Zisserman, configuration E): convolutions per block and their output channels.
 _BLOCK_DEPTHS = (2, 2, 4, 4, 4)
@@ -51,37 +80,79 @@ POOLING_METHODS = ('avg', 'max')
 
 
 class WeightsError(Exception):
-    """The weights file is missing, unreadable, or not MatConvNet's VGG-19."""
+    """The weights file is missing, unreadable, or not VGG-19."""
 
 
 @dataclass(frozen=True)
 class VGG19:
     """The convolutional weights of VGG-19 in TensorFlow's layout, and the mean pixel of its training set."""
-    kernels: dict  # conv name -> float32 [height, width, in, out]
+    kernels: dict  # conv name -> float32 [height, width, in, out], taking RGB at conv1_1
     biases: dict  # conv name -> float32 [out]
     mean_pixel: np.ndarray  # float32 [3], RGB
+    layout: str = ''  # which file layout it was read from, in words
+
+
+GET_COMMAND = 'python vgg.py download'
+
+
+def cache_dir():
+    """Where `download` puts the weights, and the last place looked for them: $XDG_CACHE_HOME/neural-style,
+    else ~/.cache/neural-style."""
+    return os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache'),
+                        'neural-style')
+
+
+def keras_cache_dir():
+    """Where keras.utils.get_file puts models: $KERAS_HOME/models, else ~/.keras/models."""
+    return os.path.join(os.environ.get('KERAS_HOME') or os.path.join(os.path.expanduser('~'), '.keras'), 'models')
+
+
+def default_locations():
+    """Where the weights are looked for when no path is given, after $NEURAL_STYLE_NETWORK, in order."""
+    return [WEIGHTS_FILE, os.path.join(cache_dir(), WEIGHTS_FILE), os.path.join(keras_cache_dir(), KERAS_WEIGHTS_FILE)]
+
+
+def find_weights(path=None):
+    """The weights file: `path` if given, else $NEURAL_STYLE_NETWORK if set, else the first of default_locations()
+    that exists (the current directory, then the cache directories)."""
+    if path:
+        return path
+    if os.environ.get(NETWORK_ENV):
+        if not os.path.exists(os.environ[NETWORK_ENV]):
+            raise WeightsError(f'${NETWORK_ENV} names {os.environ[NETWORK_ENV]}, which does not exist: '
+                               f'get the weights with `{GET_COMMAND}`')
+        return os.environ[NETWORK_ENV]
+    for candidate in default_locations():
+        if os.path.exists(candidate):
+            return candidate
+    raise WeightsError(f'no weights file found (looked for {", ".join(default_locations())}): get it with '
+                       f'`{GET_COMMAND}`, or give its path with --network or ${NETWORK_ENV}')
 
 
 def _missing_message(path):
-    return (f'weights file {path} does not exist: download {WEIGHTS_FILE} from {WEIGHTS_URL} '
-            f'(SHA256 {WEIGHTS_SHA256}) and give its path with --network')
+    return (f'weights file {path} does not exist: get it with `{GET_COMMAND}` (or download {WEIGHTS_FILE} from '
+            f'{WEIGHTS_URL}, SHA256 {WEIGHTS_SHA256}) and give its path with --network')
 
 
-def load_net(path):
-    """Reads VGG-19 from a MatConvNet .mat file (either layout); raises WeightsError with one clear sentence."""
+def load_net(path=None):
+    """Reads VGG-19 from `path` (or find_weights()'s file): MatConvNet's .mat in either layout or Keras's .h5,
+    told apart by content. Raises WeightsError with one clear sentence."""
     import scipy.io
 
+    path = find_weights(path)
     if not os.path.exists(path):
         raise WeightsError(_missing_message(path))
     if os.path.isdir(path):
-        raise WeightsError(f'weights file {path} is a directory, not a .mat file')
+        raise WeightsError(f'weights file {path} is a directory, not a file')
     with open(path, 'rb') as f:
         head = f.read(512)
     if not head:
-        raise WeightsError(f'weights file {path} is empty: download {WEIGHTS_FILE} again from {WEIGHTS_URL}')
+        raise WeightsError(f'weights file {path} is empty: get it again with `{GET_COMMAND}`')
     if head.lstrip().startswith(b'<'):
-        raise WeightsError(f'weights file {path} is an HTML/XML page, not a MATLAB file '
-                           f'(a failed download?): download it again from {WEIGHTS_URL}')
+        raise WeightsError(f'weights file {path} is an HTML/XML page, not a weights file '
+                           f'(a failed download?): get it again with `{GET_COMMAND}`')
+    if head.startswith(HDF5_SIGNATURE):
+        return _load_keras(path)
     try:
         data = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False,
                                 variable_names=('layers', 'meta', 'normalization'))
@@ -102,7 +173,8 @@ def load_net(path):
                                f'(VGG-16, for one, lacks conv3_4, conv4_4 and conv5_4)')
         kernels[name], biases[name] = _conv_weights(path, name, stored[name], shape)
     mean_pixel = _mean_pixel(path, data)
-    return VGG19(kernels=kernels, biases=biases, mean_pixel=mean_pixel)
+    layout = 'MatConvNet, current layout' if 'meta' in data else 'MatConvNet, older layout'
+    return VGG19(kernels=kernels, biases=biases, mean_pixel=mean_pixel, layout=layout)
 
 
 def _conv_weights(path, name, layer, shape):
@@ -128,6 +200,63 @@ def _mean_pixel(path, data):
     if average.size % 3:
         raise WeightsError(f'weights file {path}: averageImage has {average.size} values, not RGB')
     return average.reshape(-1, 3).mean(axis=0).astype(np.float32)
+
+
+def _keras_name(name):
+    """conv3_4 -> block3_conv4, Keras's name for the layer."""
+    block, index = name[len('conv'):].split('_')
+    return f'block{block}_conv{index}'
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _keras_layer_weights(f):
+    """(the layout in words, Keras layer name -> its weight arrays in the order stored) of an open .h5 file."""
+    if 'layer_names' not in f.attrs and 'model_weights' in f:  # a whole model saved by Keras 2: weights inside
+        f = f['model_weights']
+    layers = {}
+    if 'layer_names' in f.attrs:  # Keras 1/2 (the published file): a group per layer, listing its weights
+        for name in map(_text, f.attrs['layer_names']):
+            group = f[name]
+            layers[name] = [group[_text(weight)][()] for weight in group.attrs.get('weight_names', [])]
+        return f'Keras 1/2 layout, as {KERAS_WEIGHTS_FILE}', layers
+    if 'layers' in f:  # Keras 3 (.weights.h5): layers/<key>/vars/0, 1, ...; the layer's name an attribute
+        for key, group in f['layers'].items():
+            if 'vars' in group:
+                weights = group['vars']
+                layers[_text(weights.attrs.get('name', key))] = [weights[i][()] for i in sorted(weights, key=int)]
+    return 'Keras 3 layout (.weights.h5)', layers
+
+
+def _load_keras(path):
+    import h5py
+
+    try:
+        with h5py.File(path, 'r') as f:
+            layout, layers = _keras_layer_weights(f)
+    except Exception as error:  # h5py raises OSError, KeyError, ValueError... for a damaged file
+        raise WeightsError(f'weights file {path} could not be read as an HDF5 file '
+                           f'(truncated or corrupt download?): {error}') from None
+    if not layers:
+        raise WeightsError(f'weights file {path} is an HDF5 file without Keras layers: it is not Keras\'s VGG-19')
+    kernels, biases = {}, {}
+    for name, shape in CONV_SHAPES.items():
+        weights = layers.get(_keras_name(name))
+        if weights is None:
+            raise WeightsError(f'weights file {path} has no layer {_keras_name(name)}: it is not VGG-19 '
+                               f'(VGG-16, for one, lacks block3_conv4, block4_conv4 and block5_conv4)')
+        kernel = next((w for w in weights if w.ndim == 4), None)
+        bias = next((w for w in weights if w.ndim == 1), None)
+        if kernel is None or bias is None or kernel.shape != shape or bias.shape != (shape[3],):
+            raise WeightsError(f'weights file {path}: layer {_keras_name(name)} holds {[w.shape for w in weights]}, '
+                               f'VGG-19 has {shape} and ({shape[3]},): it is another network or kernel order')
+        kernels[name], biases[name] = kernel.astype(np.float32), bias.astype(np.float32)
+    # Caffe's first layer takes BGR: reversing its input channels makes it take RGB, like MatConvNet's file.
+    kernels['conv1_1'] = np.ascontiguousarray(kernels['conv1_1'][:, :, ::-1, :])
+    mean_pixel = np.array(KERAS_MEAN_PIXEL_BGR[::-1], dtype=np.float32)
+    return VGG19(kernels=kernels, biases=biases, mean_pixel=mean_pixel, layout=layout)
 
 
 def preprocess(image, mean_pixel):
@@ -173,10 +302,9 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
     return layers
 
 
-def default_cache_dir():
-    """Where converted weights are cached: $NEURAL_STYLE_CACHE, else neural-style in the user's cache directory."""
-    return os.environ.get('NEURAL_STYLE_CACHE') or os.path.join(
-        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser(os.path.join('~', '.cache')), 'neural-style')
+def converted_cache_dir():
+    """Where load_net_cached keeps converted weights: $NEURAL_STYLE_CACHE, else 'converted' in cache_dir()."""
+    return os.environ.get('NEURAL_STYLE_CACHE') or os.path.join(cache_dir(), 'converted')
 
 
 def load_net_cached(path, cache_dir):
@@ -190,7 +318,7 @@ def load_net_cached(path, cache_dir):
     import hashlib
     import zlib
 
-    path = os.path.abspath(path)
+    path = os.path.abspath(find_weights(path))
     try:
         stat = os.stat(path)
     except OSError:
@@ -209,11 +337,12 @@ def load_net_cached(path, cache_dir):
             arrays = {name: stored[name] for name in stored.files if name != 'checksum'}
             if int(stored['checksum']) == checksum(arrays):
                 return VGG19(kernels={n: arrays['kernel_' + n] for n in CONV_SHAPES},
-                             biases={n: arrays['bias_' + n] for n in CONV_SHAPES}, mean_pixel=arrays['mean_pixel'])
+                             biases={n: arrays['bias_' + n] for n in CONV_SHAPES}, mean_pixel=arrays['mean_pixel'],
+                             layout=str(arrays['layout']))
     except Exception:  # missing, stale or damaged: read the .mat file instead
         pass
     net = load_net(path)
-    arrays = {'mean_pixel': net.mean_pixel}
+    arrays = {'mean_pixel': net.mean_pixel, 'layout': np.array(net.layout)}
     for name in CONV_SHAPES:
         arrays['kernel_' + name], arrays['bias_' + name] = net.kernels[name], net.biases[name]
     try:
@@ -224,3 +353,205 @@ def load_net_cached(path, cache_dir):
     except OSError:
         pass
     return net
+
+
+# Getting and checking the weights file: `python vgg.py download`, `python vgg.py check PATH`.
+
+DOWNLOAD_TIMEOUT = 60  # seconds without a byte before a download counts as cut
+_CHUNK = 1 << 20
+
+
+class DownloadError(Exception):
+    """A download failed; the message says why and what to do, in one sentence."""
+
+
+def _digests(path, hashes=None):
+    """Feeds the file at `path` into `hashes` (default: new SHA256 and MD5) and returns them."""
+    hashes = hashes if hashes is not None else (hashlib.sha256(), hashlib.md5())
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b''):
+            for h in hashes:
+                h.update(chunk)
+    return hashes
+
+
+class _ProgressBar:
+    """`  123.4/510.0 MB [#######.............]  24%  5.2 MB/s` on one line of `stream`, redrawn at most 5 times
+    a second."""
+
+    def __init__(self, stream, total, done):
+        self.stream, self.total, self.start_done = stream, total, done
+        self.started = self.drawn = time.monotonic()
+
+    def update(self, done, final=False):
+        now = time.monotonic()
+        if not final and now - self.drawn < 0.2:
+            return
+        self.drawn = now
+        rate = (done - self.start_done) / max(now - self.started, 1e-9) / 1e6
+        line = f'{done / 1e6:8.1f}'
+        if self.total:
+            filled = int(30 * done / self.total)
+            line += f'/{self.total / 1e6:.1f} MB [{"#" * filled}{"." * (30 - filled)}] {100 * done / self.total:3.0f}%'
+        else:
+            line += ' MB'
+        self.stream.write(f'\r{line}  {rate:.1f} MB/s' + ('\n' if final else ''))
+        self.stream.flush()
+
+
+def download(url=WEIGHTS_URL, dest=None, sha256=WEIGHTS_SHA256, stream=None):
+    """Fetches url into dest/WEIGHTS_FILE (dest: cache_dir() by default) and returns that path.
+
+    The bytes go to WEIGHTS_FILE.part, which a later call resumes with an HTTP Range request; the file takes
+    its final name only once its SHA256 is `sha256`. Progress goes to `stream` (default stderr). Raises
+    DownloadError with one sentence on failure.
+    """
+    dest, stream = dest or cache_dir(), stream or sys.stderr
+    try:
+        os.makedirs(dest, exist_ok=True)
+    except OSError as error:
+        raise DownloadError(f'cannot create the directory {dest}: {error.strerror}') from None
+    final = os.path.join(dest, WEIGHTS_FILE)
+    part = final + '.part'
+    if os.path.exists(final):
+        digest = _digests(final)[0].hexdigest()
+        if digest != sha256:
+            raise DownloadError(f'{final} exists but its SHA256 is {digest}, not {sha256}: move it away and '
+                                f'run the command again')
+        stream.write(f'{final} is already there (SHA256 verified)\n')
+        return final
+    offset = os.path.getsize(part) if os.path.exists(part) else 0
+    request = urllib.request.Request(url, headers={'Range': f'bytes={offset}-'} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:  # the part is as long as the file already (or longer): check it
+            return _finish(part, final, _digests(part, [hashlib.sha256()])[0], sha256, stream)
+        raise DownloadError(f'{url} answered HTTP {error.code} {error.reason}: the link may be dead; give '
+                            f'another with --url, or try `{GET_COMMAND} --source keras`') from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, 'reason', None) or error
+        raise DownloadError(f'cannot reach {urllib.parse.urlsplit(url).netloc or url}: {reason}; check the '
+                            f'network connection (or give a mirror with --url)') from None
+    with response:
+        if 'html' in response.headers.get('Content-Type', ''):
+            raise DownloadError(f'{url} served an HTML page, not the weights file (a dead link or a login '
+                                f'page?): give another address with --url, or try `{GET_COMMAND} --source keras`')
+        resumed = response.status == 206 and response.headers.get('Content-Range', '').startswith(f'bytes {offset}-')
+        if not resumed:
+            offset = 0  # the server sends the whole file: start again
+        length = response.headers.get('Content-Length')
+        total = offset + int(length) if length and length.isdigit() else None
+        digest = _digests(part, [hashlib.sha256()])[0] if offset else hashlib.sha256()
+        stream.write(f'{"resuming" if offset else "downloading"} {url} to {final}\n')
+        done = _receive(response, part, offset, digest, _ProgressBar(stream, total, offset), url)
+    if total is not None and done < total:
+        raise DownloadError(f'the connection broke after {done / 1e6:.1f} of {total / 1e6:.1f} MB; run the same '
+                            f'command again to resume')
+    return _finish(part, final, digest, sha256, stream)
+
+
+def _receive(response, part, offset, digest, bar, url):
+    """Appends the response's body to `part` (from `offset`), updating `digest`; returns the bytes in `part`."""
+    done = offset
+    with open(part, 'ab' if offset else 'wb') as f:
+        while True:
+            try:
+                chunk = response.read(_CHUNK)
+            except (OSError, http.client.HTTPException) as error:  # reset, timed out, cut short
+                bar.update(done, final=True)
+                raise DownloadError(f'the connection broke after {done / 1e6:.1f} MB ({error}); run the same '
+                                    f'command again to resume') from None
+            if not chunk:
+                break
+            if done == 0 and chunk.lstrip()[:1] == b'<':
+                f.close()
+                os.unlink(part)
+                raise DownloadError(f'{url} served an HTML page, not the weights file (a dead link or a login '
+                                    f'page?): give another address with --url')
+            try:
+                f.write(chunk)
+                f.flush()
+            except OSError as error:
+                bar.update(done, final=True)
+                if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise DownloadError(f'no room to write {part} ({error.strerror}) after {done / 1e6:.1f} MB: '
+                                        f'free some space and run the same command again to resume') from None
+                raise DownloadError(f'cannot write {part}: {error.strerror}') from None
+            digest.update(chunk)
+            done += len(chunk)
+            bar.update(done)
+        bar.update(done, final=True)
+        os.fsync(f.fileno())
+    return done
+
+
+def _finish(part, final, digest, sha256, stream):
+    """Gives `part` its final name if its SHA256 is `sha256`; deletes it otherwise."""
+    if digest.hexdigest() != sha256:
+        os.unlink(part)
+        raise DownloadError(f'the downloaded file has SHA256 {digest.hexdigest()}, not the expected {sha256}: '
+                            f'deleted it; run the command again, or check --url and --sha256')
+    os.replace(part, final)
+    stream.write(f'saved {final} (SHA256 verified)\n')
+    return final
+
+
+def download_keras(url=KERAS_WEIGHTS_URL, dest=None, file_hash=KERAS_WEIGHTS_MD5):
+    """Fetches Keras's VGG-19 file with keras.utils.get_file into Keras's cache (or `dest`); returns its path."""
+    from keras.utils import get_file
+
+    directory = os.path.abspath(dest or keras_cache_dir())
+    try:
+        return get_file(KERAS_WEIGHTS_FILE, url, file_hash=file_hash, cache_subdir=directory)
+    except Exception as error:  # get_file raises bare Exceptions, and ValueError for a wrong hash
+        target = os.path.join(directory, KERAS_WEIGHTS_FILE)
+        if os.path.exists(target):
+            os.unlink(target)  # get_file leaves a file that failed verification under its final name
+        raise DownloadError(str(error).replace('\n', ' ')) from None
+
+
+def check(path):
+    """One line on the weights file at `path`: its layout and whether it is a published file."""
+    net = load_net(path)
+    sha256, md5 = (h.hexdigest() for h in _digests(path))
+    published = PUBLISHED.get(sha256) or PUBLISHED.get(md5)
+    return (f'{path}: VGG-19 ({net.layout}), SHA256 {sha256}, MD5 {md5}: ' +
+            (published if published else 'not a published file (a re-save?), but its layers are VGG-19\'s'))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='vgg.py', description='Get or check the VGG-19 weights file.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    get = commands.add_parser('download', help='download the weights file, verified, into --dest')
+    get.add_argument('--source', choices=('matconvnet', 'keras'), default='matconvnet',
+                     help=f'MatConvNet\'s {WEIGHTS_FILE} (default), or Keras\'s {KERAS_WEIGHTS_FILE} '
+                     f'(fetched by keras.utils.get_file)')
+    get.add_argument('--dest', help=f'directory to save into (default: {cache_dir()}, or Keras\'s cache '
+                     f'{keras_cache_dir()} with --source keras: neural_style.py looks there)')
+    get.add_argument('--url', help=f'where from (default: {WEIGHTS_URL}, or {KERAS_WEIGHTS_URL})')
+    get.add_argument('--sha256', help=f'expected SHA256 of the file (default: {WEIGHTS_SHA256}; with '
+                     f'--source keras, Keras\'s MD5 {KERAS_WEIGHTS_MD5})')
+    inspect = commands.add_parser('check', help='verify a weights file and say which layout it is')
+    inspect.add_argument('path')
+    args = parser.parse_args(argv)
+    try:
+        if args.command == 'check':
+            print(check(args.path))
+        elif args.source == 'keras':
+            print(f'saved {download_keras(args.url or KERAS_WEIGHTS_URL, args.dest, args.sha256 or KERAS_WEIGHTS_MD5)}')
+        else:
+            download(args.url or WEIGHTS_URL, args.dest, (args.sha256 or WEIGHTS_SHA256).lower())
+    except (DownloadError, WeightsError) as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        resumable = args.command == 'download' and args.source == 'matconvnet'
+        print(f'\n{parser.prog}: interrupted' + ('; run the same command again to resume' if resumable else ''),
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -53,3 +53,22 @@ def weights_cache(tmp_path_factory):
     """The command line caches converted weights; in tests, in a directory of their own, not the user's."""
     os.environ['NEURAL_STYLE_CACHE'] = str(tmp_path_factory.mktemp('cache'))
     return os.environ['NEURAL_STYLE_CACHE']
+
+
+@pytest.fixture(scope='session')
+def keras_model(conv_weights):
+    """Keras's VGG-19 holding the same random weights as network_path."""
+    return synthetic_vgg.keras_vgg19(conv_weights)
+
+
+@pytest.fixture(scope='session')
+def keras_paths(tmp_path_factory, keras_model):
+    """The same weights in each Keras layout: layout -> path."""
+    directory = tmp_path_factory.mktemp('keras')
+    paths = {'keras2': str(directory / 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'),
+             'published-names': str(directory / 'published-names.h5'),
+             'keras3': str(directory / 'vgg19.weights.h5')}
+    synthetic_vgg.write_keras2(paths['keras2'], keras_model)
+    synthetic_vgg.write_keras_published_names(paths['published-names'], keras_model)
+    synthetic_vgg.write_keras3(paths['keras3'], keras_model)
+    return paths

@@ -1,8 +1,12 @@
-"""Random-weight VGG-19 files in MatConvNet's two layouts, for tests and benchmarks (never the real weights).
+"""Random-weight VGG-19 files in MatConvNet's two layouts and Keras's, for tests and benchmarks (never the real
+weights).
 
 The convolutional layers have VGG-19's real shapes, so the network costs what the real one does. The fully
 connected layers, which the method never uses, are kept in the layout but shrunk, to keep the files small.
 """
+import functools
+import warnings
+
 import numpy as np
 import scipy.io
 
@@ -97,3 +101,62 @@ def write_older(path, weights, mean_pixel=MEAN_PIXEL, seed=0):
                      'imageSize': np.array([[224, 224, 3]], float), 'interpolation': 'bilinear'}
     scipy.io.savemat(path, {'layers': _cell(layers), 'normalization': normalization,
                             'classes': {'name': _cell(['a', 'b'])}}, do_compression=False)
+
+
+def keras_vgg19(weights):
+    """Keras's own VGG-19 (include_top=False) holding `weights`, converted to Keras's conventions: kernels
+    [height, width, in, out], and the first layer taking Caffe's BGR."""
+    import keras
+
+    model = keras.applications.VGG19(weights=None, include_top=False)
+    for name, (W, b) in weights.items():
+        block, index = name[len('conv'):].split('_')
+        kernel = W.transpose(1, 0, 2, 3)  # MatConvNet's [width, height, in, out]
+        if name == 'conv1_1':
+            kernel = kernel[:, :, ::-1, :]  # RGB -> BGR input channels
+        model.get_layer(f'block{block}_conv{index}').set_weights([kernel, b[:, 0]])
+    return model
+
+
+def _quiet_keras(write):
+    """Keras 3.15 with NumPy 2 warns about its own copy= keyword on every weight it reads; not ours to fix."""
+    @functools.wraps(write)
+    def quiet(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)
+            write(*args)
+    return quiet
+
+
+@_quiet_keras
+def write_keras2(path, model):
+    """The layout of Keras 1/2's save_weights, which the published vgg19_..._notop.h5 has: a group per layer
+    listing its weights in attrs['weight_names'], the layer names in the root's attrs['layer_names']. Written
+    by Keras 3's own writer for that format."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, 'w') as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
+@_quiet_keras
+def write_keras3(path, model):
+    """What Keras 3's save_weights writes (`path` must end in .weights.h5): layers/<key>/vars/0 and 1."""
+    model.save_weights(path)
+
+
+@_quiet_keras
+def write_keras_published_names(path, model):
+    """Keras 1's names, as in the published file itself: flat datasets block1_conv1_W_1:0 and block1_conv1_b_1:0
+    in each layer's group, names stored as bytes. Written with h5py, since no Keras writes them any more."""
+    import h5py
+
+    with h5py.File(path, 'w') as f:
+        f.attrs['layer_names'] = [layer.name.encode() for layer in model.layers]
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            names = [f'{layer.name}_{kind}_1:0' for kind in 'Wb'][:len(layer.get_weights())]
+            group.attrs['weight_names'] = [name.encode() for name in names]
+            for name, value in zip(names, layer.get_weights()):
+                group.create_dataset(name, data=value)

@@ -1,8 +1,13 @@
 """The command line end to end on tiny images, and its one-line errors."""
 import csv
 import os
+import pathlib
+import signal
+import struct
 import subprocess
 import sys
+import threading
+import zlib
 
 import numpy as np
 import pytest
@@ -32,8 +37,15 @@ def args(files, *extra, output='out.png'):
             '--output', str(files['dir'] / output)] + FAST + list(extra)
 
 
+def listing(directory):
+    return {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+
+
 def fails(argv, capsys):
-    """Runs the command line expecting a one-line error; returns that line."""
+    """Runs the command line expecting a one-line error, and nothing written beside the output; returns that
+    line."""
+    directory = pathlib.Path(argv[argv.index('--output') + 1]).parent
+    before = listing(directory) if directory.is_dir() else None
     try:
         code = neural_style.main(argv)
     except SystemExit as exit:  # argparse
@@ -41,6 +53,8 @@ def fails(argv, capsys):
     assert code not in (0, None)
     err = capsys.readouterr().err.strip().splitlines()
     assert 'Traceback' not in '\n'.join(err)
+    if before is not None:
+        assert listing(directory) == before
     return err[-1]
 
 
@@ -83,12 +97,55 @@ def test_existing_output_is_kept_without_overwrite(files, capsys):
         assert image.size == (16, 12)
 
 
-@pytest.mark.parametrize('mode', ['L', 'RGBA', 'P', 'CMYK'])
-def test_image_modes_become_rgb(tmp_path, mode):
-    suffix = '.jpg' if mode == 'CMYK' else '.png'
-    path = save(tmp_path / ('image' + suffix), random_image(6, 5, seed=3), mode)
-    image = neural_style.read_image(path)
-    assert image.shape == (6, 5, 3) and image.dtype == np.float32
+def png(path, width, height, bit_depth=8, raw=None):
+    """An RGB PNG written chunk by chunk, for what Pillow cannot write: 16-bit colour, or a header whose size
+    the pixel data does not match."""
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    header = struct.pack('>IIBBBBB', width, height, bit_depth, 2, 0, 0, 0)
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(raw or b'\0' * 64)) +
+                     chunk(b'IEND', b''))
+    return str(path)
+
+
+def test_greyscale_palette_and_rgba_become_rgb_exactly(tmp_path):
+    rgb = random_image(6, 5, seed=3).astype(np.uint8)
+    grey = save(tmp_path / 'grey.png', rgb[:, :, 0], 'L')
+    np.testing.assert_array_equal(neural_style.read_image(grey), np.repeat(rgb[:, :, :1], 3, axis=2))
+    few_colours = rgb // 128 * 255  # at most 8 colours: a palette holds them exactly
+    palette = str(tmp_path / 'palette.png')
+    Image.fromarray(few_colours).convert('P', palette=Image.Palette.ADAPTIVE).save(palette)
+    with Image.open(palette) as stored:
+        assert stored.mode == 'P'
+    np.testing.assert_array_equal(neural_style.read_image(palette), few_colours)
+    rgba = np.dstack([rgb, np.arange(30, dtype=np.uint8).reshape(6, 5) * 8])
+    transparent = str(tmp_path / 'rgba.png')
+    Image.fromarray(rgba, 'RGBA').save(transparent)
+    np.testing.assert_array_equal(neural_style.read_image(transparent), rgb)  # alpha dropped
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    ramp = np.linspace(0, 255, 32)
+    rgb = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 128.0), axis=2)  # smooth: JPEG keeps it
+    path = save(tmp_path / 'cmyk.jpg', rgb, 'CMYK')
+    with Image.open(path) as stored:
+        assert stored.mode == 'CMYK'
+    assert np.abs(neural_style.read_image(path) - rgb).mean() < 3
+
+
+def test_sixteen_bit_colour_is_reduced_to_eight_bits(tmp_path):
+    values = np.array([[[0, 65535, 32896], [257, 1000, 65280]]], dtype=np.uint16)
+    raw = b''.join(b'\0' + row.astype('>u2').tobytes() for row in values)
+    image = neural_style.read_image(png(tmp_path / 'deep.png', 2, 1, bit_depth=16, raw=raw))
+    assert image.shape == (1, 2, 3)
+    assert np.abs(image - values / 257.0).max() <= 1
+
+
+def test_exif_orientation_of_a_camera_jpeg_is_honoured(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: to be shown turned 90 degrees clockwise
+    Image.fromarray(random_image(20, 40, seed=4).astype(np.uint8)).save(tmp_path / 'camera.jpg', exif=exif)
+    assert neural_style.read_image(str(tmp_path / 'camera.jpg')).shape == (40, 20, 3)
 
 
 def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
@@ -112,6 +169,8 @@ def test_output_size():
     (['--checkpoint-output', 'c.png', '--checkpoint-iterations', '1'], 'has no %s'),
     (['--checkpoint-output', 'c%s.png'], 'go together'),
     (['--device', 'tpu'], 'is not a device name'),
+    (['--max-megapixels', '0.001'], 'is 40x30 pixels (0.0012 megapixels), more than the limit of 0.001 megapixels'),
+    (['--width', '100000'], 'the output is 100000x75000 pixels (7500 megapixels), more than the limit of 50'),
 ])
 def test_option_errors(files, capsys, extra, expected):
     assert expected in fails(args(files, *extra), capsys)
@@ -123,19 +182,71 @@ def test_option_errors(files, capsys, extra, expected):
     (['--style-weight', '-1'], 'must be 0 or a positive number'),
     (['--learning-rate', '0'], 'must be a positive number'),
     (['--pooling', 'median'], "invalid choice: 'median'"),
+    (['--iterations', '-5'], 'must be a positive integer'),
+    (['--iterations', '2.5'], 'must be an integer, not 2.5'),
+    (['--max-size', '0'], 'must be a positive integer'),
+    (['--width', '-20'], 'must be a positive integer'),
+    (['--content-weight', '-1'], 'must be 0 or a positive number'),
+    (['--tv-weight', 'nan'], 'must be 0 or a positive number'),
+    (['--style-weight', 'lots'], 'must be a number, not lots'),
+    (['--style-layer-weights', '1', '-1'], 'must be 0 or a positive number'),
+    (['--style-blend-weights', '-1'], 'must be 0 or a positive number'),
+    (['--learning-rate', '-0.1'], 'must be a positive number'),
+    (['--content-layers', 'conv4_5'], "unknown layer 'conv4_5'"),
+    (['--checkpoint-iterations', '0'], 'must be a positive integer'),
+    (['--max-megapixels', '0'], 'must be a positive number'),
 ])
 def test_argument_errors(files, capsys, extra, expected):
     assert expected in fails(args(files, *extra), capsys)
 
 
-def test_missing_and_unreadable_images(files, capsys):
-    missing = args(files)
-    missing[1] = str(files['dir'] / 'nope.jpg')
-    assert 'does not exist' in fails(missing, capsys)
-    (files['dir'] / 'text.jpg').write_text('not an image')
-    broken = args(files)
-    broken[3] = str(files['dir'] / 'text.jpg')
-    assert 'could not be read' in fails(broken, capsys)
+def bad_image(kind, directory):
+    path = directory / 'bad' / 'image.png'
+    path.parent.mkdir()
+    if kind == 'directory':
+        path.mkdir()
+    elif kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'not an image':
+        path.write_text('not an image')
+    elif kind == 'truncated JPEG':
+        path = path.with_suffix('.jpg')
+        save(path, random_image(64, 64, seed=5))
+        path.write_bytes(path.read_bytes()[:2000])
+    elif kind == 'over the limit':  # 8000 x 8000 in the header: refused before the pixels are decoded
+        png(path, 8000, 8000)
+    elif kind == 'over Pillow\'s limit':
+        png(path, 20000, 20000)
+    return str(path)
+
+
+@pytest.mark.parametrize('role', ['--content', '--styles'])
+@pytest.mark.parametrize('kind, expected', [
+    ('missing', 'does not exist'),
+    ('directory', 'is a directory'),
+    ('empty', 'is empty'),
+    ('not an image', 'could not be read: cannot identify image file'),
+    ('truncated JPEG', 'could not be read: image file is truncated'),
+    ('over the limit', 'is 8000x8000 pixels (64 megapixels), more than the limit of 50 megapixels (--max-megapixels)'),
+    ('over Pillow\'s limit', 'is too large to decode'),
+])
+def test_bad_images(files, capsys, role, kind, expected):
+    argv = args(files)
+    argv[argv.index(role) + 1] = bad_image(kind, files['dir'])
+    assert expected in fails(argv, capsys)
+
+
+def test_one_pixel_images(files):
+    """A 1x1 content gives a 1x1 output; a 1x1 style is scaled up to the output's width like any other."""
+    dot = save(files['dir'] / 'dot.png', [[[200, 30, 90]]])
+    argv = args(files, '--overwrite')
+    argv[argv.index('--content') + 1] = dot
+    assert neural_style.main(argv) == 0
+    with Image.open(files['dir'] / 'out.png') as image:
+        assert image.size == (1, 1)
+    argv = args(files, '--overwrite')
+    argv[argv.index('--styles') + 1] = dot
+    assert neural_style.main(argv) == 0
 
 
 def test_unknown_extension_and_missing_directory(files, capsys):
@@ -143,12 +254,96 @@ def test_unknown_extension_and_missing_directory(files, capsys):
     assert 'does not exist' in fails(args(files, output='no/such/dir/out.png'), capsys)
 
 
-def test_weights_errors_are_one_line(files, capsys):
-    missing = args(files)
-    missing[5] = str(files['dir'] / 'absent.mat')
-    assert 'imagenet-vgg-verydeep-19.mat' in fails(missing, capsys)
-    (files['dir'] / 'page.mat').write_text('<html>404</html>')
-    html = args(files)
-    html[5] = str(files['dir'] / 'page.mat')
-    assert 'HTML' in fails(html, capsys)
-    assert not (files['dir'] / 'out.png').exists()
+@pytest.mark.parametrize('kind, expected', [
+    ('missing', 'does not exist: get it with `python vgg.py download`'),
+    ('empty', 'is empty'),
+    ('html', 'is an HTML/XML page'),
+    ('truncated', 'truncated or corrupt'),
+    ('another MAT file', 'not a MatConvNet network'),
+])
+def test_weights_errors_are_one_line(files, capsys, kind, expected):
+    import scipy.io
+    path = files['dir'] / 'weights.mat'
+    if kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'html':
+        path.write_text('<html>404</html>')
+    elif kind == 'truncated':
+        path.write_bytes(pathlib.Path(files['network']).read_bytes()[:1_000_000])
+    elif kind == 'another MAT file':
+        scipy.io.savemat(str(path), {'x': np.arange(5)})
+    argv = args(files)
+    argv[argv.index('--network') + 1] = str(path)
+    assert expected in fails(argv, capsys)
+
+
+def test_no_weights_file_anywhere_names_the_download_command(files, capsys, monkeypatch):
+    monkeypatch.chdir(files['dir'])
+    monkeypatch.setenv('XDG_CACHE_HOME', str(files['dir'] / 'cache'))
+    monkeypatch.setenv('KERAS_HOME', str(files['dir'] / 'keras'))
+    monkeypatch.delenv('NEURAL_STYLE_NETWORK', raising=False)
+    argv = args(files)
+    del argv[argv.index('--network'):argv.index('--network') + 2]
+    error = fails(argv, capsys)
+    assert 'no weights file found' in error and '`python vgg.py download`' in error
+
+
+def test_a_loss_that_overflows_keeps_the_best_image(files, capsys):
+    """From the content, alpha L_content is 0 at first and overflows float32 after one step (alpha = 3e38):
+    the run stops, names the term and its option, and writes the best image, the content itself."""
+    code = neural_style.main(args(files, '--init', 'content', '--content-weight', '3e38', '--iterations', '20'))
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1
+    assert 'the content loss became inf at iteration 1 (--content-weight too large for 32-bit floats?)' in line
+    assert 'wrote the best image so far (iteration 0)' in line
+    with Image.open(files['content']) as content, Image.open(files['dir'] / 'out.png') as out:
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(content))
+
+
+def test_a_loss_that_overflows_at_once_writes_nothing(files, capsys):
+    line = fails(args(files, '--optimizer', 'adam', '--style-weight', '1e38'), capsys)
+    assert 'the style loss became inf at iteration 0' in line and 'nothing written' in line
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
+    csv_path = files['dir'] / 'progress.csv'
+    command = [sys.executable, os.path.join(ROOT, 'neural_style.py')] + args(
+        files, '--iterations', '100000', '--max-size', '32', '--print-iterations', '1', '--progress-write',
+        str(csv_path))
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, run.kill)  # a run that never prints must not hang the suite
+    watchdog.start()
+    try:
+        for line in run.stdout:
+            if line.startswith('iteration') and int(line.split()[1].split('/')[0]) >= 3:
+                break
+        run.send_signal(signum)
+        out, err = run.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        run.kill()
+    assert run.returncode == 128 + signum
+    last = err.strip().splitlines()[-1]
+    assert f'interrupted ({signal.Signals(signum).name})' in last and 'wrote the best image so far' in last
+    assert 'Traceback' not in err
+    with Image.open(files['dir'] / 'out.png') as image:
+        image.load()
+        assert image.size == (32, 24) and image.mode == 'RGB'
+    with open(csv_path) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == list(neural_style.ProgressLog.HEADER)
+    iterations = [int(row[0]) for row in rows[1:]]
+    assert iterations == list(range(len(iterations))) and len(iterations) >= 4
+    assert all(float(row[4]) > 0 for row in rows[1:])
+    assert [name for name in os.listdir(files['dir']) if name.endswith('.tmp')] == []
+
+    # --initial with the interrupted output continues the run: its row 0 is about where the first run stopped,
+    # far below the white noise's.
+    resumed = files['dir'] / 'resumed.csv'
+    assert neural_style.main(args(files, '--initial', str(files['dir'] / 'out.png'), '--overwrite', '--max-size',
+                                  '32', '--iterations', '1', '--progress-write', str(resumed))) == 0
+    with open(resumed) as f:
+        start = float(list(csv.reader(f))[1][4])
+    best = min(float(row[4]) for row in rows[1:])
+    assert start < 0.5 * float(rows[1][4]) and start == pytest.approx(best, rel=0.01)

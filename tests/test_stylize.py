@@ -64,14 +64,30 @@ def test_zero_style_weight_reconstructs_content(net, images):
     assert progress[-1].content < 0.1 * progress[0].content
 
 
-def test_closing_the_generator_stops_the_lbfgs_worker(net, images):
+def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, images, monkeypatch):
     import threading
     content, style = images
-    before = threading.active_count()
+    threads_at_close = []  # per session opened, the names of the live threads at each close
+    open_session = stylize._session
+
+    def recording_session(graph):
+        session, counts = open_session(graph), []
+        close = session.close
+
+        def recording_close():
+            counts.append([thread.name for thread in threading.enumerate()])
+            close()
+        session.close = recording_close
+        threads_at_close.append(counts)
+        return session
+
+    monkeypatch.setattr(stylize, '_session', recording_session)
     generator = stylize.stylize(net, content, [style], iterations=500, **FAST)
     next(generator)
     generator.close()
-    assert threading.active_count() == before
+    assert stylize.LBFGS_THREAD not in [thread.name for thread in threading.enumerate()]
+    optimization_session = threads_at_close[-1]
+    assert optimization_session and stylize.LBFGS_THREAD not in optimization_session[0]
 
 
 @pytest.mark.parametrize('bad, message', [
@@ -98,3 +114,38 @@ def test_mixed_precision_drifts_little_from_float32(net, images):
     assert mixed[-1].best_total < 0.5 * mixed[0].total
     with pytest.raises(ValueError, match='unknown precision'):
         next(stylize.stylize(net, content, [style], precision='half', **FAST))
+
+
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, images, optimizer, monkeypatch):
+    """Starting from the content, alpha L_content is 0; after one step it overflows float32 (alpha = 3e38).
+    The optimizer must stop there, naming the term, and L-BFGS must never be handed the infinite value."""
+    import scipy.optimize
+    content, style = images
+    handed_to_scipy = []
+    minimize = scipy.optimize.minimize
+
+    def recording_minimize(fun, *args, **kwargs):
+        def recorded(x):
+            value, gradient = fun(x)
+            handed_to_scipy.append(np.isfinite(value) and np.all(np.isfinite(gradient)))
+            return value, gradient
+        return minimize(recorded, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, 'minimize', recording_minimize)
+    progress = []
+    with pytest.raises(stylize.NonFiniteLoss) as caught:
+        for p in stylize.stylize(net, content, [style], **dict(FAST, optimizer=optimizer, iterations=20,
+                                                                 initial=content, content_weight=3e38)):
+            progress.append(p)
+    assert caught.value.term == 'content' and str(caught.value) == 'the content loss became inf'
+    assert [p.iteration for p in progress] == [0]
+    np.testing.assert_allclose(progress[0].best_image, content, atol=1e-3)
+    assert all(handed_to_scipy) and (handed_to_scipy or optimizer == 'adam')
+
+
+def test_an_overflowing_first_evaluation_yields_nothing(net, images):
+    content, style = images
+    generator = stylize.stylize(net, content, [style], **dict(FAST, style_weight=1e38, iterations=5))
+    with pytest.raises(stylize.NonFiniteLoss, match='the style loss became inf'):
+        next(generator)

@@ -171,3 +171,141 @@ def test_unwritable_cache_is_skipped(tmp_path, network_path, net):
     blocker = tmp_path / 'file'
     blocker.write_text('not a directory')
     assert_same_net(vgg.load_net_cached(network_path, str(blocker / 'cache')), net)
+
+
+# Keras's file: vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, and what Keras 3 writes.
+
+@pytest.mark.parametrize('layout', ['keras2', 'published-names', 'keras3'])
+def test_keras_files_load_to_the_matconvnet_tensors(net, keras_paths, layout):
+    """Built from the same random arrays, each Keras layout gives the MatConvNet file's kernels exactly: the
+    BGR first layer flipped to RGB, and the mean pixel in RGB."""
+    keras_net = vgg.load_net(keras_paths[layout])
+    for name in vgg.CONV_SHAPES:
+        np.testing.assert_array_equal(keras_net.kernels[name], net.kernels[name], err_msg=name)
+        np.testing.assert_array_equal(keras_net.biases[name], net.biases[name], err_msg=name)
+    np.testing.assert_allclose(keras_net.mean_pixel, net.mean_pixel, rtol=1e-6)
+    assert keras_net.layout.startswith('Keras 3' if layout == 'keras3' else 'Keras 1/2')
+
+
+def test_keras_file_and_matconvnet_file_give_identical_features(net, keras_paths):
+    image = random_image(20, 24, seed=4)
+    names = ['relu1_1', 'relu3_1', 'relu5_1']
+    from_mat = run_layers(net, image, names)
+    from_keras = run_layers(vgg.load_net(keras_paths['keras2']), image, names)
+    for name in names:
+        np.testing.assert_array_equal(from_keras[name], from_mat[name], err_msg=name)
+
+
+def test_keras_file_matches_keras_own_model_on_caffe_preprocessing(keras_model, keras_paths):
+    """Independent of our conversion: Keras's VGG19 with its own preprocess_input (RGB -> BGR, minus the BGR
+    mean) gives the features that our network gives on RGB minus the RGB mean. Max pooling and even sizes,
+    where Keras's VALID pooling equals our SAME pooling."""
+    import keras
+    image = random_image(32, 32, seed=5)
+    names = {'block1_conv1': 'relu1_1', 'block3_conv4': 'relu3_4', 'block5_conv4': 'relu5_4'}
+    probe = keras.Model(keras_model.input, [keras_model.get_layer(n).output for n in names])
+    expected = probe(keras.applications.vgg19.preprocess_input(image[None].copy()))
+    got = run_layers(vgg.load_net(keras_paths['keras2']), image, list(names.values()), pooling='max')
+    for ours, theirs in zip(names.values(), expected):
+        theirs = np.asarray(theirs)[0]
+        np.testing.assert_allclose(got[ours], theirs, atol=1e-4 * np.abs(theirs).max(), err_msg=ours)
+
+
+def test_keras_vgg16_names_the_missing_layer(tmp_path):
+    import keras
+    model = keras.applications.VGG16(weights=None, include_top=False)
+    synthetic_vgg.write_keras2(str(tmp_path / 'vgg16.h5'), model)
+    message = error_of(tmp_path / 'vgg16.h5')
+    assert 'block3_conv4' in message and 'not VGG-19' in message
+
+
+def test_truncated_keras_file(tmp_path, keras_paths):
+    with open(keras_paths['keras2'], 'rb') as f:
+        data = f.read()
+    (tmp_path / 'cut.h5').write_bytes(data[:len(data) // 3])
+    assert 'truncated or corrupt' in error_of(tmp_path / 'cut.h5')
+
+
+def test_another_hdf5_file(tmp_path):
+    import h5py
+    with h5py.File(tmp_path / 'other.h5', 'w') as f:
+        f['x'] = np.arange(5)
+    assert 'not Keras\'s VGG-19' in error_of(tmp_path / 'other.h5')
+
+
+def test_detected_by_content_not_name(tmp_path, keras_paths, network_path):
+    os.symlink(keras_paths['keras2'], tmp_path / 'weights.mat')
+    os.symlink(network_path, tmp_path / 'weights.h5')
+    assert vgg.load_net(str(tmp_path / 'weights.mat')).layout.startswith('Keras')
+    assert vgg.load_net(str(tmp_path / 'weights.h5')).layout.startswith('MatConvNet')
+
+
+# Where the weights are looked for, and `python vgg.py check`.
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    """An empty current directory and empty cache directories."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'keras'))
+    monkeypatch.delenv(vgg.NETWORK_ENV, raising=False)
+    return tmp_path
+
+
+def test_search_order(elsewhere, monkeypatch):
+    keras_file = elsewhere / 'keras' / 'models' / vgg.KERAS_WEIGHTS_FILE
+    cached = elsewhere / 'cache' / 'neural-style' / vgg.WEIGHTS_FILE
+    here = elsewhere / vgg.WEIGHTS_FILE
+    named = elsewhere / 'named.mat'
+    for path in (keras_file, cached, here, named):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'x')
+        if path != named:
+            assert os.path.samefile(vgg.find_weights(), path)
+    monkeypatch.setenv(vgg.NETWORK_ENV, str(named))
+    assert vgg.find_weights() == str(named)
+    assert vgg.find_weights('given.mat') == 'given.mat'
+
+
+def test_nothing_found_names_the_download_command(elsewhere):
+    message = error_of_default()
+    assert '`python vgg.py download`' in message and '--network' in message and vgg.NETWORK_ENV in message
+    assert str(elsewhere / 'cache' / 'neural-style' / vgg.WEIGHTS_FILE) in message
+
+
+def test_environment_variable_naming_a_missing_file(elsewhere, monkeypatch):
+    monkeypatch.setenv(vgg.NETWORK_ENV, str(elsewhere / 'gone.mat'))
+    message = error_of_default()
+    assert vgg.NETWORK_ENV in message and 'gone.mat' in message and '`python vgg.py download`' in message
+
+
+def error_of_default():
+    with pytest.raises(vgg.WeightsError) as caught:
+        vgg.load_net()
+    assert '\n' not in str(caught.value)
+    return str(caught.value)
+
+
+def test_check_says_which_layout(network_path, older_network_path, keras_paths, capsys):
+    expected = {network_path: 'MatConvNet, current layout', older_network_path: 'MatConvNet, older layout',
+                keras_paths['keras2']: 'Keras 1/2 layout', keras_paths['keras3']: 'Keras 3 layout'}
+    for path, layout in expected.items():
+        assert vgg.main(['check', path]) == 0
+        out = capsys.readouterr().out
+        assert layout in out and 'not a published file' in out
+
+
+def test_check_recognizes_a_published_file_by_its_digest(network_path, monkeypatch, capsys):
+    import hashlib
+    with open(network_path, 'rb') as f:
+        md5 = hashlib.md5(f.read()).hexdigest()
+    monkeypatch.setitem(vgg.PUBLISHED, md5, 'the published test file')
+    assert vgg.main(['check', network_path]) == 0
+    assert capsys.readouterr().out.strip().endswith('the published test file')
+
+
+def test_check_fails_in_one_line(tmp_path, capsys):
+    (tmp_path / 'page.mat').write_text('<html>moved</html>')
+    assert vgg.main(['check', str(tmp_path / 'page.mat')]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('vgg.py: error:') and 'HTML' in err and '\n' not in err
