@@ -250,6 +250,9 @@ def build_parser():
     opt.add_argument('--initial-noiseblend', type=_fraction, default=0.0,
                      help='fraction of white noise blended into a content, style or --initial start')
     opt.add_argument('--seed', type=int, help='random seed of the white noise: a CPU run repeats exactly')
+    opt.add_argument('--precision', choices=stylize.PRECISIONS, default=stylize.PRECISION,
+                     help='float32 (faithful) or mixed: convolutions in float16 on a GPU, bfloat16 on a CPU, '
+                     'losses in float32; fast on GPUs, slower on CPUs without native bfloat16 (see README)')
     opt.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0 (default: the GPU if '
                      'TensorFlow sees one, else the CPU)')
 
@@ -405,7 +408,7 @@ def run(args, net=None):
     for path, mask in zip(args.style_masks or [], masks or []):
         if not all(mask_at(mask, height, width).any() for height, width in sizes):
             raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
-    net = net or vgg.load_net(args.network)
+    net = net or vgg.load_net_cached(args.network, vgg.default_cache_dir())
 
     photo = content
     if args.preserve_colors == 'histogram':
@@ -441,7 +444,7 @@ def run(args, net=None):
                 style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
                 optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
                 learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-                device=device):
+                device=device, precision=args.precision):
             last[stage] = progress
             done = sum(iterations[:stage]) + progress.iteration  # over all stages: names the checkpoints
             if log:

@@ -221,7 +221,7 @@ def run(args):
     content = neural_style.read_image(args.content)
     for path in args.style:
         neural_style.read_image(path)
-    net = vgg.load_net(args.network)
+    net = vgg.load_net_cached(args.network, vgg.default_cache_dir())
     fig = figure(args.figure, args.style, args.seed)
     started = time.perf_counter()
     images = render_cells(args, fig, net)

@@ -38,7 +38,10 @@ LEARNING_RATE = 10.0  # Adam, on pixel values in 0..255; as in anishathalye/neur
 BETA1 = 0.9  # Adam's published defaults (Kingma & Ba 2015)
 BETA2 = 0.999
 EPSILON = 1e-8
+PRECISION = 'float32'  # the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed
+PRECISIONS = ('float32', 'mixed')
 PIXEL_RANGE = (0.0, 255.0)
+NOISE_STDDEV = 1.0  # white noise as in Gatys' reference code: randn on the 0..255 scale, around the mean pixel
 
 
 def _tf():
@@ -89,6 +92,7 @@ class Progress:
     tv: float  # gamma * L_tv
     total: float
     seconds: float  # since the optimization started
+    evaluations: int  # objective and gradient evaluations so far (L-BFGS's line search may take several a step)
     best_total: float  # the lowest total seen so far
     best_image: np.ndarray  # the image with that total: RGB, 0..255, float32 [height, width, 3]
 
@@ -97,6 +101,22 @@ def default_device():
     """The first GPU when TensorFlow sees one, else the CPU."""
     import tensorflow as tf
     return '/gpu:0' if tf.config.list_physical_devices('GPU') else '/cpu:0'
+
+
+def compute_dtype(precision, device):
+    """The convolutions' arithmetic: float32, or for 'mixed' bfloat16 on a CPU and float16 (tensor cores) on a GPU.
+    The image, the feature maps entering the losses, the Grams and the losses stay float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'unknown precision {precision!r}; choose one of {", ".join(PRECISIONS)}')
+    if precision == 'float32':
+        return 'float32'
+    return 'float16' if 'gpu' in device.lower() else 'bfloat16'
+
+
+def white_noise(shape, mean_pixel, seed=None):
+    """The paper's starting image: Gaussian white noise around the mean pixel (RGB, 0..255)."""
+    noise = np.random.default_rng(seed).normal(0.0, NOISE_STDDEV, size=shape)
+    return (np.asarray(mean_pixel, np.float64) + noise).astype(np.float32)
 
 
 def _session(graph):
@@ -133,7 +153,7 @@ def layer_guides(mask, layers):
     return guides
 
 
-def layer_features(net, image, content_layers, style_layers, pooling, device):
+def layer_features(net, image, content_layers, style_layers, pooling, device, dtype='float32'):
     """The content image's features P^l at `content_layers` and an image's Gram matrices A^l at `style_layers`.
 
     Returns (features, grams, positions): dicts by layer of NumPy arrays, and M_l of each style layer. Runs
@@ -143,7 +163,8 @@ def layer_features(net, image, content_layers, style_layers, pooling, device):
     graph = tf.Graph()
     with graph.as_default(), tf.device(device):
         x = tf.placeholder(tf.float32, [1, None, None, 3])
-        layers = vgg.build_network(net, x, _deepest(list(content_layers) + list(style_layers)), pooling)
+        layers = vgg.build_network(net, x, _deepest(list(content_layers) + list(style_layers)), pooling, dtype)
+        layers = {name: tf.cast(layers[name], tf.float32) for name in list(content_layers) + list(style_layers)}
         fetches = ({name: layers[name] for name in content_layers},
                    {name: gram_matrix(layers[name]) for name in style_layers},
                    {name: tf.shape(layers[name])[1] * tf.shape(layers[name])[2] for name in style_layers})
@@ -152,7 +173,8 @@ def layer_features(net, image, content_layers, style_layers, pooling, device):
 
 
 def objective(net, image, content_targets, style_targets, *, content_layer_weights, style_layer_weights,
-              style_blend_weights, content_weight, style_weight, tv_weight, pooling, style_guides=None):
+              style_blend_weights, content_weight, style_weight, tv_weight, pooling, dtype='float32',
+              style_guides=None):
     """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
 
     content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of that style);
@@ -165,7 +187,8 @@ def objective(net, image, content_targets, style_targets, *, content_layer_weigh
     """
     tf = _tf()
     layer_names = list(content_layer_weights) + list(style_layer_weights)
-    layers = vgg.build_network(net, image, _deepest(layer_names), pooling)
+    layers = vgg.build_network(net, image, _deepest(layer_names), pooling, dtype)
+    layers = {name: tf.cast(layers[name], tf.float32) for name in layer_names}
     L_content = tf.add_n([float(w) * content_loss(layers[name], tf.constant(content_targets[name]))
                           for name, w in content_layer_weights.items()])
     blend_weights = np.asarray(style_blend_weights, np.float64) / np.sum(style_blend_weights)
@@ -196,12 +219,14 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             style_layers=STYLE_LAYERS, style_layer_weights=None, style_blend_weights=None, style_masks=None,
             content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, pooling=POOLING,
             optimizer=OPTIMIZER, iterations=ITERATIONS, lbfgs_history=LBFGS_HISTORY,
-            learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None):
+            learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None,
+            precision=PRECISION):
     """Paints `content` in the style of `styles`, yielding a Progress after every iteration (and for the start).
 
     net: vgg.VGG19. content: RGB 0..255 [h, w, 3]; the output has its size. styles: a list of RGB images at
     the size their features should be taken at. initial: the starting image (content's size), or None for
     white noise, the paper's start; noise_blend mixes that much white noise into it. seed fixes the noise.
+    precision 'mixed' runs the convolutions in 16 bits (see compute_dtype).
     Layer weights default to 1/(number of layers) (the paper's w_l); blend weights are normalized to sum 1.
     style_masks: None, or one mask per style image, [h, w] of the content's size with values in 0..1: the
     region of the output that style governs (spatial control with guided Grams; see objective).
@@ -228,22 +253,24 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
                                  "and not be 0 everywhere")
         style_guides = [layer_guides(mask, style_layers) for mask in style_masks]
     device = device or default_device()
+    dtype = compute_dtype(precision, device)
 
     content = np.asarray(content, np.float32)
-    content_targets = layer_features(net, content, content_layers, (), pooling, device)[0]
+    content_targets = layer_features(net, content, content_layers, (), pooling, device, dtype)[0]
     style_targets = []
     for style in styles:
-        _, grams, positions = layer_features(net, np.asarray(style, np.float32), (), style_layers, pooling, device)
+        _, grams, positions = layer_features(net, np.asarray(style, np.float32), (), style_layers, pooling, device,
+                                             dtype)
         style_targets.append({name: (grams[name], positions[name]) for name in style_layers})
 
-    noise = np.random.default_rng(seed).uniform(*PIXEL_RANGE, size=content.shape).astype(np.float32)
+    noise = white_noise(content.shape, net.mean_pixel, seed)
     start = noise if initial is None else (1 - noise_blend) * np.asarray(initial, np.float32) + noise_blend * noise
     x0 = vgg.preprocess(np.clip(start, *PIXEL_RANGE), net.mean_pixel)[None]
     lower = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[0]), net.mean_pixel)
     upper = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[1]), net.mean_pixel)
     weights = dict(content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
                    style_blend_weights=blend, content_weight=content_weight, style_weight=style_weight,
-                   tv_weight=tv_weight, pooling=pooling, style_guides=style_guides)
+                   tv_weight=tv_weight, pooling=pooling, dtype=dtype, style_guides=style_guides)
 
     tf = _tf()
     graph = tf.Graph()
@@ -273,10 +300,11 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
 def _progress(events, mean_pixel):
     """Turns the optimizers' events into Progress, keeping the lowest-total image of all evaluated."""
     started = time.perf_counter()
-    best_total, best_x, values = np.inf, None, None
+    best_total, best_x, values, evaluations = np.inf, None, None, 0
     for kind, *data in events:
         if kind == 'evaluation':
             values, x = data
+            evaluations += 1
             if values['total'] < best_total:
                 best_total, best_x = float(values['total']), x
         else:
@@ -284,7 +312,7 @@ def _progress(events, mean_pixel):
             best_image = np.clip(vgg.unprocess(best_x[0], mean_pixel), *PIXEL_RANGE)
             yield Progress(iteration=iteration, content=float(values['content']), style=float(values['style']),
                            tv=float(values['tv']), total=float(values['total']),
-                           seconds=time.perf_counter() - started, best_total=best_total,
+                           seconds=time.perf_counter() - started, evaluations=evaluations, best_total=best_total,
                            best_image=best_image.astype(np.float32))
 
 

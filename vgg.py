@@ -144,8 +144,11 @@ def layers_up_to(last):
     return LAYERS[:LAYERS.index(last) + 1]
 
 
-def build_network(net, image, last_layer, pooling='avg'):
+def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
     """The graph from `image` ([1, height, width, 3], preprocessed) up to `last_layer`: layer name -> tensor.
+
+    dtype is the arithmetic of the convolutions ('float32', or 'bfloat16' / 'float16' for reduced precision);
+    the layers' tensors come out in it.
 
     Convolutions are 3x3 with stride 1 and padding 1 (SAME). Pooling is 2x2 with stride 2 and SAME padding:
     for even sizes that is MatConvNet's and Caffe's pooling; for odd sizes it is Caffe's ceil mode, whose
@@ -155,11 +158,11 @@ def build_network(net, image, last_layer, pooling='avg'):
 
     if pooling not in POOLING_METHODS:
         raise ValueError(f'unknown pooling {pooling!r}; choose one of {", ".join(POOLING_METHODS)}')
-    layers, x = {}, image
+    layers, x = {}, tf.cast(image, dtype)
     for name in layers_up_to(last_layer):
         if name.startswith('conv'):
-            x = tf.nn.conv2d(x, tf.constant(net.kernels[name]), strides=1, padding='SAME', name=name)
-            x = tf.nn.bias_add(x, tf.constant(net.biases[name]))
+            kernel, bias = tf.constant(net.kernels[name], dtype=dtype), tf.constant(net.biases[name], dtype=dtype)
+            x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides=1, padding='SAME'), bias, name=name)
         elif name.startswith('relu'):
             x = tf.nn.relu(x, name=name)
         elif pooling == 'avg':
@@ -168,3 +171,56 @@ def build_network(net, image, last_layer, pooling='avg'):
             x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding='SAME', name=name)
         layers[name] = x
     return layers
+
+
+def default_cache_dir():
+    """Where converted weights are cached: $NEURAL_STYLE_CACHE, else neural-style in the user's cache directory."""
+    return os.environ.get('NEURAL_STYLE_CACHE') or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser(os.path.join('~', '.cache')), 'neural-style')
+
+
+def load_net_cached(path, cache_dir):
+    """load_net through a cache of the convolutional weights in `cache_dir`.
+
+    The .mat file is about 550 MB, most of it fully connected layers this method never uses, and takes
+    seconds to parse; the cache (80 MB) loads in a fraction of one. An entry is keyed by the file's path, size
+    and modification time, and carries a checksum of its arrays: a damaged or stale entry is ignored and
+    rewritten. A cache that cannot be written is skipped.
+    """
+    import hashlib
+    import zlib
+
+    path = os.path.abspath(path)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return load_net(path)
+    key = hashlib.sha1(f'{path}|{stat.st_size}|{stat.st_mtime_ns}'.encode()).hexdigest()[:20]
+    entry = os.path.join(cache_dir, f'vgg19-conv-{key}.npz')
+
+    def checksum(arrays):
+        crc = 0
+        for name in sorted(arrays):
+            crc = zlib.crc32(np.ascontiguousarray(arrays[name]).tobytes(), crc)
+        return crc
+
+    try:
+        with np.load(entry) as stored:
+            arrays = {name: stored[name] for name in stored.files if name != 'checksum'}
+            if int(stored['checksum']) == checksum(arrays):
+                return VGG19(kernels={n: arrays['kernel_' + n] for n in CONV_SHAPES},
+                             biases={n: arrays['bias_' + n] for n in CONV_SHAPES}, mean_pixel=arrays['mean_pixel'])
+    except Exception:  # missing, stale or damaged: read the .mat file instead
+        pass
+    net = load_net(path)
+    arrays = {'mean_pixel': net.mean_pixel}
+    for name in CONV_SHAPES:
+        arrays['kernel_' + name], arrays['bias_' + name] = net.kernels[name], net.biases[name]
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        temporary = f'{entry}.{os.getpid()}.tmp.npz'
+        np.savez(temporary, checksum=np.int64(checksum(arrays)), **arrays)
+        os.replace(temporary, entry)
+    except OSError:
+        pass
+    return net

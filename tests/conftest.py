@@ -46,3 +46,10 @@ def random_image(height, width, seed):
 def images():
     """A content image and a smaller style image, small enough for fast tests."""
     return random_image(20, 28, seed=1), random_image(18, 22, seed=2)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def weights_cache(tmp_path_factory):
+    """The command line caches converted weights; in tests, in a directory of their own, not the user's."""
+    os.environ['NEURAL_STYLE_CACHE'] = str(tmp_path_factory.mktemp('cache'))
+    return os.environ['NEURAL_STYLE_CACHE']

@@ -63,7 +63,9 @@ def captured(monkeypatch):
 
     def fake(net, content, styles, **options):
         calls.append(dict(content=content, styles=styles, **options))
-        yield stylize.Progress(options['iterations'], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.asarray(content, np.float32))
+        yield stylize.Progress(iteration=options['iterations'], content=0.0, style=0.0, tv=0.0, total=0.0,
+                               seconds=0.0, evaluations=0, best_total=0.0,
+                               best_image=np.asarray(content, np.float32))
 
     monkeypatch.setattr(stylize, 'stylize', fake)
     return calls

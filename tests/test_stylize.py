@@ -46,11 +46,14 @@ def test_seed_repeats_exactly_and_differs_between_seeds(net, images):
 
 def test_initial_image_and_noise_blend(net, images):
     content, style = images
+    noise = run(net, content, style, seed=2, iterations=1)[0].best_image
+    assert abs(noise.mean(axis=(0, 1)) - net.mean_pixel).max() < 0.1  # white noise around the mean pixel
+    assert noise.std(axis=(0, 1)) == pytest.approx([stylize.NOISE_STDDEV] * 3, rel=0.1)
     start = run(net, content, style, initial=content, iterations=1)[0]
     np.testing.assert_allclose(start.best_image, content, atol=1e-3)
     assert start.content == pytest.approx(0.0, abs=1e-6)  # the content loss of the content image itself
     blended = run(net, content, style, initial=content, noise_blend=0.5, seed=2, iterations=1)[0]
-    noise = np.random.default_rng(2).uniform(0, 255, content.shape).astype(np.float32)
+    noise = net.mean_pixel + np.random.default_rng(2).normal(0, stylize.NOISE_STDDEV, content.shape)
     np.testing.assert_allclose(blended.best_image, 0.5 * content + 0.5 * noise, atol=1e-3)
 
 
@@ -81,3 +84,17 @@ def test_bad_arguments(net, images, bad, message):
     content, style = images
     with pytest.raises(ValueError, match=message):
         next(stylize.stylize(net, content, [style], **dict(FAST, **bad)))
+
+
+def test_mixed_precision_drifts_little_from_float32(net, images):
+    """16-bit convolutions change the losses by the rounding of bfloat16 (8 significant bits), not more; the
+    final objective after a few L-BFGS steps from the same start stays within a few percent."""
+    content, style = images
+    exact = run(net, content, style, iterations=10, seed=0)
+    mixed = run(net, content, style, iterations=10, seed=0, precision='mixed')
+    for term in ('content', 'style', 'total'):
+        assert getattr(mixed[0], term) == pytest.approx(getattr(exact[0], term), rel=0.02), term
+    assert mixed[-1].best_total == pytest.approx(exact[-1].best_total, rel=0.05)
+    assert mixed[-1].best_total < 0.5 * mixed[0].total
+    with pytest.raises(ValueError, match='unknown precision'):
+        next(stylize.stylize(net, content, [style], precision='half', **FAST))

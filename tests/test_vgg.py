@@ -128,3 +128,46 @@ def test_wrong_shape_names_the_layer(tmp_path, conv_weights):
     synthetic_vgg.write_current(str(tmp_path / 'wrong.mat'), weights, fully_connected=False)
     message = error_of(tmp_path / 'wrong.mat')
     assert 'conv2_1' in message and 'another network' in message
+
+
+def assert_same_net(a, b):
+    for name in vgg.CONV_SHAPES:
+        np.testing.assert_array_equal(a.kernels[name], b.kernels[name])
+        np.testing.assert_array_equal(a.biases[name], b.biases[name])
+    np.testing.assert_array_equal(a.mean_pixel, b.mean_pixel)
+
+
+def test_cache_gives_the_same_weights_without_reading_the_mat_file(tmp_path, network_path, net, monkeypatch):
+    first = vgg.load_net_cached(network_path, str(tmp_path))
+    assert len(os.listdir(tmp_path)) == 1
+    monkeypatch.setattr(vgg, 'load_net', lambda path: pytest.fail('the .mat file was read again'))
+    assert_same_net(vgg.load_net_cached(network_path, str(tmp_path)), net)
+    assert_same_net(first, net)
+
+
+def test_cache_entry_goes_stale_when_the_file_changes(tmp_path, conv_weights):
+    path = str(tmp_path / 'net.mat')
+    synthetic_vgg.write_current(path, conv_weights, fully_connected=False)
+    vgg.load_net_cached(path, str(tmp_path / 'cache'))
+    changed = {name: (W * 2, b) for name, (W, b) in conv_weights.items()}
+    synthetic_vgg.write_current(path, changed, fully_connected=False)
+    os.utime(path, ns=(1, 1))  # a new modification time, even on a coarse clock
+    reloaded = vgg.load_net_cached(path, str(tmp_path / 'cache'))
+    np.testing.assert_array_equal(reloaded.kernels['conv1_1'], vgg.load_net(path).kernels['conv1_1'])
+    assert len(os.listdir(tmp_path / 'cache')) == 2
+
+
+def test_damaged_cache_entry_is_ignored_and_rewritten(tmp_path, network_path, net):
+    vgg.load_net_cached(network_path, str(tmp_path))
+    (entry,) = tmp_path.iterdir()
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside an array
+    entry.write_bytes(bytes(data))
+    assert_same_net(vgg.load_net_cached(network_path, str(tmp_path)), net)
+    assert_same_net(vgg.load_net_cached(network_path, str(tmp_path)), net)
+
+
+def test_unwritable_cache_is_skipped(tmp_path, network_path, net):
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a directory')
+    assert_same_net(vgg.load_net_cached(network_path, str(blocker / 'cache')), net)
