@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+import colors
 import stylize
 import vgg
 
@@ -134,20 +135,22 @@ def _write_atomically(path, write):
 
 
 class ProgressLog:
-    """The progress CSV: written to a temporary file as rows come, renamed to its path when closed."""
+    """The progress CSV: written to a temporary file as rows come, renamed to its path when closed.
+    A coarse-to-fine run has a first column more, the stage (1, 2, ...)."""
     HEADER = ('iteration', 'content', 'style', 'tv', 'total', 'seconds')
 
-    def __init__(self, path):
+    def __init__(self, path, staged=False):
         self.path = path
         directory = os.path.dirname(os.path.abspath(path))
         fd, self.temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
                                               suffix='.tmp')
         self.file = os.fdopen(fd, 'w', newline='')
         self.writer = csv.writer(self.file)
-        self.writer.writerow(self.HEADER)
+        self.writer.writerow(('stage',) * staged + self.HEADER)
 
-    def add(self, progress):
-        self.writer.writerow([progress.iteration] + [repr(getattr(progress, name)) for name in self.HEADER[1:]])
+    def add(self, progress, stage=None):
+        self.writer.writerow([stage] * (stage is not None) + [progress.iteration] +
+                             [repr(getattr(progress, name)) for name in self.HEADER[1:]])
         self.file.flush()
 
     def close(self):
@@ -169,6 +172,19 @@ def _positive_int(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(f'must be a positive integer, not {text}')
     return value
+
+
+def _positive_ints(text):
+    """One positive integer, or several separated by commas (one per stage of --scales)."""
+    return [_positive_int(value) for value in text.split(',')]
+
+
+def _scales(text):
+    sizes = _positive_ints(text)
+    if any(b <= a for a, b in zip(sizes, sizes[1:])):
+        raise argparse.ArgumentTypeError(f'must be sizes in pixels from smallest to largest, such as '
+                                         f'256,512,1024, not {text}')
+    return sizes
 
 
 def _non_negative_int(text):
@@ -221,6 +237,13 @@ def build_parser():
     io.add_argument('--width', type=_positive_int, help='output width in pixels, overriding --max-size')
     io.add_argument('--style-scales', type=_positive_float, nargs='+',
                     help='per style image: its width relative to the output width (default 1.0 each)')
+    io.add_argument('--style-masks', nargs='+', metavar='MASK',
+                    help='per style image: a greyscale image over the output, white where that style governs '
+                    '(spatial control with guided Gram matrices, Gatys et al. 2017)')
+    io.add_argument('--preserve-colors', choices=colors.PRESERVE_COLORS,
+                    help="keep the content's colours (Gatys et al., arXiv 1606.05897): luminance-only transfer, "
+                    "the style's colours matched to the content's first, or the result's luminance put on the "
+                    "content's colours after the run")
     io.add_argument('--max-megapixels', type=_positive_float, default=MAX_MEGAPIXELS,
                     help='refuse input images, and an output, larger than this')
     io.add_argument('--network', help=f'VGG-19 weights: MatConvNet\'s {vgg.WEIGHTS_FILE} or Keras\'s '
@@ -250,7 +273,13 @@ def build_parser():
     opt = p.add_argument_group('optimization')
     opt.add_argument('--optimizer', choices=stylize.OPTIMIZERS, default=stylize.OPTIMIZER,
                      help='L-BFGS (the paper\'s) or Adam')
-    opt.add_argument('--iterations', type=_positive_int, default=stylize.ITERATIONS, help='optimizer iterations')
+    opt.add_argument('--iterations', type=_positive_ints, default=str(stylize.ITERATIONS),
+                     help='optimizer iterations; with --scales, one number for every stage or one per stage '
+                     '(e.g. 500,200,100)')
+    opt.add_argument('--scales', type=_scales, metavar='SIZES',
+                     help='coarse to fine (Gatys et al. 2017): the longest side of each stage in pixels, e.g. '
+                     '256,512,1024; each stage starts from the last one\'s result upsampled, and the last size '
+                     'is the output\'s (instead of --max-size)')
     opt.add_argument('--lbfgs-history', type=_positive_int, default=stylize.LBFGS_HISTORY,
                      help='L-BFGS: number of stored corrections')
     opt.add_argument('--learning-rate', type=_positive_float, default=stylize.LEARNING_RATE,
@@ -286,6 +315,7 @@ def check_options(args):
     """Checks the options against each other and the file system, before anything is computed."""
     counts = [('--style-scales', args.style_scales, len(args.styles), 'style images'),
               ('--style-blend-weights', args.style_blend_weights, len(args.styles), 'style images'),
+              ('--style-masks', args.style_masks, len(args.styles), 'style images'),
               ('--style-layer-weights', args.style_layer_weights, len(args.style_layers), 'style layers'),
               ('--content-layer-weights', args.content_layer_weights, len(args.content_layers), 'content layers')]
     for option, values, expected, what in counts:
@@ -293,6 +323,13 @@ def check_options(args):
             raise UserError(f'{option} has {len(values)} values for {expected} {what}')
     if args.style_blend_weights is not None and sum(args.style_blend_weights) <= 0:
         raise UserError('--style-blend-weights must not all be 0')
+    if args.scales is None and len(args.iterations) > 1:
+        raise UserError(f'--iterations has {len(args.iterations)} values but there are no --scales; give one number')
+    if args.scales is not None and len(args.iterations) not in (1, len(args.scales)):
+        raise UserError(f'--iterations has {len(args.iterations)} values for {len(args.scales)} scales; '
+                        f'give one number or one per scale')
+    if args.scales is not None and args.width is not None:
+        raise UserError('--scales sets the output size (its last value); leave out --width')
     if (args.checkpoint_output is None) != (args.checkpoint_iterations is None):
         raise UserError('--checkpoint-output and --checkpoint-iterations go together')
     if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
@@ -301,7 +338,7 @@ def check_options(args):
         raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
     outputs = [args.output]
     if args.checkpoint_output:
-        outputs += [args.checkpoint_output % i for i in range(args.checkpoint_iterations, args.iterations,
+        outputs += [args.checkpoint_output % i for i in range(args.checkpoint_iterations, sum(stage_iterations(args)),
                                                                args.checkpoint_iterations)]
     for path in outputs:
         _check_image_path(path, args.overwrite)
@@ -351,47 +388,116 @@ def _progress_line(progress, iterations):
             f'total {progress.total:.4g}  elapsed {_duration(progress.seconds)}{remaining}')
 
 
-def run(args):
+# Coarse to fine
+
+def stage_sizes(shape, args):
+    """(height, width) of each stage: one per --scales value, that value the longest side (the content is
+    enlarged when it is smaller: the sizes asked for are kept), or the one output size of --width / --max-size."""
+    if args.scales is None:
+        return [output_size(shape, args.width, args.max_size)]
+    height, width = shape[:2]
+    return [(max(1, round(height * size / max(height, width))), max(1, round(width * size / max(height, width))))
+            for size in args.scales]
+
+
+def stage_iterations(args):
+    """The iterations of each stage: --iterations, one number for all stages or one per stage."""
+    stages = len(args.scales) if args.scales else 1
+    return args.iterations * stages if len(args.iterations) == 1 else args.iterations
+
+
+def mask_at(mask, height, width):
+    """A mask image (RGB 0..255) resized to a stage: the weight 0..1 of each pixel, its grey level."""
+    return resize(mask, height, width).mean(axis=2) / 255.0
+
+
+def stylize_in_stages(net, content, styles, sizes, iterations, *, style_scales, style_masks=None, init='noise',
+                      initial=None, noise_blend=0.0, **options):
+    """Coarse to fine (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer", scale
+    control for high resolutions): a stylize.stylize run at each size of `sizes`, smallest first, every one
+    after the first starting from the previous result upsampled; yields (stage, Progress). One size: one run.
+
+    content, styles, style_masks (RGB, white where that style governs) and initial may have any size: each
+    stage resizes them, the styles to style_scales times the stage's width. Without `initial`, the first stage
+    starts from `init`: 'noise', 'content', or 'style' (the first style image); noise_blend applies there.
+    """
+    previous = None
+    for stage, ((height, width), count) in enumerate(zip(sizes, iterations)):
+        stage_content = resize(content, height, width)
+        stage_styles = [scaled_style(style, width, scale) for style, scale in zip(styles, style_scales)]
+        masks = None if style_masks is None else [mask_at(mask, height, width) for mask in style_masks]
+        blend = 0.0
+        if previous is not None:
+            start = resize(previous.best_image, height, width)
+        elif initial is not None or init != 'noise':
+            start = {'content': stage_content, 'style': stage_styles[0]}[init] if initial is None else initial
+            start, blend = resize(start, height, width), noise_blend
+        else:
+            start = None
+        for progress in stylize.stylize(net, stage_content, stage_styles, initial=start, noise_blend=blend,
+                                        style_masks=masks, iterations=count, **options):
+            yield stage, progress
+        previous = progress
+
+
+def run(args, net=None):
+    """One run of the command line; `net`, the loaded network, lets a caller reuse it across runs."""
     check_options(args)
     content = read_image(args.content, args.max_megapixels)
     styles = [read_image(path, args.max_megapixels) for path in args.styles]
+    masks = [read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
     initial = read_image(args.initial, args.max_megapixels) if args.initial else None
-    height, width = output_size(content.shape, args.width, args.max_size)
-    _check_megapixels('the output', height, width, args.max_megapixels)
-    net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+    sizes, iterations = stage_sizes(content.shape, args), stage_iterations(args)
+    _check_megapixels('the output', *sizes[-1], args.max_megapixels)
+    for path, mask in zip(args.style_masks or [], masks or []):
+        if not all(mask_at(mask, height, width).any() for height, width in sizes):
+            raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
+    net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
 
-    content = resize(content, height, width)
-    scales = args.style_scales or [1.0] * len(styles)
-    styles = [scaled_style(style, width, scale) for style, scale in zip(styles, scales)]
-    if initial is None and args.init != 'noise':
-        initial = content if args.init == 'content' else styles[0]
-    if initial is not None:
-        initial = resize(initial, height, width)
+    photo = content
+    if args.preserve_colors == 'histogram':
+        styles = [colors.match_histogram(style, photo) for style in styles]
+    elif args.preserve_colors == 'luminance':
+        styles = [colors.match_luminance(style, photo) for style in styles]
+        content = colors.luminance_image(photo)
+        initial = None if initial is None else colors.luminance_image(initial)
 
+    def finish(image):
+        """An image as written: on the photograph's colours with luminance and post colour preservation."""
+        if args.preserve_colors in ('luminance', 'post'):
+            return colors.transfer_luminance(image, resize(photo, *image.shape[:2]))
+        return image
+
+    height, width = sizes[-1]
+    staged = args.scales is not None
     device = args.device or stylize.default_device()
     print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
-          f'{args.iterations} iterations, on {device}', flush=True)
-    log = ProgressLog(args.progress_write) if args.progress_write else None
-    started, progress, stop = time.perf_counter(), None, None
-    steps = stylize.stylize(
-        net, content, styles, initial=initial,
-        noise_blend=args.initial_noiseblend if initial is not None else 0.0, seed=args.seed,
+          f'{sum(iterations)} iterations, on {device}', flush=True)
+    if staged:
+        print('stages: ' + ', '.join(f'{w}x{h} ({n} iterations)' for (h, w), n in zip(sizes, iterations)), flush=True)
+    log = ProgressLog(args.progress_write, staged) if args.progress_write else None
+    started, progress, last, stop = time.perf_counter(), None, {}, None
+    steps = stylize_in_stages(
+        net, content, styles, sizes, iterations, style_scales=args.style_scales or [1.0] * len(styles),
+        style_masks=masks, init=args.init, initial=initial, noise_blend=args.initial_noiseblend, seed=args.seed,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
         style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
-        optimizer=args.optimizer, iterations=args.iterations, lbfgs_history=args.lbfgs_history,
+        optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
         learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
         device=device, precision=args.precision)
     try:
-        for progress in steps:
+        for stage, progress in steps:
+            last[stage] = progress
+            done = sum(iterations[:stage]) + progress.iteration  # over all stages: names the checkpoints
             if log:
-                log.add(progress)
+                log.add(progress, stage + 1 if staged else None)
             if args.print_iterations and progress.iteration % args.print_iterations == 0:
-                print(_progress_line(progress, args.iterations), flush=True)
+                print(_stage_prefix(stage, sizes) + _progress_line(progress, iterations[stage]), flush=True)
             if (args.checkpoint_iterations and progress.iteration
-                    and progress.iteration % args.checkpoint_iterations == 0 and progress.iteration < args.iterations):
-                write_image(args.checkpoint_output % progress.iteration, progress.best_image)
+                    and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
+                write_image(args.checkpoint_output % done, finish(progress.best_image))
     except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
         stop = error
     finally:
@@ -399,17 +505,23 @@ def run(args):
         if log:
             log.close()
     if stop is not None:
-        raise _stopped(args, stop, progress)
-    write_image(args.output, progress.best_image)
-    if progress.iteration < args.iterations:
-        print(f'L-BFGS stopped after {progress.iteration} iterations: no further decrease was possible')
+        raise _stopped(args, stop, progress, finish)
+    write_image(args.output, finish(progress.best_image))
+    for stage, stage_progress in last.items():
+        if stage_progress.iteration < iterations[stage]:
+            print(f'{_stage_prefix(stage, sizes)}L-BFGS stopped after {stage_progress.iteration} iterations: '
+                  f'no further decrease was possible')
     if not args.print_iterations or progress.iteration % args.print_iterations:
-        print(_progress_line(progress, args.iterations))
+        print(_stage_prefix(len(sizes) - 1, sizes) + _progress_line(progress, iterations[-1]))
     print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
           f'in {_duration(time.perf_counter() - started)}')
 
 
-def _stopped(args, reason, progress):
+def _stage_prefix(stage, sizes):
+    return f'stage {stage + 1}/{len(sizes)}  ' if len(sizes) > 1 else ''
+
+
+def _stopped(args, reason, progress, finish):
     """Writes the best image so far to the output, for an interrupt or a loss that is not finite, and says so."""
     if isinstance(reason, KeyboardInterrupt):
         what, code = f'interrupted ({_signal_name(reason)})', _signal_exit_code(reason)
@@ -420,7 +532,7 @@ def _stopped(args, reason, progress):
         resume = ''
     if progress is None:
         return Stopped(f'{what}; nothing written', code)
-    write_image(args.output, progress.best_image)
+    write_image(args.output, finish(progress.best_image))
     saved = f'wrote the best image so far (iteration {progress.iteration}) to {args.output}'
     if args.progress_write:
         saved += f' and the losses to {args.progress_write}'

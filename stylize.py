@@ -9,6 +9,10 @@ M_l positions (height x width):
     E_l       = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2             (eq. 4)
     L_style   = sum_l w_l E_l                                            (eq. 5)
     L_total   = alpha L_content + beta L_style (+ gamma L_tv, not in the paper, off by default)   (eq. 7)
+
+Spatial control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"): with a
+guide T^l_r (a mask over the output, downsampled to layer l) for the region r a style image governs, the output's
+Gram is the guided one, G^l_r = (T^l_r o F^l)' (T^l_r o F^l), compared per guided position with A^l.
 """
 import queue
 import threading
@@ -64,6 +68,12 @@ def style_layer_loss(G, A, N, M):
     """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2   (eq. 4)."""
     tf = _tf()
     return tf.reduce_sum(tf.square(G - A)) / (4.0 * N ** 2 * M ** 2)
+
+
+def guided_gram_matrix(features, guide):
+    """G_r = (T_r o F)' (T_r o F): the Gram of a [1, height, width, N] feature map weighted by a guide
+    [1, height, width, 1] at each position (Gatys et al. 2017, guided Gram matrices)."""
+    return gram_matrix(features * guide)
 
 
 def total_variation(image):
@@ -154,6 +164,22 @@ def _normalized(weights, count, default):
     return weights
 
 
+def layer_guides(mask, layers):
+    """A mask [height, width] over the image, downsampled to each layer's resolution as the network pools it
+    (2x2 averages with stride 2, a border window of an odd size averaging the pixels inside): layer -> guide."""
+    guides, guide = {}, np.asarray(mask, np.float64)
+    for name in vgg.layers_up_to(_deepest(layers)):
+        if name.startswith('pool'):
+            height, width = guide.shape
+            rows, columns = np.arange(0, height, 2), np.arange(0, width, 2)
+            sums = np.add.reduceat(np.add.reduceat(guide, rows, axis=0), columns, axis=1)
+            counts = np.outer(np.minimum(2, height - rows), np.minimum(2, width - columns))
+            guide = sums / counts
+        if name in layers:
+            guides[name] = guide
+    return guides
+
+
 def layer_features(net, image, content_layers, style_layers, pooling, device, dtype='float32'):
     """The content image's features P^l at `content_layers` and an image's Gram matrices A^l at `style_layers`.
 
@@ -174,13 +200,17 @@ def layer_features(net, image, content_layers, style_layers, pooling, device, dt
 
 
 def objective(net, image, content_targets, style_targets, *, content_layer_weights, style_layer_weights,
-              style_blend_weights, content_weight, style_weight, tv_weight, pooling, dtype='float32'):
+              style_blend_weights, content_weight, style_weight, tv_weight, pooling, dtype='float32',
+              style_guides=None):
     """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
 
     content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of that style);
     their style losses are summed with style_blend_weights, normalized to sum 1.
     When a style image's size differs from the output's, Grams are compared per position, A^l / M_style
     against G^l / M_l, by scaling A^l by M_l / M_style: identical to the paper when the sizes match.
+    style_guides: None, or one dict per style image, layer -> T^l [h_l, w_l]: that style's loss then uses the
+    guided Gram G^l_r with M_l replaced by sum T^l^2, the guided count of positions (as the authors' code
+    normalizes its guides); a guide of ones is the unguided loss.
     """
     tf = _tf()
     layer_names = list(content_layer_weights) + list(style_layer_weights)
@@ -194,10 +224,16 @@ def objective(net, image, content_targets, style_targets, *, content_layer_weigh
         F = layers[name]
         N, M = int(F.shape[3]), int(F.shape[1]) * int(F.shape[2])
         G = gram_matrix(F)
-        for blend, targets in zip(blend_weights, style_targets):
+        for blend, targets, guides in zip(blend_weights, style_targets,
+                                          style_guides or [None] * len(style_targets)):
             A, M_style = targets[name]
-            A = tf.constant((A * (M / M_style)).astype(np.float32))
-            L_style += float(blend * w) * style_layer_loss(G, A, N, M)
+            G_r, M_r = G, M
+            if guides is not None:
+                T = guides[name]
+                G_r = guided_gram_matrix(F, tf.constant(T[None, :, :, None].astype(np.float32)))
+                M_r = np.sum(T ** 2)
+            A = tf.constant((A * (M_r / M_style)).astype(np.float32))
+            L_style += float(blend * w) * style_layer_loss(G_r, A, N, M_r)
     terms = {'content': content_weight * L_content,
              'style': style_weight * L_style,
              'tv': tv_weight * total_variation(image)}
@@ -207,7 +243,7 @@ def objective(net, image, content_targets, style_targets, *, content_layer_weigh
 
 def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             content_layers=CONTENT_LAYERS, content_layer_weights=None,
-            style_layers=STYLE_LAYERS, style_layer_weights=None, style_blend_weights=None,
+            style_layers=STYLE_LAYERS, style_layer_weights=None, style_blend_weights=None, style_masks=None,
             content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, pooling=POOLING,
             optimizer=OPTIMIZER, iterations=ITERATIONS, lbfgs_history=LBFGS_HISTORY,
             learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None,
@@ -219,6 +255,8 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     white noise, the paper's start; noise_blend mixes that much white noise into it. seed fixes the noise.
     precision 'mixed' runs the convolutions in 16 bits (see compute_dtype).
     Layer weights default to 1/(number of layers) (the paper's w_l); blend weights are normalized to sum 1.
+    style_masks: None, or one mask per style image, [h, w] of the content's size with values in 0..1: the
+    region of the output that style governs (spatial control with guided Grams; see objective).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f'unknown optimizer {optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
@@ -232,6 +270,15 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     blend = _normalized(style_blend_weights, len(styles), 1.0)
     if blend.sum() <= 0:
         raise ValueError('style blend weights must sum to more than 0')
+    style_guides = None
+    if style_masks is not None:
+        if len(style_masks) != len(styles):
+            raise ValueError(f'{len(style_masks)} style masks given for {len(styles)} style images')
+        for mask in style_masks:
+            if np.shape(mask) != np.shape(content)[:2] or np.min(mask) < 0 or np.max(mask) > 1 or not np.any(mask):
+                raise ValueError("a style mask must have the content's height and width, values in 0..1, "
+                                 "and not be 0 everywhere")
+        style_guides = [layer_guides(mask, style_layers) for mask in style_masks]
     device = device or default_device()
     dtype = compute_dtype(precision, device)
 
@@ -250,7 +297,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     upper = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[1]), net.mean_pixel)
     weights = dict(content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
                    style_blend_weights=blend, content_weight=content_weight, style_weight=style_weight,
-                   tv_weight=tv_weight, pooling=pooling, dtype=dtype)
+                   tv_weight=tv_weight, pooling=pooling, dtype=dtype, style_guides=style_guides)
 
     tf = _tf()
     graph = tf.Graph()

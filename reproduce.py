@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Render a figure of Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016) as a labelled contact sheet.
+
+Every cell is one run of neural_style.py with the figure's settings. Its image is written beside the sheet,
+named by a hash of everything that determines it (the options and the contents of the image and weights
+files), with a .json beside it holding the neural_style.py command that makes it: running the same command
+again reuses the cells already rendered, so an interrupted sheet resumes where it stopped.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import neural_style
+import stylize
+import vgg
+
+# The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
+# conv2_1, ..., up to conv5_1 (the rectified outputs, as everywhere in neural_style.py).
+LAYER_SUBSETS = tuple(stylize.STYLE_LAYERS[:count] for count in range(1, len(stylize.STYLE_LAYERS) + 1))
+RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)  # alpha/beta, the columns of CVPR 2016 Fig. 4
+CONTENT_LAYERS = ('relu2_2', 'relu4_2')  # CVPR 2016 Fig. 5: content matched on conv2_2 and on conv4_2
+NOISE_SEEDS = (1, 2, 3, 4)  # CVPR 2016 Fig. 6 C: four different white-noise starts
+SEED = 0  # the white noise of every other cell: fixed, so that a sheet repeats
+CELL_FORMAT = '.png'  # lossless, whatever the sheet's format
+FIGURES = ('layers-vs-ratio', 'content-layer', 'init', 'styles', 'style-reconstruction')
+
+
+@dataclass
+class Cell:
+    """One image of a sheet: a run of neural_style.py with `options` and `style`, or an input shown as is."""
+    options: list = field(default_factory=list)
+    style: str = None
+    shown: str = None  # an input image's path, shown instead of a result
+
+
+@dataclass
+class Figure:
+    title: str
+    rows: list
+    columns: list
+    cells: dict  # (row index, column index) -> Cell
+
+
+def _layers_label(layers):
+    return layers[0] if len(layers) == 1 else f'{layers[0]} ... {layers[-1]}'
+
+
+def _power_of_ten(number):
+    return f'1e{round(math.log10(number))}'
+
+
+def _style_weight(ratio):
+    """beta for alpha = 1 and a ratio alpha/beta, written without float noise (1/1e-5 is 99999.99999999999)."""
+    return f'{1 / ratio:.6g}'
+
+
+def figure(name, styles, seed):
+    """The rows, columns and cells of figure `name` for the given style image paths."""
+    style = styles[0]
+    if name == 'layers-vs-ratio':
+        return Figure('Style layers (rows) against alpha/beta (columns): CVPR 2016 Fig. 4, arXiv Fig. 3',
+                      [_layers_label(layers) for layers in LAYER_SUBSETS],
+                      [f'alpha/beta {_power_of_ten(ratio)}' for ratio in RATIOS],
+                      {(i, j): Cell(['--style-layers', *layers, '--style-weight', _style_weight(ratio),
+                                     '--seed', str(seed)], style)
+                       for i, layers in enumerate(LAYER_SUBSETS) for j, ratio in enumerate(RATIOS)})
+    if name == 'content-layer':
+        return Figure('Content matched on conv2_2 and on conv4_2: CVPR 2016 Fig. 5', [''],
+                      [f'content {layer}' for layer in CONTENT_LAYERS],
+                      {(0, j): Cell(['--content-layers', layer, '--seed', str(seed)], style)
+                       for j, layer in enumerate(CONTENT_LAYERS)})
+    if name == 'init':
+        starts = [('from the content', ['--init', 'content']), ('from the style', ['--init', 'style'])]
+        starts += [(f'white noise, seed {s}', ['--init', 'noise', '--seed', str(s)]) for s in NOISE_SEEDS]
+        return Figure('Initialization of the optimization: CVPR 2016 Fig. 6', [''], [label for label, _ in starts],
+                      {(0, j): Cell(options, style) for j, (_, options) in enumerate(starts)})
+    if name == 'styles':
+        cells = {(0, j): Cell(shown=path) for j, path in enumerate(styles)}
+        cells.update({(1, j): Cell(['--seed', str(seed)], path) for j, path in enumerate(styles)})
+        return Figure('One photograph in several styles: arXiv Fig. 2', ['style image', 'result'],
+                      [os.path.basename(path) for path in styles], cells)
+    if name == 'style-reconstruction':
+        return Figure('Style reconstructions (content weight 0) from growing sets of layers: arXiv Fig. 1',
+                      [''], [_layers_label(layers) for layers in LAYER_SUBSETS],
+                      {(0, j): Cell(['--content-weight', '0', '--style-layers', *layers, '--seed', str(seed)], style)
+                       for j, layers in enumerate(LAYER_SUBSETS)})
+    raise ValueError(f'unknown figure {name!r}')
+
+
+def _file_hash(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cell_settings(args, cell):
+    """The neural_style.py options that decide a cell's image, besides its files."""
+    return ['--max-size', str(args.max_size), '--iterations', str(args.iterations)] + cell.options
+
+
+def cell_command(args, cell, output):
+    """The neural_style.py arguments of a cell."""
+    return (['--content', args.content, '--styles', cell.style, '--network', args.network] +
+            cell_settings(args, cell) + (['--device', args.device] if args.device else []) +
+            ['--print-iterations', '0', '--output', output])
+
+
+def cell_path(args, cell, row, column, hashes):
+    """Where a cell's image goes: beside the sheet, named by the hash of what determines it."""
+    settings = [cell_settings(args, cell), hashes[args.content], hashes[cell.style], hashes[args.network]]
+    key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+    stem = os.path.splitext(args.output)[0]
+    return f'{stem}-{row + 1}-{column + 1}-{key}{CELL_FORMAT}'
+
+
+def render_cells(args, fig, net):
+    """Renders the cells not rendered before; returns (row, column) -> image."""
+    hashes = {path: _file_hash(path) for path in {args.content, args.network, *args.style}}
+    images = {}
+    for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
+        label = ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
+        if cell.shown:
+            images[row, column] = neural_style.read_image(cell.shown)
+            continue
+        path = cell_path(args, cell, row, column, hashes)
+        if os.path.exists(path):
+            print(f'[{number}/{len(fig.cells)}] {label}: reusing {path}', flush=True)
+        else:
+            print(f'[{number}/{len(fig.cells)}] {label}', flush=True)
+            command = cell_command(args, cell, path)
+            started = time.perf_counter()
+            neural_style.run(neural_style.build_parser().parse_args(command), net)
+            record = {'figure': args.figure, 'row': fig.rows[row], 'column': fig.columns[column],
+                      'command': shlex.join(['python', 'neural_style.py'] + command),
+                      'seconds': round(time.perf_counter() - started, 1)}
+            neural_style._write_atomically(os.path.splitext(path)[0] + '.json',
+                                           lambda f: f.write(json.dumps(record, indent=1).encode()))
+        images[row, column] = neural_style.read_image(path)
+    return images
+
+
+def contact_sheet(fig, images, subtitle):
+    """The sheet: a title, the column labels above and the row labels left of a grid of equal boxes, each
+    image scaled down to fit its box (inputs) or shown at its size (results)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    results = [image for key, image in images.items() if fig.cells[key].shown is None]
+    box_height, box_width = max(i.shape[0] for i in results), max(i.shape[1] for i in results)
+    font = ImageFont.load_default(size=int(np.clip(box_height // 9, 11, 22)))
+    line, gap = font.size + font.size // 2, max(4, font.size // 2)
+    measure = ImageDraw.Draw(Image.new('RGB', (1, 1)))
+    label_width = max(measure.textlength(label, font=font) for label in fig.rows)
+    left = int(label_width) + 2 * gap if label_width else gap
+    top = 2 * line + gap + (line if any(fig.columns) else 0)
+    width = max(left + len(fig.columns) * (box_width + gap),
+                int(max(measure.textlength(text, font=font) for text in (fig.title, subtitle))) + 2 * gap)
+    sheet = Image.new('RGB', (width, top + len(fig.rows) * (box_height + gap)), 'white')
+    draw = ImageDraw.Draw(sheet)
+    draw.text((gap, gap), fig.title, font=font, fill='black')
+    draw.text((gap, gap + line), subtitle, font=font, fill='dimgray')
+    for j, label in enumerate(fig.columns):
+        label = _fitted(measure, label, font, box_width)
+        x = left + j * (box_width + gap) + (box_width - measure.textlength(label, font=font)) / 2
+        draw.text((x, top - line), label, font=font, fill='black')
+    for i, label in enumerate(fig.rows):
+        y = top + i * (box_height + gap) + (box_height - font.size) / 2
+        draw.text((left - gap - measure.textlength(label, font=font), y), label, font=font, fill='black')
+    for (i, j), image in images.items():
+        scale = min(1.0, box_height / image.shape[0], box_width / image.shape[1])
+        height, width = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
+        tile = Image.fromarray(np.clip(np.rint(neural_style.resize(image, height, width)), 0, 255).astype(np.uint8))
+        sheet.paste(tile, (left + j * (box_width + gap) + (box_width - width) // 2,
+                           top + i * (box_height + gap) + (box_height - height) // 2))
+    return np.asarray(sheet, dtype=np.float32)
+
+
+def _fitted(measure, text, font, width):
+    """The text, shortened with '...' to fit `width` pixels."""
+    if measure.textlength(text, font=font) <= width:
+        return text
+    while text and measure.textlength(text + '...', font=font) > width:
+        text = text[:-1]
+    return text + '...'
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog='reproduce.py', description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('figure', choices=FIGURES, help='layers-vs-ratio: CVPR 2016 Fig. 4 (arXiv Fig. 3); '
+                   'content-layer: CVPR Fig. 5; init: CVPR Fig. 6; styles: arXiv Fig. 2 (one --style per column); '
+                   'style-reconstruction: arXiv Fig. 1 (content weight 0)')
+    p.add_argument('--content', required=True, help='the photograph')
+    p.add_argument('--style', required=True, action='append', help='the style image (repeat it for "styles")')
+    p.add_argument('--output', required=True, help='the sheet; its cells are written beside it')
+    p.add_argument('--overwrite', action='store_true', help='replace the sheet if it exists (cells are reused)')
+    p.add_argument('--network', default=vgg.WEIGHTS_FILE, help=f'path to {vgg.WEIGHTS_FILE}')
+    p.add_argument('--iterations', type=neural_style._positive_int, default=stylize.ITERATIONS,
+                   help='L-BFGS iterations per cell')
+    p.add_argument('--max-size', type=neural_style._positive_int, default=neural_style.MAX_SIZE,
+                   help='longest side of each cell in pixels')
+    p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
+    p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
+    return p
+
+
+def run(args):
+    if args.figure != 'styles' and len(args.style) > 1:
+        raise neural_style.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
+                                     f'several are for the "styles" figure')
+    neural_style._check_image_path(args.output, args.overwrite)
+    content = neural_style.read_image(args.content)
+    for path in args.style:
+        neural_style.read_image(path)
+    net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+    fig = figure(args.figure, args.style, args.seed)
+    started = time.perf_counter()
+    images = render_cells(args, fig, net)
+    height, width = neural_style.output_size(content.shape, None, args.max_size)
+    subtitle = (f'{os.path.basename(args.content)}' +
+                ('' if args.figure == 'styles' else f' in the style of {os.path.basename(args.style[0])}') +
+                f', {width}x{height}, {args.iterations} L-BFGS iterations' +
+                ('' if args.figure == 'init' else f', seed {args.seed}'))
+    neural_style.write_image(args.output, contact_sheet(fig, images, subtitle))
+    print(f'wrote {args.output} in {neural_style._duration(time.perf_counter() - started)}')
+
+
+def main(argv=None):
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except (neural_style.UserError, vgg.WeightsError) as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""reproduce.py: the figures' settings, a sheet end to end on tiny images, resuming, and one-line errors."""
+import json
+import os
+import shlex
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neural_style
+import reproduce
+from conftest import random_image
+from test_cli import save
+
+
+def test_layers_against_ratio_is_the_papers_grid():
+    fig = reproduce.figure('layers-vs-ratio', ['s.jpg'], seed=0)
+    assert fig.columns == ['alpha/beta 1e-5', 'alpha/beta 1e-4', 'alpha/beta 1e-3', 'alpha/beta 1e-2']
+    assert len(fig.rows) == 5 and len(fig.cells) == 20
+    parser = neural_style.build_parser()
+    for (row, column), cell in fig.cells.items():
+        options = parser.parse_args(['--content', 'c', '--styles', 's', '--output', 'o.png'] + cell.options)
+        assert options.style_layers == ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'][:row + 1]
+        assert options.content_layers == ['relu4_2'] and options.content_weight == 1.0
+        assert options.content_weight / options.style_weight == pytest.approx(10.0 ** (column - 5))
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('content-layer', [['--content-layers', 'relu2_2'], ['--content-layers', 'relu4_2']]),
+    ('init', [['--init', 'content'], ['--init', 'style']] +
+     [['--init', 'noise', '--seed', str(seed)] for seed in range(1, 5)]),
+    ('style-reconstruction', [['--content-weight', '0', '--style-layers'] + ['relu1_1', 'relu2_1', 'relu3_1',
+                                                                            'relu4_1', 'relu5_1'][:k]
+                              for k in range(1, 6)]),
+])
+def test_one_row_figures(name, expected):
+    fig = reproduce.figure(name, ['s.jpg'], seed=0)
+    options = [fig.cells[0, j].options for j in range(len(fig.columns))]
+    assert [o[:len(e)] for o, e in zip(options, expected)] == expected
+
+
+@pytest.fixture
+def inputs(tmp_path, network_path):
+    return dict(content=save(tmp_path / 'content.png', random_image(18, 24, seed=1)),
+                first=save(tmp_path / 'first.png', random_image(20, 20, seed=2)),
+                second=save(tmp_path / 'second.png', random_image(16, 22, seed=3)),
+                network=network_path, sheet=str(tmp_path / 'sheet.png'))
+
+
+def argv(inputs, figure='styles', *extra, styles=('first',)):
+    return [figure, '--content', inputs['content']] + [a for s in styles for a in ('--style', inputs[s])] + [
+            '--network', inputs['network'], '--output', inputs['sheet'], '--max-size', '16', '--iterations', '2',
+            '--device', '/cpu:0'] + list(extra)
+
+
+def test_styles_figure_has_a_column_per_style():
+    fig = reproduce.figure('styles', ['a/first.jpg', 'b/second.png'], seed=0)
+    assert fig.rows == ['style image', 'result'] and fig.columns == ['first.jpg', 'second.png']
+    assert [fig.cells[0, j].shown for j in range(2)] == ['a/first.jpg', 'b/second.png']
+    assert [fig.cells[1, j].style for j in range(2)] == ['a/first.jpg', 'b/second.png']
+
+
+def test_sheet_end_to_end_and_resumed(inputs, monkeypatch):
+    """The styles figure with one style (one cell to compute, below the style image shown as it is): the
+    result is written beside the sheet with its command, shown in the sheet, and reused by a second run."""
+    assert reproduce.main(argv(inputs)) == 0
+    directory = os.path.dirname(inputs['sheet'])
+    cells = sorted(name for name in os.listdir(directory) if name.startswith('sheet-') and name.endswith('.png'))
+    assert [name[:10] for name in cells] == ['sheet-2-1-']  # row 1 shows the style image
+    for name in cells:
+        with Image.open(os.path.join(directory, name)) as image:
+            assert image.size == (16, 12)
+        with open(os.path.join(directory, name[:-4] + '.json')) as f:
+            record = json.load(f)
+        command = shlex.split(record['command'])
+        assert command[:2] == ['python', 'neural_style.py'] and command[-1] == os.path.join(directory, name)
+    with Image.open(inputs['sheet']) as image:  # each result appears in the sheet unchanged, at its size
+        sheet = np.asarray(image.convert('RGB'))
+    for name in cells:
+        with Image.open(os.path.join(directory, name)) as image:
+            cell = np.asarray(image)
+        windows = np.lib.stride_tricks.sliding_window_view(sheet, cell.shape)
+        assert np.all(windows == cell, axis=(-3, -2, -1)).any(), name
+
+    def no_run(*_):
+        raise AssertionError('a cell was computed again')
+
+    monkeypatch.setattr(neural_style, 'run', no_run)
+    before = {name: os.path.getmtime(os.path.join(directory, name)) for name in cells}
+    assert reproduce.main(argv(inputs, 'styles', '--overwrite')) == 0
+    assert before == {name: os.path.getmtime(os.path.join(directory, name)) for name in cells}
+    # other settings are other cells
+    with pytest.raises(AssertionError, match='computed again'):
+        reproduce.main(argv(inputs, 'styles', '--overwrite', '--iterations', '3'))
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['unknown-figure'], "invalid choice: 'unknown-figure'"),
+    (['init'], 'init uses one style image, not 2'),
+])
+def test_errors(inputs, capsys, extra, expected):
+    arguments = argv(inputs, *extra, styles=('first', 'second'))
+    try:
+        code = reproduce.main(arguments)
+    except SystemExit as exit:
+        code = exit.code
+    assert code not in (0, None)
+    assert expected in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_existing_sheet_and_missing_files(inputs, capsys, tmp_path):
+    with open(inputs['sheet'], 'wb') as f:
+        f.write(b'precious')
+    for arguments, expected in ((argv(inputs), 'exists'),
+                                (argv(dict(inputs, content=str(tmp_path / 'none.png')), 'styles', '--overwrite'),
+                                 'does not exist'),
+                                (argv(dict(inputs, network=str(tmp_path / 'none.mat')), 'styles', '--overwrite'),
+                                 'does not exist')):
+        assert reproduce.main(arguments) == 1
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert expected in line and 'Traceback' not in line
+    assert open(inputs['sheet'], 'rb').read() == b'precious'
