@@ -290,8 +290,8 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
     layers, x = {}, tf.cast(image, dtype)
     for name in layers_up_to(last_layer):
         if name.startswith('conv'):
-            kernel, bias = tf.constant(net.kernels[name], dtype=dtype), tf.constant(net.biases[name], dtype=dtype)
-            x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides=1, padding='SAME'), bias, name=name)
+            x = tf.nn.bias_add(_conv3x3(x, net.kernels[name], dtype), tf.constant(net.biases[name], dtype=dtype),
+                               name=name)
         elif name.startswith('relu'):
             x = tf.nn.relu(x, name=name)
         elif pooling == 'avg':
@@ -300,6 +300,22 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
             x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding='SAME', name=name)
         layers[name] = x
     return layers
+
+
+def _conv3x3(x, kernel, dtype):
+    """A 3x3 convolution with stride 1 and SAME padding whose gradient with respect to its input is taken as a
+    forward convolution of the incoming gradient with the kernel rotated by 180 degrees, input and output
+    channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
+    Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; README, Performance)."""
+    import tensorflow.compat.v1 as tf
+
+    @tf.custom_gradient
+    def conv(x):
+        def input_gradient(dy):  # built only when a gradient is asked for
+            backward = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+            return tf.nn.conv2d(dy, tf.constant(backward, dtype=dtype), strides=1, padding='SAME')
+        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding='SAME'), input_gradient
+    return conv(x)
 
 
 def converted_cache_dir():

@@ -47,8 +47,13 @@ def iteration_flops(height, width, deepest_layer):
     return flops
 
 
-def matmul_peak(dtype, n=2048, repeats=15):
-    """The best sustained GFLOP/s of an n x n matrix product in TensorFlow on this machine (median of runs)."""
+def matmul_peak(dtype, sizes=(1024, 2048)):
+    """The machine's matrix-product peak in TensorFlow: the best, over a few sizes, of the median GFLOP/s of
+    n x n products."""
+    return max(_matmul_gflops(dtype, n) for n in sizes)
+
+
+def _matmul_gflops(dtype, n, repeats=15):
     import numpy as np
     import tensorflow.compat.v1 as tf
     graph = tf.Graph()

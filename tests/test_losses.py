@@ -77,11 +77,10 @@ def graph_terms(net, x, content, styles, settings):
     """The objective's terms and total gradient for image x (RGB 0..255), targets from content and styles."""
     import tensorflow.compat.v1 as tf
     content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
-    P = stylize.layer_features(net, content, content_layers, (), settings['pooling'], '/cpu:0')[0]
-    targets = []
-    for style in styles:
-        _, grams, positions = stylize.layer_features(net, style, (), style_layers, settings['pooling'], '/cpu:0')
-        targets.append({n: (grams[n], positions[n]) for n in style_layers})
+    targets = stylize.layer_features(net, [content] + list(styles), content_layers, style_layers,
+                                     settings['pooling'], '/cpu:0')
+    P = targets[0][0]
+    targets = [{n: (grams[n], positions[n]) for n in style_layers} for _, grams, positions in targets[1:]]
     graph = tf.Graph()
     with graph.as_default():
         image = tf.placeholder(tf.float32, (1,) + x.shape)

@@ -309,3 +309,20 @@ def test_check_fails_in_one_line(tmp_path, capsys):
     assert vgg.main(['check', str(tmp_path / 'page.mat')]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith('vgg.py: error:') and 'HTML' in err and '\n' not in err
+
+
+def test_convolution_gradient_equals_tensorflows_own(conv_weights):
+    """build_network takes each convolution's input gradient as a forward convolution with the rotated kernel;
+    it must equal TensorFlow's Conv2DBackpropInput, here for a kernel with no symmetry."""
+    import tensorflow.compat.v1 as tf
+    kernel = np.random.default_rng(5).normal(size=(3, 3, 4, 6)).astype(np.float32)
+    x = np.random.default_rng(6).normal(size=(1, 7, 9, 4)).astype(np.float32)
+    weights = np.random.default_rng(7).normal(size=(1, 7, 9, 6)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.constant(x)
+        ours = tf.gradients(tf.reduce_sum(vgg._conv3x3(image, kernel, 'float32') * weights), image)[0]
+        theirs = tf.gradients(tf.reduce_sum(tf.nn.conv2d(image, kernel, 1, 'SAME') * weights), image)[0]
+    with tf.Session(graph=graph) as session:
+        ours, theirs = session.run((ours, theirs))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
