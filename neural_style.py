@@ -117,10 +117,10 @@ def write_image(path, image):
 
     pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     fmt = Image.registered_extensions()[os.path.splitext(path)[1].lower()]
-    _write_atomically(path, lambda f: Image.fromarray(pixels).save(f, format=fmt))
+    write_atomically(path, lambda f: Image.fromarray(pixels).save(f, format=fmt))
 
 
-def _write_atomically(path, write):
+def write_atomically(path, write):
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
     try:
@@ -167,7 +167,7 @@ def _number(text, kind):
         raise argparse.ArgumentTypeError(f'must be {"an integer" if kind is int else "a number"}, not {text}') from None
 
 
-def _positive_int(text):
+def positive_int(text):
     value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f'must be a positive integer, not {text}')
@@ -176,7 +176,7 @@ def _positive_int(text):
 
 def _positive_ints(text):
     """One positive integer, or several separated by commas (one per stage of --scales)."""
-    return [_positive_int(value) for value in text.split(',')]
+    return [positive_int(value) for value in text.split(',')]
 
 
 def _scales(text):
@@ -232,9 +232,9 @@ def build_parser():
     io.add_argument('--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format')
     io.add_argument('--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
                     'if they exist (by default an existing file stops the run before it starts)')
-    io.add_argument('--max-size', type=_positive_int, default=MAX_SIZE,
+    io.add_argument('--max-size', type=positive_int, default=MAX_SIZE,
                     help='longest side of the output in pixels (the content is scaled down to it, never up)')
-    io.add_argument('--width', type=_positive_int, help='output width in pixels, overriding --max-size')
+    io.add_argument('--width', type=positive_int, help='output width in pixels, overriding --max-size')
     io.add_argument('--style-scales', type=_positive_float, nargs='+',
                     help='per style image: its width relative to the output width (default 1.0 each)')
     io.add_argument('--style-masks', nargs='+', metavar='MASK',
@@ -280,7 +280,7 @@ def build_parser():
                      help='coarse to fine (Gatys et al. 2017): the longest side of each stage in pixels, e.g. '
                      '256,512,1024; each stage starts from the last one\'s result upsampled, and the last size '
                      'is the output\'s (instead of --max-size)')
-    opt.add_argument('--lbfgs-history', type=_positive_int, default=stylize.LBFGS_HISTORY,
+    opt.add_argument('--lbfgs-history', type=positive_int, default=stylize.LBFGS_HISTORY,
                      help='L-BFGS: number of stored corrections')
     opt.add_argument('--learning-rate', type=_positive_float, default=stylize.LEARNING_RATE,
                      help='Adam: learning rate, in pixel values')
@@ -306,7 +306,7 @@ def build_parser():
                      help='write a CSV of the losses at every iteration (row 0: the initial image)')
     out.add_argument('--checkpoint-output', help='checkpoint file name with %%s for the iteration, '
                      'e.g. checkpoint_%%s.jpg')
-    out.add_argument('--checkpoint-iterations', type=_positive_int,
+    out.add_argument('--checkpoint-iterations', type=positive_int,
                      help='write the best image so far every this many iterations')
     return p
 
@@ -341,7 +341,7 @@ def check_options(args):
         outputs += [args.checkpoint_output % i for i in range(args.checkpoint_iterations, sum(stage_iterations(args)),
                                                                args.checkpoint_iterations)]
     for path in outputs:
-        _check_image_path(path, args.overwrite)
+        check_image_path(path, args.overwrite)
     if args.progress_write:
         _check_writable(args.progress_write, args.overwrite)
 
@@ -351,7 +351,7 @@ def _is_device(name):
     return kind in ('cpu', 'gpu') and index.isdigit()
 
 
-def _check_image_path(path, overwrite):
+def check_image_path(path, overwrite):
     from PIL import Image
 
     extension = os.path.splitext(path)[1].lower()
@@ -373,7 +373,7 @@ def _check_writable(path, overwrite):
         raise UserError(f'cannot write {path}: directory {directory} is not writable')
 
 
-def _duration(seconds):
+def format_duration(seconds):
     seconds = int(round(seconds))
     return f'{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s' if seconds >= 3600 else \
         f'{seconds // 60}m{seconds % 60:02d}s'
@@ -382,10 +382,10 @@ def _duration(seconds):
 def _progress_line(progress, iterations):
     remaining = ''
     if progress.iteration:
-        remaining = f'  remaining {_duration(progress.seconds / progress.iteration * (iterations - progress.iteration))}'
+        remaining = f'  remaining {format_duration(progress.seconds / progress.iteration * (iterations - progress.iteration))}'
     return (f'iteration {progress.iteration:>{len(str(iterations))}}/{iterations}  '
             f'content {progress.content:.4g}  style {progress.style:.4g}  tv {progress.tv:.4g}  '
-            f'total {progress.total:.4g}  elapsed {_duration(progress.seconds)}{remaining}')
+            f'total {progress.total:.4g}  elapsed {format_duration(progress.seconds)}{remaining}')
 
 
 # Coarse to fine
@@ -514,7 +514,7 @@ def run(args, net=None):
     if not args.print_iterations or progress.iteration % args.print_iterations:
         print(_stage_prefix(len(sizes) - 1, sizes) + _progress_line(progress, iterations[-1]))
     print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
-          f'in {_duration(time.perf_counter() - started)}')
+          f'in {format_duration(time.perf_counter() - started)}')
 
 
 def _stage_prefix(stage, sizes):

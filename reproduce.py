@@ -143,7 +143,7 @@ def render_cells(args, fig, net):
             record = {'figure': args.figure, 'row': fig.rows[row], 'column': fig.columns[column],
                       'command': shlex.join(['python', 'neural_style.py'] + command),
                       'seconds': round(time.perf_counter() - started, 1)}
-            neural_style._write_atomically(os.path.splitext(path)[0] + '.json',
+            neural_style.write_atomically(os.path.splitext(path)[0] + '.json',
                                            lambda f: f.write(json.dumps(record, indent=1).encode()))
         images[row, column] = neural_style.read_image(path)
     return images
@@ -204,9 +204,9 @@ def build_parser():
     p.add_argument('--output', required=True, help='the sheet; its cells are written beside it')
     p.add_argument('--overwrite', action='store_true', help='replace the sheet if it exists (cells are reused)')
     p.add_argument('--network', default=vgg.WEIGHTS_FILE, help=f'path to {vgg.WEIGHTS_FILE}')
-    p.add_argument('--iterations', type=neural_style._positive_int, default=stylize.ITERATIONS,
+    p.add_argument('--iterations', type=neural_style.positive_int, default=stylize.ITERATIONS,
                    help='L-BFGS iterations per cell')
-    p.add_argument('--max-size', type=neural_style._positive_int, default=neural_style.MAX_SIZE,
+    p.add_argument('--max-size', type=neural_style.positive_int, default=neural_style.MAX_SIZE,
                    help='longest side of each cell in pixels')
     p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
     p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
@@ -217,7 +217,7 @@ def run(args):
     if args.figure != 'styles' and len(args.style) > 1:
         raise neural_style.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
                                      f'several are for the "styles" figure')
-    neural_style._check_image_path(args.output, args.overwrite)
+    neural_style.check_image_path(args.output, args.overwrite)
     content = neural_style.read_image(args.content)
     for path in args.style:
         neural_style.read_image(path)
@@ -231,7 +231,7 @@ def run(args):
                 f', {width}x{height}, {args.iterations} L-BFGS iterations' +
                 ('' if args.figure == 'init' else f', seed {args.seed}'))
     neural_style.write_image(args.output, contact_sheet(fig, images, subtitle))
-    print(f'wrote {args.output} in {neural_style._duration(time.perf_counter() - started)}')
+    print(f'wrote {args.output} in {neural_style.format_duration(time.perf_counter() - started)}')
 
 
 def main(argv=None):

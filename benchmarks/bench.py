@@ -47,9 +47,9 @@ def iteration_flops(height, width, deepest_layer):
     return flops
 
 
-def matmul_peak(dtype, sizes=(1024, 2048)):
+def matmul_peak(dtype, sizes=(1024, 2048, 3072)):
     """The machine's matrix-product peak in TensorFlow: the best, over a few sizes, of the median GFLOP/s of
-    n x n products."""
+    n x n products (one inter-op thread, which gave the highest figures here)."""
     return max(_matmul_gflops(dtype, n) for n in sizes)
 
 
@@ -63,7 +63,7 @@ def _matmul_gflops(dtype, n, repeats=15):
         a, b = (tf.Variable(tf.cast(rng.normal(size=(n, n)).astype(np.float32), dtype)) for _ in range(2))
         timed = tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32))
         init = tf.global_variables_initializer()
-    with tf.Session(graph=graph) as session:
+    with tf.Session(graph=graph, config=tf.ConfigProto(inter_op_parallelism_threads=1)) as session:
         session.run(init)
         session.run(timed)
         seconds = []
@@ -81,6 +81,9 @@ def run_configuration(config):
     import vgg
 
     started = time.perf_counter()
+    import tensorflow as tf
+    import_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     net = vgg.load_net(config['network'])
     load_seconds = time.perf_counter() - started
     width = config['size']
@@ -97,13 +100,12 @@ def run_configuration(config):
         evaluations.append(progress.evaluations)
     warmup = config['warmup']
     steps = np.diff(stamps)[warmup:]
-    import tensorflow as tf
     gpu_peak = None
     if tf.config.list_physical_devices('GPU'):
         gpu_peak = tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2 ** 20
     flops = iteration_flops(height, width, max(stylize.STYLE_LAYERS + stylize.CONTENT_LAYERS, key=vgg.LAYERS.index))
     seconds = float(statistics.median(steps))
-    return dict(config, width=width, height=height, load_seconds=load_seconds,
+    return dict(config, width=width, height=height, import_seconds=import_seconds, load_seconds=load_seconds,
                 setup_seconds=stamps[0] - started, seconds_per_iteration=seconds,
                 evaluations_per_iteration=(evaluations[-1] - evaluations[warmup]) / len(steps),
                 gflop_per_iteration=flops / 1e9, gflops=flops / seconds / 1e9,
@@ -176,7 +178,7 @@ def _format(row):
     return (f'{row["width"]}x{row["height"]} {row["optimizer"]:5s} {row["precision"]:7s} '
             f'{row["seconds_per_iteration"]:.3f} s/it  {row["evaluations_per_iteration"]:.2f} eval/it  '
             f'{row["gflops"]:.0f} GFLOP/s = {100 * row["fraction_of_peak"]:.0f}% of {row["peak_gflops"]:.0f}  '
-            f'load {row["load_seconds"]:.1f} s  set-up {row["setup_seconds"]:.1f} s  '
+            f'import {row["import_seconds"]:.1f} s  load {row["load_seconds"]:.1f} s  set-up {row["setup_seconds"]:.1f} s  '
             f'RSS {row["peak_rss_mb"]:.0f} MB{gpu}')
 
 

@@ -72,3 +72,18 @@ def keras_paths(tmp_path_factory, keras_model):
     synthetic_vgg.write_keras_published_names(paths['published-names'], keras_model)
     synthetic_vgg.write_keras3(paths['keras3'], keras_model)
     return paths
+
+
+def save(path, array, mode='RGB'):
+    """Writes an RGB array as an image file in `mode`; returns the path as a string."""
+    from PIL import Image
+    Image.fromarray(np.asarray(array, np.uint8)).convert(mode).save(path)
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path, network_path):
+    """A content and a style image on disk, the network, and the directory they are in."""
+    content = save(tmp_path / 'content.png', random_image(30, 40, seed=1))
+    style = save(tmp_path / 'style.jpg', random_image(25, 25, seed=2))
+    return dict(content=content, style=style, network=network_path, dir=tmp_path)

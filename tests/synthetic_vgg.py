@@ -62,8 +62,10 @@ def _fully_connected(rng):
                 'weights': _cell([rng.normal(0, 0.01, shape).astype(np.float32), np.zeros((shape[3], 1), np.float32)]),
                 'size': np.array([shape], float), 'pad': np.zeros((1, 4)), 'stride': np.ones((1, 2)), 'precious': 0,
                 'dilate': 1, 'opts': np.empty((1, 0), dtype=object)}
-    relu = lambda name: {'name': name, 'type': 'relu', 'weights': np.empty((1, 0), dtype=object), 'precious': 0,
-                         'leak': 0}
+
+    def relu(name):
+        return {'name': name, 'type': 'relu', 'weights': np.empty((1, 0), dtype=object), 'precious': 0, 'leak': 0}
+
     return [fc('fc6', (7, 7, 512, 16)), relu('relu6'), fc('fc7', (1, 1, 16, 16)), relu('relu7'),
             fc('fc8', (1, 1, 16, 10)),
             {'name': 'prob', 'type': 'softmax', 'weights': np.empty((1, 0), dtype=object), 'precious': 0}]

@@ -14,22 +14,10 @@ import pytest
 from PIL import Image
 
 import neural_style
-from conftest import ROOT, random_image
+from conftest import ROOT, random_image, save
 
 FAST = ['--iterations', '3', '--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2',
         '--device', '/cpu:0', '--seed', '0']
-
-
-def save(path, array, mode='RGB'):
-    Image.fromarray(np.asarray(array, np.uint8)).convert(mode).save(path)
-    return str(path)
-
-
-@pytest.fixture
-def files(tmp_path, network_path):
-    content = save(tmp_path / 'content.png', random_image(30, 40, seed=1))
-    style = save(tmp_path / 'style.jpg', random_image(25, 25, seed=2))
-    return dict(content=content, style=style, network=network_path, dir=tmp_path)
 
 
 def args(files, *extra, output='out.png'):

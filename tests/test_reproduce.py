@@ -9,8 +9,7 @@ from PIL import Image
 
 import neural_style
 import reproduce
-from conftest import random_image
-from test_cli import save
+from conftest import random_image, save
 
 
 def test_layers_against_ratio_is_the_papers_grid():

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import stylize
-from conftest import random_image
 
 FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')
 
