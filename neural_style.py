@@ -120,9 +120,14 @@ def write_image(path, image):
     write_atomically(path, lambda f: Image.fromarray(pixels).save(f, format=fmt))
 
 
-def write_atomically(path, write):
+def _temporary_beside(path):
+    """A new hidden temporary file in `path`'s directory, to be renamed over `path`: (descriptor, its path)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    return tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+
+
+def write_atomically(path, write):
+    fd, temporary = _temporary_beside(path)
     try:
         with os.fdopen(fd, 'wb') as f:
             write(f)
@@ -141,9 +146,7 @@ class ProgressLog:
 
     def __init__(self, path, staged=False):
         self.path = path
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, self.temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
-                                              suffix='.tmp')
+        fd, self.temporary = _temporary_beside(path)
         self.file = os.fdopen(fd, 'w', newline='')
         self.writer = csv.writer(self.file)
         self.writer.writerow(('stage',) * staged + self.HEADER)

@@ -331,7 +331,6 @@ def load_net_cached(path, cache_dir):
     and modification time, and carries a checksum of its arrays: a damaged or stale entry is ignored and
     rewritten. A cache that cannot be written is skipped.
     """
-    import hashlib
     import zlib
 
     path = os.path.abspath(find_weights(path))
@@ -361,13 +360,14 @@ def load_net_cached(path, cache_dir):
     arrays = {'mean_pixel': net.mean_pixel, 'layout': np.array(net.layout)}
     for name in CONV_SHAPES:
         arrays['kernel_' + name], arrays['bias_' + name] = net.kernels[name], net.biases[name]
+    temporary = f'{entry}.{os.getpid()}.tmp.npz'
     try:
         os.makedirs(cache_dir, exist_ok=True)
-        temporary = f'{entry}.{os.getpid()}.tmp.npz'
         np.savez(temporary, checksum=np.int64(checksum(arrays)), **arrays)
         os.replace(temporary, entry)
-    except OSError:
-        pass
+    except OSError:  # a cache that cannot be written is skipped, leaving no half-written entry behind
+        if os.path.exists(temporary):
+            os.unlink(temporary)
     return net
 
 
