@@ -203,7 +203,8 @@ def build_parser():
     p.add_argument('--style', required=True, action='append', help='the style image (repeat it for "styles")')
     p.add_argument('--output', required=True, help='the sheet; its cells are written beside it')
     p.add_argument('--overwrite', action='store_true', help='replace the sheet if it exists (cells are reused)')
-    p.add_argument('--network', default=vgg.WEIGHTS_FILE, help=f'path to {vgg.WEIGHTS_FILE}')
+    p.add_argument('--network', help=f'VGG-19 weights, found as by neural_style.py when not given (${vgg.NETWORK_ENV}, '
+                   f'then {", ".join(vgg.default_locations())})')
     p.add_argument('--iterations', type=neural_style.positive_int, default=stylize.ITERATIONS,
                    help='L-BFGS iterations per cell')
     p.add_argument('--max-size', type=neural_style.positive_int, default=neural_style.MAX_SIZE,
@@ -218,6 +219,7 @@ def run(args):
         raise neural_style.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
                                      f'several are for the "styles" figure')
     neural_style.check_image_path(args.output, args.overwrite)
+    args.network = vgg.find_weights(args.network)  # the cells' commands and hashes name the file found
     content = neural_style.read_image(args.content)
     for path in args.style:
         neural_style.read_image(path)

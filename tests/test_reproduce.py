@@ -119,3 +119,18 @@ def test_existing_sheet_and_missing_files(inputs, capsys, tmp_path):
         line = capsys.readouterr().err.strip().splitlines()[-1]
         assert expected in line and 'Traceback' not in line
     assert open(inputs['sheet'], 'rb').read() == b'precious'
+
+
+def test_weights_are_found_as_neural_style_finds_them(inputs, monkeypatch):
+    """Without --network, the sheet uses $NEURAL_STYLE_NETWORK like neural_style.py, and each cell's recorded
+    command names the file found."""
+    import vgg
+    monkeypatch.setenv(vgg.NETWORK_ENV, inputs['network'])
+    command = argv(inputs)
+    at = command.index('--network')
+    del command[at:at + 2]
+    assert reproduce.main(command) == 0
+    directory = os.path.dirname(inputs['sheet'])
+    (record,) = [name for name in os.listdir(directory) if name.endswith('.json')]
+    with open(os.path.join(directory, record)) as f:
+        assert f"--network {inputs['network']}" in json.load(f)['command']
