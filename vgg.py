@@ -302,6 +302,9 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
     return layers
 
 
+ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient override's name in TensorFlow
+
+
 def _conv3x3(x, kernel, dtype):
     """A 3x3 convolution with stride 1 and SAME padding whose gradient with respect to its input is taken as a
     forward convolution of the incoming gradient with the kernel rotated by 180 degrees, input and output
@@ -309,13 +312,26 @@ def _conv3x3(x, kernel, dtype):
     Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; README, Performance)."""
     import tensorflow.compat.v1 as tf
 
-    @tf.custom_gradient
-    def conv(x):
-        def input_gradient(dy):  # built only when a gradient is asked for
-            backward = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-            return tf.nn.conv2d(dy, tf.constant(backward, dtype=dtype), strides=1, padding='SAME')
-        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding='SAME'), input_gradient
-    return conv(x)
+    _register_rotated_input_gradient()
+    with tf.get_default_graph().gradient_override_map({'Conv2D': ROTATED_INPUT_GRADIENT}):
+        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding='SAME')
+
+
+def _register_rotated_input_gradient():
+    """Registers the gradient of _conv3x3 with TensorFlow, once per process. It is computed from the op's own
+    inputs and holds no tensors: a registered closure over a graph's tensors (as @tf.custom_gradient makes
+    one per call) would keep every graph alive, about 100 MB a run."""
+    import tensorflow.compat.v1 as tf
+
+    def rotated_input_gradient(op, dy):
+        kernel = op.inputs[1]  # [height, width, in, out]: rotated by 180 degrees, in and out swapped
+        backward = tf.transpose(tf.reverse(kernel, axis=[0, 1]), perm=[0, 1, 3, 2])
+        return tf.nn.conv2d(dy, backward, strides=1, padding='SAME'), None  # the kernel is a constant
+
+    try:
+        tf.RegisterGradient(ROTATED_INPUT_GRADIENT)(rotated_input_gradient)
+    except KeyError:  # TensorFlow's registry refuses a name twice: registered already in this process
+        pass
 
 
 def converted_cache_dir():
