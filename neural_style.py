@@ -9,6 +9,7 @@ import csv
 import math
 import os
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -121,9 +122,25 @@ def write_image(path, image):
 
 
 def _temporary_beside(path):
-    """A new hidden temporary file in `path`'s directory, to be renamed over `path`: (descriptor, its path)."""
+    """A new hidden temporary file in `path`'s directory, to be renamed over `path`: (descriptor, its path).
+    It has the mode the file will keep: an existing file's, else what open() gives a new file under the umask
+    (mkstemp makes it owner-only, and the mode survives the rename)."""
     directory = os.path.dirname(os.path.abspath(path))
-    return tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(temporary)
+        raise
+    return fd, temporary
+
+
+def _umask():
+    """The process's umask, which can only be read by setting it: set to the usual value and put back."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomically(path, write):

@@ -3,6 +3,7 @@ import csv
 import os
 import pathlib
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 import neural_style
+import stylize
 from conftest import ROOT, random_image, save
 
 FAST = ['--iterations', '3', '--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2',
@@ -335,3 +337,42 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
         start = float(list(csv.reader(f))[1][4])
     best = min(float(row[4]) for row in rows[1:])
     assert start < 0.5 * float(rows[1][4]) and start == pytest.approx(best, rel=0.01)
+
+
+def write_log(path):
+    """A progress CSV of one row."""
+    log = neural_style.ProgressLog(str(path))
+    log.add(stylize.Progress(iteration=0, content=1.0, style=2.0, tv=0.0, total=3.0, seconds=0.0, evaluations=1,
+                             best_total=3.0, best_image=np.zeros((2, 3, 3), np.float32)))
+    log.close()
+
+
+@pytest.fixture
+def umask():
+    """Sets the process's umask for a test, and puts the old one back."""
+    masks = []
+    yield lambda mask: masks.append(os.umask(mask))
+    if masks:
+        os.umask(masks[0])
+
+
+def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs(tmp_path, umask):
+    """Issue 12, item 3: the temporary file's owner-only mode must not survive the rename."""
+    for mask in (0o022, 0o027, 0o002):
+        umask(mask)
+        image, table = tmp_path / f'new-{mask:o}.png', tmp_path / f'new-{mask:o}.csv'
+        with open(tmp_path / f'plain-{mask:o}', 'w'):  # what an ordinary open() gives
+            pass
+        expected = stat.S_IMODE(os.stat(tmp_path / f'plain-{mask:o}').st_mode)
+        neural_style.write_image(str(image), np.zeros((2, 3, 3)))
+        write_log(table)
+        assert [stat.S_IMODE(os.stat(path).st_mode) for path in (image, table)] == [expected, expected]
+    umask(0o077)
+    for mode in (0o644, 0o604, 0o664):  # an existing file keeps its mode, whatever the umask
+        image, table = tmp_path / 'old.png', tmp_path / 'old.csv'
+        for path in (image, table):
+            path.write_bytes(b'old')
+            os.chmod(path, mode)
+        neural_style.write_image(str(image), np.zeros((2, 3, 3)))
+        write_log(table)
+        assert [stat.S_IMODE(os.stat(path).st_mode) for path in (image, table)] == [mode, mode]
