@@ -157,12 +157,12 @@ def write_atomically(path, write):
 
 
 class ProgressLog:
-    """The progress CSV: written to a temporary file as rows come, renamed to its path when closed.
-    A coarse-to-fine run has a first column more, the stage (1, 2, ...)."""
+    """The progress CSV: written to a temporary file as rows come, renamed to its path when closed; without a
+    row, nothing is left behind. A coarse-to-fine run has a first column more, the stage (1, 2, ...)."""
     HEADER = ('iteration', 'content', 'style', 'tv', 'total', 'seconds')
 
     def __init__(self, path, staged=False):
-        self.path = path
+        self.path, self.rows = path, 0
         fd, self.temporary = _temporary_beside(path)
         self.file = os.fdopen(fd, 'w', newline='')
         self.writer = csv.writer(self.file)
@@ -172,10 +172,14 @@ class ProgressLog:
         self.writer.writerow([stage] * (stage is not None) + [progress.iteration] +
                              [repr(getattr(progress, name)) for name in self.HEADER[1:]])
         self.file.flush()
+        self.rows += 1
 
     def close(self):
         self.file.close()
-        os.replace(self.temporary, self.path)
+        if self.rows:
+            os.replace(self.temporary, self.path)
+        else:
+            os.unlink(self.temporary)
 
 
 # Options
