@@ -530,26 +530,36 @@ def run(args, net=None):
             log.close()
     if stop is not None:
         raise _stopped(args, stop, progress, finish)
-    write_image(args.output, finish(progress.best_image))
-    for stage, stage_progress in last.items():
-        if stage_progress.iteration < iterations[stage]:
-            print(f'{_stage_prefix(stage, sizes)}L-BFGS stopped after {stage_progress.iteration} iterations: '
-                  f'no further decrease was possible')
-    if not args.print_iterations or progress.iteration % args.print_iterations:
-        print(_stage_prefix(len(sizes) - 1, sizes) + _progress_line(progress, iterations[-1]))
-    print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
-          f'in {format_duration(time.perf_counter() - started)}')
+    try:
+        write_image(args.output, finish(progress.best_image))
+    except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
+        raise _stopped(args, interrupt, progress, finish, finished=True) from None
+    try:
+        for stage, stage_progress in last.items():
+            if stage_progress.iteration < iterations[stage]:
+                print(f'{_stage_prefix(stage, sizes)}L-BFGS stopped after {stage_progress.iteration} iterations: '
+                      f'no further decrease was possible')
+        if not args.print_iterations or progress.iteration % args.print_iterations:
+            print(_stage_prefix(len(sizes) - 1, sizes) + _progress_line(progress, iterations[-1]))
+        print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
+              f'in {format_duration(time.perf_counter() - started)}')
+    except KeyboardInterrupt as interrupt:
+        raise Stopped(f'interrupted ({_signal_name(interrupt)}) after the run; wrote the finished image to '
+                      f'{args.output}', _signal_exit_code(interrupt)) from None
 
 
 def _stage_prefix(stage, sizes):
     return f'stage {stage + 1}/{len(sizes)}  ' if len(sizes) > 1 else ''
 
 
-def _stopped(args, reason, progress, finish):
-    """Writes the best image so far to the output, for an interrupt or a loss that is not finite, and says so."""
+def _stopped(args, reason, progress, finish, finished=False):
+    """Writes the best image so far to the output, for an interrupt or a loss that is not finite, and says so.
+    finished: the interrupt came after the last iteration, while the finished image was being written."""
     if isinstance(reason, KeyboardInterrupt):
         what, code = f'interrupted ({_signal_name(reason)})', _signal_exit_code(reason)
         resume = f'; continue with --initial {args.output}'
+        if finished:
+            what, resume = f'{what} after the last iteration', ''
     else:
         iteration = progress.iteration + 1 if progress else 0
         what, code = f'error: {reason} at iteration {iteration} ({_likely_cause(reason.term)})', 1
@@ -557,7 +567,8 @@ def _stopped(args, reason, progress, finish):
     if progress is None:
         return Stopped(f'{what}; nothing written', code)
     write_image(args.output, finish(progress.best_image))
-    saved = f'wrote the best image so far (iteration {progress.iteration}) to {args.output}'
+    saved = (f'wrote the finished image to {args.output}' if finished else
+             f'wrote the best image so far (iteration {progress.iteration}) to {args.output}')
     if args.progress_write:
         saved += f' and the losses to {args.progress_write}'
     return Stopped(f'{what}; {saved}{resume}', code)

@@ -76,3 +76,31 @@ def test_a_loss_that_overflows_at_once_leaves_no_csv(files, capsys):
         line = fails(argv, capsys)
         assert 'the style loss became inf at iteration 0' in line and line.endswith('; nothing written')
     assert sorted(os.listdir(files['dir'])) == ['content.png', 'style.jpg']
+
+
+SLOW_WRITE = '''
+real_write_image, writes = neural_style.write_image, []
+def slow_write_image(path, image):
+    writes.append(path)
+    if len(writes) == 1:  # the first write only: the one that is interrupted
+        print('writing', path, flush=True)
+        time.sleep(120)
+    real_write_image(path, image)
+neural_style.write_image = slow_write_image
+'''
+
+
+def test_an_interrupt_while_the_finished_image_is_written_keeps_it(files):
+    """Issue 12, item 6: after the last iteration, an interrupt still leaves the finished image, and says so."""
+    csv_path = files['dir'] / 'progress.csv'
+    code, out, err = interrupted(SLOW_WRITE, args(files, '--progress-write', str(csv_path)), 'writing')
+    assert code == 130, err
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == (f'neural_style.py: interrupted (SIGINT) after the last iteration; '
+                                             f'wrote the finished image to {files["dir"] / "out.png"} and the '
+                                             f'losses to {csv_path}')
+    assert sorted(os.listdir(files['dir'])) == ['content.png', 'out.png', 'progress.csv', 'style.jpg']
+    # the image of the same run left alone
+    assert neural_style.main(args(files, output='again.png')) == 0
+    with Image.open(files['dir'] / 'out.png') as written, Image.open(files['dir'] / 'again.png') as again:
+        np.testing.assert_array_equal(np.asarray(written), np.asarray(again))
