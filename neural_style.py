@@ -6,6 +6,7 @@ objective and the optimizers are in stylize.py, the network and its weights file
 """
 import argparse
 import csv
+import io
 import math
 import os
 import signal
@@ -382,6 +383,11 @@ def check_image_path(path, overwrite):
     fmt = Image.registered_extensions().get(extension)
     if fmt is None or fmt not in Image.SAVE:
         raise UserError(f'cannot write images of type "{extension or path}"; use .jpg, .png, .bmp or .tif')
+    try:  # Pillow knows formats it cannot write an RGB image in (XBM, MSP, ...) or has no writer for (HDF5, ...)
+        Image.new('RGB', (1, 1)).save(io.BytesIO(), format=fmt)
+    except Exception as error:  # Pillow's plugins raise OSError, ValueError, KeyError...
+        raise UserError(f'cannot write an RGB image as {fmt} ("{extension}"): {error}; use .jpg, .png, .bmp '
+                        f'or .tif') from None
     _check_writable(path, overwrite)
 
 
@@ -395,6 +401,12 @@ def _check_writable(path, overwrite):
         raise UserError(f'cannot write {path}: directory {directory} does not exist')
     if not os.access(directory, os.W_OK):
         raise UserError(f'cannot write {path}: directory {directory} is not writable')
+    try:  # the file system has the last word (/proc, a read-only mount, a name too long): try it
+        fd, temporary = _temporary_beside(path)
+        os.close(fd)
+        os.unlink(temporary)
+    except OSError as error:
+        raise UserError(f'cannot write {path}: {error.strerror or error}') from None
 
 
 def format_duration(seconds):
@@ -531,9 +543,11 @@ def run(args, net=None):
     if stop is not None:
         raise _stopped(args, stop, progress, finish)
     try:
-        write_image(args.output, finish(progress.best_image))
+        written, error = _write_result(args.output, finish(progress.best_image))
     except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
         raise _stopped(args, interrupt, progress, finish, finished=True) from None
+    if error:
+        raise Stopped(f'error: could not write {args.output} ({error}); wrote the result to {written} instead', 1)
     try:
         for stage, stage_progress in last.items():
             if stage_progress.iteration < iterations[stage]:
@@ -566,12 +580,33 @@ def _stopped(args, reason, progress, finish, finished=False):
         resume = ''
     if progress is None:
         return Stopped(f'{what}; nothing written', code)
-    write_image(args.output, finish(progress.best_image))
-    saved = (f'wrote the finished image to {args.output}' if finished else
-             f'wrote the best image so far (iteration {progress.iteration}) to {args.output}')
+    written, error = _write_result(args.output, finish(progress.best_image))
+    saved = (f'wrote the finished image to {written}' if finished else
+             f'wrote the best image so far (iteration {progress.iteration}) to {written}')
+    if error:
+        saved, resume = f'{saved} (could not write {args.output}: {error})', resume.replace(args.output, written)
     if args.progress_write:
         saved += f' and the losses to {args.progress_write}'
     return Stopped(f'{what}; {saved}{resume}', code)
+
+
+def _write_result(path, image):
+    """Writes the run's image to `path` or, should that fail after all the checks, to a new PNG beside it: an
+    hour of computation is never lost to a file name. Returns (the path written, why not `path`, or None)."""
+    try:
+        write_image(path, image)
+        return path, None
+    except (OSError, ValueError) as error:
+        stem, number = os.path.splitext(path)[0], 1
+        while os.path.exists(f'{stem}-rescued-{number}.png'):
+            number += 1
+        rescue = f'{stem}-rescued-{number}.png'
+        try:
+            write_image(rescue, image)
+        except (OSError, ValueError) as second:
+            raise Stopped(f'error: could not write {path} ({error}) nor {rescue} ({second}): the result is '
+                          f'lost', 1) from None
+        return rescue, error
 
 
 def _likely_cause(term):

@@ -7,6 +7,7 @@ import sys
 import threading
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import neural_style
@@ -104,3 +105,42 @@ def test_an_interrupt_while_the_finished_image_is_written_keeps_it(files):
     assert neural_style.main(args(files, output='again.png')) == 0
     with Image.open(files['dir'] / 'out.png') as written, Image.open(files['dir'] / 'again.png') as again:
         np.testing.assert_array_equal(np.asarray(written), np.asarray(again))
+
+
+@pytest.mark.parametrize('extension', ['.xbm', '.msp', '.palm', '.blp', '.h5', '.hdf', '.wmf', '.emf', '.grib',
+                                       '.bufr'])
+def test_a_format_that_cannot_hold_an_rgb_image_is_refused_before_the_run(files, capsys, extension):
+    """Issue 12, item 9: Pillow knows these extensions, but cannot write an RGB image in them."""
+    line = fails(args(files, output='out' + extension), capsys)
+    assert 'cannot write an RGB image as' in line and f'("{extension}")' in line
+
+
+def test_an_output_the_file_system_refuses_is_refused_before_the_run(files, capsys):
+    """/proc accepts the access check (for root) but no new file."""
+    line = fails(args(files, '--progress-write', '/proc/losses.csv'), capsys)
+    assert line.startswith('neural_style.py: error: cannot write /proc/losses.csv: ')
+
+
+def test_a_final_write_that_fails_saves_the_result_beside_the_output(files, capsys, monkeypatch):
+    """Issue 12, item 9: should the output's format fail after the run (here JPEG, made to fail for anything
+    larger than the 1x1 trial), the result is saved as a PNG beside it, and the message says where."""
+    save = Image.Image.save
+
+    def failing_save(image, target, format=None, **options):
+        if format == 'JPEG' and image.size != (1, 1):
+            raise OSError('encoder error -2')
+        return save(image, target, format=format, **options)
+
+    monkeypatch.setattr(Image.Image, 'save', failing_save)
+    (files['dir'] / 'out-rescued-1.png').write_bytes(b'an earlier rescue')  # never overwritten
+    assert neural_style.main(args(files, output='out.jpg')) == 1
+    rescue = files['dir'] / 'out-rescued-2.png'
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'neural_style.py: error: could not write {files["dir"] / "out.jpg"} (encoder error -2); wrote the result '
+        f'to {rescue} instead')
+    assert (files['dir'] / 'out-rescued-1.png').read_bytes() == b'an earlier rescue'
+    monkeypatch.undo()
+    assert neural_style.main(args(files, output='again.png')) == 0  # the same run, written as it should be
+    with Image.open(rescue) as rescued, Image.open(files['dir'] / 'again.png') as again:
+        np.testing.assert_array_equal(np.asarray(rescued), np.asarray(again))
+    assert not os.path.exists(files['dir'] / 'out.jpg') and temporaries(files['dir']) == []
