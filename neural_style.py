@@ -329,8 +329,8 @@ def build_parser():
                      help='print the losses every this many iterations (0: only at the end)')
     out.add_argument('--progress-write', metavar='PATH',
                      help='write a CSV of the losses at every iteration (row 0: the initial image)')
-    out.add_argument('--checkpoint-output', help='checkpoint file name with %%s for the iteration, '
-                     'e.g. checkpoint_%%s.jpg')
+    out.add_argument('--checkpoint-output', help='checkpoint file name: every %%s in it becomes the iteration '
+                     'number, any other %% stays as it is, e.g. checkpoint_%%s.jpg')
     out.add_argument('--checkpoint-iterations', type=positive_int,
                      help='write the best image so far every this many iterations')
     return p
@@ -363,12 +363,17 @@ def check_options(args):
         raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
     outputs = [args.output]
     if args.checkpoint_output:
-        outputs += [args.checkpoint_output % i for i in range(args.checkpoint_iterations, sum(stage_iterations(args)),
-                                                               args.checkpoint_iterations)]
+        outputs += [checkpoint_path(args.checkpoint_output, i)
+                    for i in range(args.checkpoint_iterations, sum(stage_iterations(args)), args.checkpoint_iterations)]
     for path in outputs:
         check_image_path(path, args.overwrite)
     if args.progress_write:
         _check_writable(args.progress_write, args.overwrite)
+
+
+def checkpoint_path(pattern, iteration):
+    """--checkpoint-output's file for an iteration: every %s replaced by its number, any other % kept."""
+    return pattern.replace('%s', str(iteration))
 
 
 def _is_device(name):
@@ -533,7 +538,7 @@ def run(args, net=None):
                 print(_stage_prefix(stage, sizes) + _progress_line(progress, iterations[stage]), flush=True)
             if (args.checkpoint_iterations and progress.iteration
                     and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
-                write_image(args.checkpoint_output % done, finish(progress.best_image))
+                write_image(checkpoint_path(args.checkpoint_output, done), finish(progress.best_image))
     except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
         stop = error
     finally:

@@ -144,3 +144,12 @@ def test_a_final_write_that_fails_saves_the_result_beside_the_output(files, caps
     with Image.open(rescue) as rescued, Image.open(files['dir'] / 'again.png') as again:
         np.testing.assert_array_equal(np.asarray(rescued), np.asarray(again))
     assert not os.path.exists(files['dir'] / 'out.jpg') and temporaries(files['dir']) == []
+
+
+def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(files):
+    """Issue 12, item 8: every %s becomes the iteration, any other % is part of the name."""
+    for pattern in ('ck_100%_%s.png', 'ck_%s_%s.png', 'ck_%d%%s.png'):
+        assert neural_style.main(args(files, '--checkpoint-output', str(files['dir'] / pattern),
+                                      '--checkpoint-iterations', '1', '--max-size', '16', '--overwrite')) == 0
+    assert sorted(name for name in os.listdir(files['dir']) if name.startswith('ck_')) == [
+        'ck_%d%1.png', 'ck_%d%2.png', 'ck_100%_1.png', 'ck_100%_2.png', 'ck_1_1.png', 'ck_2_2.png']
