@@ -283,11 +283,11 @@ def build_parser():
     loss.add_argument('--tv-weight', type=_non_negative_float, default=stylize.TV_WEIGHT,
                       help='weight of a total-variation smoothness term (not in the paper)')
     loss.add_argument('--content-layers', type=_layer, nargs='+', default=list(stylize.CONTENT_LAYERS),
-                      help='layers whose features the content loss matches')
+                      help='layers whose features the content loss matches, each named once')
     loss.add_argument('--content-layer-weights', type=_non_negative_float, nargs='+',
                       help='one weight per content layer (default 1/number of content layers)')
     loss.add_argument('--style-layers', type=_layer, nargs='+', default=list(stylize.STYLE_LAYERS),
-                      help='layers whose Gram matrices the style loss matches')
+                      help='layers whose Gram matrices the style loss matches, each named once')
     loss.add_argument('--style-layer-weights', type=_non_negative_float, nargs='+',
                       help='w_l, one per style layer (default 1/number of style layers, as in the paper)')
     loss.add_argument('--style-blend-weights', type=_non_negative_float, nargs='+',
@@ -346,6 +346,11 @@ def check_options(args):
     for option, values, expected, what in counts:
         if values is not None and len(values) != expected:
             raise UserError(f'{option} has {len(values)} values for {expected} {what}')
+    for option, layers in (('--content-layers', args.content_layers), ('--style-layers', args.style_layers)):
+        repeated = sorted({layer for layer in layers if layers.count(layer) > 1}, key=vgg.LAYERS.index)
+        if repeated:
+            raise UserError(f'{option} names {" and ".join(repeated)} more than once; give each layer once '
+                            f'(its weight goes in {option[:-1]}-weights)')
     if args.style_blend_weights is not None and sum(args.style_blend_weights) <= 0:
         raise UserError('--style-blend-weights must not all be 0')
     if args.scales is None and len(args.iterations) > 1:

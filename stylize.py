@@ -273,6 +273,9 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     for name in list(content_layers) + list(style_layers):
         if name not in vgg.LAYERS:
             raise ValueError(f'unknown layer {name!r}')
+    for layers in (content_layers, style_layers):
+        if len(set(layers)) != len(layers):  # each layer has one weight: a repeat would drop all but the last
+            raise ValueError(f'a layer is named more than once in {list(layers)}')
     content_layer_weights = dict(zip(content_layers, _normalized(
         content_layer_weights, len(content_layers), 1.0 / len(content_layers))))
     style_layer_weights = dict(zip(style_layers, _normalized(

@@ -153,3 +153,23 @@ def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(file
                                       '--checkpoint-iterations', '1', '--max-size', '16', '--overwrite')) == 0
     assert sorted(name for name in os.listdir(files['dir']) if name.startswith('ck_')) == [
         'ck_%d%1.png', 'ck_%d%2.png', 'ck_100%_1.png', 'ck_100%_2.png', 'ck_1_1.png', 'ck_2_2.png']
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['--style-layers', 'relu1_1', 'relu1_1', '--style-layer-weights', '1', '1'],
+     '--style-layers names relu1_1 more than once; give each layer once (its weight goes in --style-layer-weights)'),
+    (['--content-layers', 'relu4_2', 'relu2_2', 'relu4_2'],
+     '--content-layers names relu4_2 more than once; give each layer once (its weight goes in '
+     '--content-layer-weights)'),
+])
+def test_a_repeated_layer_is_refused(files, capsys, extra, expected):
+    """Issue 12, item 10: a repeated layer was merged silently, only its last weight counting."""
+    assert fails(args(files, *extra), capsys).endswith(expected)
+
+
+def test_stylize_refuses_a_repeated_layer(net, images):
+    import stylize
+    content, style = images
+    for layers in (dict(style_layers=('relu1_1', 'relu1_1')), dict(content_layers=('relu2_2', 'relu2_2'))):
+        with pytest.raises(ValueError, match='named more than once'):
+            next(stylize.stylize(net, content, [style], device='/cpu:0', iterations=1, **layers))
