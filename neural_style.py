@@ -60,6 +60,8 @@ def read_image(path, max_megapixels=MAX_MEGAPIXELS):
             if image.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit greyscale: scale, don't clip, to 8 bits
                 grey = np.asarray(image, dtype=np.float32) / 257.0
                 return np.repeat(grey[:, :, None], 3, axis=2)
+            if image.mode == 'F':  # 32-bit float greyscale (TIFF): 0..1 is black to white
+                return np.repeat(_float_grey(path, np.asarray(image, dtype=np.float32))[:, :, None], 3, axis=2)
             if image.mode != 'RGB':
                 image = image.convert('RGBA' if 'transparency' in image.info else image.mode).convert('RGB')
             return np.asarray(image, dtype=np.float32)
@@ -67,6 +69,15 @@ def read_image(path, max_megapixels=MAX_MEGAPIXELS):
         raise UserError(f'image {path} is too large to decode: {error}') from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise UserError(f'image {path} could not be read: {error}') from None
+
+
+def _float_grey(path, grey):
+    """A floating-point greyscale image in 0..1 scaled to 0..255; any other range is ambiguous and refused."""
+    if not np.all(np.isfinite(grey)) or grey.min() < 0 or grey.max() > 1:
+        raise UserError(f'image {path} holds floating-point values from {np.nanmin(grey):g} to '
+                        f'{np.nanmax(grey):g}; only 0..1 (black to white) is understood: convert it to 8 or '
+                        f'16 bits')
+    return grey * 255.0
 
 
 def _open_image(path):
@@ -370,10 +381,22 @@ def check_options(args):
     if args.checkpoint_output:
         outputs += [checkpoint_path(args.checkpoint_output, i)
                     for i in range(args.checkpoint_iterations, sum(stage_iterations(args)), args.checkpoint_iterations)]
+    _check_distinct([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
+                    [('--progress-write', args.progress_write)] * bool(args.progress_write))
     for path in outputs:
         check_image_path(path, args.overwrite)
     if args.progress_write:
         _check_writable(args.progress_write, args.overwrite)
+
+
+def _check_distinct(outputs):
+    """Refuses two outputs, (option, path), on one file: the later write would replace the earlier silently."""
+    seen = {}
+    for option, path in outputs:
+        earlier = seen.setdefault(os.path.realpath(path), (option, path))
+        if earlier != (option, path):
+            raise UserError(f'{earlier[0]} {earlier[1]} and {option} {path} are the same file; give each output '
+                            f'a name of its own')
 
 
 def checkpoint_path(pattern, iteration):

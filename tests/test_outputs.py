@@ -173,3 +173,30 @@ def test_stylize_refuses_a_repeated_layer(net, images):
     for layers in (dict(style_layers=('relu1_1', 'relu1_1')), dict(content_layers=('relu2_2', 'relu2_2'))):
         with pytest.raises(ValueError, match='named more than once'):
             next(stylize.stylize(net, content, [style], device='/cpu:0', iterations=1, **layers))
+
+
+def test_two_outputs_on_one_file_are_refused(files, capsys):
+    """Issue 12, item 11: the image silently replaced the CSV."""
+    same = str(files['dir'] / 'same.png')
+    line = fails(args(files, '--progress-write', same, output='same.png'), capsys)
+    assert line.endswith(f'--output {same} and --progress-write {same} are the same file; give each output a '
+                         f'name of its own')
+    checkpoints = str(files['dir'] / 'sub' / '..' / 'c%s.png')  # another spelling of the same directory
+    (files['dir'] / 'sub').mkdir()
+    line = fails(args(files, '--checkpoint-output', checkpoints, '--checkpoint-iterations', '1', output='c2.png'),
+                 capsys)
+    assert f'--output {files["dir"] / "c2.png"} and --checkpoint-output' in line and 'are the same file' in line
+
+
+def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_path, capsys):
+    """Issue 12, item 11: a 32-bit float TIFF (mode F) in 0..1 was read as all black."""
+    grey = np.random.default_rng(3).uniform(0, 1, (5, 7)).astype(np.float32)
+    Image.fromarray(grey).save(tmp_path / 'float.tif')
+    with Image.open(tmp_path / 'float.tif') as stored:
+        assert stored.mode == 'F'
+    image = neural_style.read_image(str(tmp_path / 'float.tif'))
+    np.testing.assert_allclose(image, np.repeat(grey[:, :, None], 3, axis=2) * 255, rtol=1e-6)
+    Image.fromarray(grey * 1000).save(tmp_path / 'wide.tif')
+    with pytest.raises(neural_style.UserError, match=r'holds floating-point values from [0-9.]+ to 9[0-9.]+; '
+                                                     r'only 0\.\.1 \(black to white\) is understood'):
+        neural_style.read_image(str(tmp_path / 'wide.tif'))
