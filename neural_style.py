@@ -332,8 +332,8 @@ def build_parser():
     opt.add_argument('--precision', choices=stylize.PRECISIONS, default=stylize.PRECISION,
                      help='float32 (faithful) or mixed: convolutions in float16 on a GPU, bfloat16 on a CPU, '
                      'losses in float32; fast on GPUs, slower on CPUs without native bfloat16 (see README)')
-    opt.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0 (default: the GPU if '
-                     'TensorFlow sees one, else the CPU)')
+    opt.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0, one that TensorFlow sees here '
+                     '(default: the GPU if TensorFlow sees one, else the CPU)')
 
     out = p.add_argument_group('progress')
     out.add_argument('--print-iterations', type=_non_negative_int, default=PRINT_ITERATIONS,
@@ -377,6 +377,11 @@ def check_options(args):
         raise UserError(f'--checkpoint-output {args.checkpoint_output} has no %s for the iteration number')
     if args.device is not None and not _is_device(args.device):
         raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
+    if args.device is not None:
+        try:
+            stylize.existing_device(args.device)
+        except ValueError as error:
+            raise UserError(f'--device: {error}') from None
     outputs = [args.output]
     if args.checkpoint_output:
         outputs += [checkpoint_path(args.checkpoint_output, i)
@@ -539,7 +544,7 @@ def run(args, net=None):
 
     height, width = sizes[-1]
     staged = args.scales is not None
-    device = args.device or stylize.default_device()
+    device = stylize.existing_device(args.device) if args.device else stylize.default_device()  # as the graph has it
     print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
           f'{sum(iterations)} iterations, on {device}', flush=True)
     if staged:

@@ -130,6 +130,19 @@ def default_device():
     return '/gpu:0' if tf.config.list_physical_devices('GPU') else '/cpu:0'
 
 
+def existing_device(name):
+    """`name` (/cpu:0, /GPU:1, /device:gpu:0, ...) as /cpu:0 or /gpu:1 if TensorFlow sees that device here; a
+    ValueError naming the devices it sees otherwise. The sessions place ops softly (an op without a kernel for
+    the device falls back to the CPU), which would otherwise run a whole graph for /gpu:3 on the CPU."""
+    import tensorflow as tf
+    seen = [f'/{device.device_type.lower()}:{device.name.rpartition(":")[2]}'
+            for device in tf.config.list_physical_devices() if device.device_type in ('CPU', 'GPU')]
+    kind, _, index = name.lower().lstrip('/').replace('device:', '').partition(':')
+    if f'/{kind}:{index}' not in seen:
+        raise ValueError(f'device {name} does not exist here; TensorFlow sees {", ".join(seen)}')
+    return f'/{kind}:{index}'
+
+
 def compute_dtype(precision, device):
     """The convolutions' arithmetic: float32, or for 'mixed' bfloat16 on a CPU and float16 (tensor cores) on a GPU.
     The image, the feature maps entering the losses, the Grams and the losses stay float32."""
@@ -292,7 +305,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
                 raise ValueError("a style mask must have the content's height and width, values in 0..1, "
                                  "and not be 0 everywhere")
         style_guides = [layer_guides(mask, style_layers) for mask in style_masks]
-    device = device or default_device()
+    device = existing_device(device) if device else default_device()
     dtype = compute_dtype(precision, device)
 
     content = np.asarray(content, np.float32)

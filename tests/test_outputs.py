@@ -200,3 +200,28 @@ def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_pat
     with pytest.raises(neural_style.UserError, match=r'holds floating-point values from [0-9.]+ to 9[0-9.]+; '
                                                      r'only 0\.\.1 \(black to white\) is understood'):
         neural_style.read_image(str(tmp_path / 'wide.tif'))
+
+
+@pytest.mark.parametrize('extra', [['--device', '/gpu:3'], ['--device', '/gpu:3', '--precision', 'mixed'],
+                                   ['--device', '/cpu:7']])
+def test_a_device_that_does_not_exist_is_refused(files, capsys, extra):
+    """Issue 12, item 7: the sessions' soft placement ran a graph meant for /gpu:3 on the CPU (in float16 with
+    --precision mixed) while the command said /gpu:3."""
+    import tensorflow as tf
+    seen = [f'/{d.device_type.lower()}:{d.name.split(":")[-1]}' for d in tf.config.list_physical_devices()]
+    assert extra[1] not in seen
+    line = fails(args(files, *extra), capsys)
+    assert line.startswith(f'neural_style.py: error: --device: device {extra[1]} does not exist here; TensorFlow '
+                           f'sees /cpu:0')
+
+
+def test_stylize_refuses_a_device_that_does_not_exist(net, images):
+    import stylize
+    content, style = images
+    with pytest.raises(ValueError, match='device /gpu:3 does not exist here; TensorFlow sees /cpu:0'):
+        next(stylize.stylize(net, content, [style], device='/gpu:3', iterations=1))
+
+
+def test_the_device_printed_is_the_one_the_graph_runs_on(files, capsys):
+    assert neural_style.main(args(files, '--device', '/device:CPU:0', '--max-size', '16')) == 0
+    assert ', on /cpu:0' in capsys.readouterr().out.splitlines()[0]
