@@ -4,7 +4,8 @@
 Every cell is one run of neural_style.py with the figure's settings. Its image is written beside the sheet,
 named by a hash of everything that determines it (the options and the contents of the image and weights
 files), with a .json beside it holding the neural_style.py command that makes it: running the same command
-again reuses the cells already rendered, so an interrupted sheet resumes where it stopped.
+again reuses the cells already rendered, so an interrupted sheet resumes where it stopped. A cell counts as
+rendered once its .json is written, after its run finished: an interrupted cell is computed again.
 """
 import argparse
 import hashlib
@@ -133,18 +134,27 @@ def render_cells(args, fig, net):
             images[row, column] = neural_style.read_image(cell.shown)
             continue
         path = cell_path(args, cell, row, column, hashes)
-        if os.path.exists(path):
+        record_path = os.path.splitext(path)[0] + '.json'
+        if os.path.exists(path) and os.path.exists(record_path):
             print(f'[{number}/{len(fig.cells)}] {label}: reusing {path}', flush=True)
         else:
-            print(f'[{number}/{len(fig.cells)}] {label}', flush=True)
+            # An image without its .json is what an interrupted or failed run left: started over.
+            unfinished = os.path.exists(path)
+            print(f'[{number}/{len(fig.cells)}] {label}' + (f': starting over, the run that wrote {path} did '
+                                                             f'not finish' if unfinished else ''), flush=True)
             command = cell_command(args, cell, path)
             started = time.perf_counter()
-            neural_style.run(neural_style.build_parser().parse_args(command), net)
+            try:
+                neural_style.run(neural_style.build_parser().parse_args(command + ['--overwrite'] * unfinished),
+                                 net)
+            except neural_style.Stopped as stop:
+                raise neural_style.Stopped(f'cell {number} ({label}) did not finish: '
+                                           f'{str(stop).removeprefix("error: ")}', stop.code) from None
             record = {'figure': args.figure, 'row': fig.rows[row], 'column': fig.columns[column],
                       'command': shlex.join(['python', 'neural_style.py'] + command),
                       'seconds': round(time.perf_counter() - started, 1)}
-            neural_style.write_atomically(os.path.splitext(path)[0] + '.json',
-                                           lambda f: f.write(json.dumps(record, indent=1).encode()))
+            # Written last: a cell counts as done only once its .json exists.
+            neural_style.write_atomically(record_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
         images[row, column] = neural_style.read_image(path)
     return images
 
@@ -245,6 +255,13 @@ def main(argv=None):
     except (neural_style.UserError, vgg.WeightsError) as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
+    except neural_style.Stopped as stop:  # a cell's run: interrupted (its code 128 + the signal), or a loss not finite
+        if stop.code == 1:
+            print(f'{parser.prog}: error: {stop}; the same command computes that cell again', file=sys.stderr)
+        else:
+            print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
+                  file=sys.stderr)
+        return stop.code
     except KeyboardInterrupt:
         print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
               file=sys.stderr)

@@ -134,3 +134,100 @@ def test_weights_are_found_as_neural_style_finds_them(inputs, monkeypatch):
     (record,) = [name for name in os.listdir(directory) if name.endswith('.json')]
     with open(os.path.join(directory, record)) as f:
         assert f"--network {inputs['network']}" in json.load(f)['command']
+
+
+# reproduce.py in a subprocess, its cells' optimization slowed down after iteration 2 of the first run.
+SLOW_REPRODUCE = r'''
+import sys, time
+import reproduce, stylize
+real_stylize, slowed = stylize.stylize, []
+def slow_stylize(*args, **kwargs):
+    steps = real_stylize(*args, **kwargs)
+    try:
+        for progress in steps:
+            yield progress
+            if progress.iteration == 2 and not slowed:
+                slowed.append(True)
+                print('iteration 2', flush=True)
+                time.sleep(120)
+    finally:
+        steps.close()
+stylize.stylize = slow_stylize
+sys.exit(reproduce.main(sys.argv[1:]))
+'''
+
+
+def cell_files(inputs):
+    directory = os.path.dirname(inputs['sheet'])
+    return sorted(name for name in os.listdir(directory) if name.startswith('sheet-'))
+
+
+def test_an_interrupted_cell_is_not_reused(inputs, capsys):
+    """Issue 12, item 1: Ctrl-C in a cell leaves its best image so far, but the cell is not done: one sentence,
+    exit 130, and the same command computes it again instead of putting the partial image in the sheet."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from conftest import ROOT
+
+    command = argv(inputs, 'styles', '--iterations', '5')
+    process = subprocess.Popen([sys.executable, '-c', SLOW_REPRODUCE] + command, cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+    watchdog = threading.Timer(240, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            if line.startswith('iteration 2'):
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=240)
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == ('reproduce.py: interrupted; run the same command again to resume from '
+                                            'the cells rendered')
+    (partial,) = cell_files(inputs)  # the best image so far, without its .json
+    assert partial.endswith('.png') and not os.path.exists(inputs['sheet'])
+    assert_recomputed_in_full(inputs, command, partial, capsys)
+
+
+def assert_recomputed_in_full(inputs, command, partial, capsys):
+    """The same command computes the cell again, and its image is that of an uninterrupted run."""
+    assert reproduce.main(command) == 0
+    out = capsys.readouterr().out
+    assert 'reusing' not in out and 'starting over' in out
+    assert cell_files(inputs) == sorted([partial, partial[:-4] + '.json'])
+    directory = os.path.dirname(inputs['sheet'])
+    with open(os.path.join(directory, partial[:-4] + '.json')) as f:
+        cell_command = shlex.split(json.load(f)['command'])[2:]
+    cell_command[cell_command.index('--output') + 1] = os.path.join(directory, 'direct.png')
+    assert neural_style.main(cell_command) == 0
+    with Image.open(os.path.join(directory, partial)) as cell, \
+            Image.open(os.path.join(directory, 'direct.png')) as direct:
+        np.testing.assert_array_equal(np.asarray(cell), np.asarray(direct))
+
+
+def test_a_cell_whose_loss_is_not_finite_is_not_reused(inputs, capsys, monkeypatch):
+    """Issue 12, item 1: a loss that stops being finite leaves the best image, but not a finished cell."""
+    import stylize
+
+    def overflowing(net, content, styles, **options):
+        yield stylize.Progress(iteration=0, content=1.0, style=1.0, tv=0.0, total=2.0, seconds=0.0, evaluations=1,
+                               best_total=2.0, best_image=np.asarray(content, np.float32))
+        raise stylize.NonFiniteLoss('style', float('inf'))
+
+    monkeypatch.setattr(stylize, 'stylize', overflowing)
+    command = argv(inputs)
+    assert reproduce.main(command) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert 'Traceback' not in '\n'.join(err)
+    assert err[-1].startswith('reproduce.py: error: cell 2 (result, first.png) did not finish: the style loss '
+                              'became inf at iteration 1')
+    assert err[-1].endswith('; the same command computes that cell again')
+    (partial,) = cell_files(inputs)
+    monkeypatch.undo()
+    assert_recomputed_in_full(inputs, command, partial, capsys)
