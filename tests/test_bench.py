@@ -1,0 +1,46 @@
+"""benchmarks/bench.py's arithmetic (not its timings): achieved GFLOP/s count every evaluation."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
+import bench  # noqa: E402
+import stylize  # noqa: E402
+
+
+def measured(monkeypatch, network_path, evaluations_per_iteration):
+    """bench.run_configuration on a stand-in for the optimization whose every evaluation takes exactly one
+    second of a fake clock, `evaluations_per_iteration` of them an iteration."""
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, 'perf_counter', lambda: clock[0])
+
+    def optimization(net, content, styles, iterations, **options):
+        for iteration in range(iterations + 1):
+            count = 1 + evaluations_per_iteration * iteration
+            if iteration:
+                clock[0] += evaluations_per_iteration
+            yield stylize.Progress(iteration=iteration, content=0.0, style=0.0, tv=0.0, total=0.0, seconds=0.0,
+                                   evaluations=count, best_total=0.0, best_image=content)
+
+    monkeypatch.setattr(stylize, 'stylize', optimization)
+    return bench.run_configuration(dict(network=network_path, size=16, optimizer='lbfgs', precision='float32',
+                                        iterations=6, warmup=2))
+
+
+def test_gflops_count_every_evaluation(monkeypatch, network_path):
+    """Issue 12, item 4: at 2 evaluations per iteration (L-BFGS's line search) and one second per evaluation,
+    the achieved GFLOP/s are those of one evaluation a second, as at 1 evaluation per iteration."""
+    one, two = (measured(monkeypatch, network_path, count) for count in (1, 2))
+    assert (one['evaluations_per_iteration'], two['evaluations_per_iteration']) == (1.0, 2.0)
+    assert (one['seconds_per_iteration'], two['seconds_per_iteration']) == (1.0, 2.0)
+    assert two['gflops'] == pytest.approx(one['gflops'])
+    # a 16x12 image through conv1_1 ... conv5_1 at 16x12, 8x6, 4x3, 2x2 and 1x1: 2 (forward and input
+    # gradient) x 2 (multiply and add) x 9 x C_in x C_out x positions, summed
+    blocks = [(16 * 12, [(3, 64), (64, 64)]), (8 * 6, [(64, 128), (128, 128)]),
+              (4 * 3, [(128, 256)] + [(256, 256)] * 3), (2 * 2, [(256, 512)] + [(512, 512)] * 3), (1, [(512, 512)])]
+    flops = sum(4 * 9 * positions * c_in * c_out for positions, convolutions in blocks for c_in, c_out in convolutions)
+    assert one['gflops'] == pytest.approx(flops / 1e9)
