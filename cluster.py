@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Several devices and machines on TensorFlow's distributed runtime: the worker server, the cluster spec, and
+which devices a run may use.
+
+    python cluster.py worker --port 2222     # on each machine: serves until stopped (Ctrl-C)
+
+A client (`neural_style.py --cluster host1:2222,host2:2222`) names the workers in its session's cluster_def as
+the job `worker`, places its ops on `/job:worker/task:i/device:...`, and runs one Session.run over them all,
+through the first worker's master. Nothing here is a protocol of its own: it is TensorFlow's gRPC runtime.
+
+TensorFlow's server has no authentication and (as of TensorFlow 2.21) listens on every interface whatever
+address the cluster spec gives it: anyone who reaches the port can run any graph on the worker, file reads and
+writes included. Keep the port private (README, "Many devices and machines").
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import sys
+import time
+
+DEFAULT_PORT = 2222  # TensorFlow's documented example port for a tf.distribute.Server
+JOB = 'worker'  # the job a client names the workers by
+SERVER_JOB = 'neural_style_server'  # the name a worker boots with: a client's cluster_def may not reuse it
+CONNECT_TIMEOUT = 5.0  # seconds to wait for a worker's port at the start of a run
+WARNING = ('this worker runs any TensorFlow graph sent by anyone who can reach port {port} on any of this '
+           "machine's network interfaces, file reads and writes included (TensorFlow's server has no "
+           'authentication and listens on all interfaces): keep the port private with a firewall rule or an SSH '
+           'tunnel (README, "Many devices and machines")')
+
+
+class ClusterError(Exception):
+    """A worker cannot be used: unreachable, not a TensorFlow server, or lost during a run. One sentence."""
+
+
+def parse_addresses(text):
+    """'host1:2222,host2:2222' -> ['host1:2222', 'host2:2222']; raises ClusterError for a malformed entry."""
+    addresses = [entry.strip() for entry in text.split(',') if entry.strip()]
+    if not addresses:
+        raise ClusterError('--cluster names no workers; give host:port,host:port')
+    for address in addresses:
+        host, _, port = address.rpartition(':')
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ClusterError(f'--cluster entry {address!r} is not host:port (e.g. gpu-box:{DEFAULT_PORT})')
+    if len(set(addresses)) != len(addresses):
+        raise ClusterError('--cluster names a worker twice')
+    return addresses
+
+
+def check_reachable(addresses, timeout=CONNECT_TIMEOUT):
+    """Raises ClusterError naming the first worker whose port does not accept a connection."""
+    for task, address in enumerate(addresses):
+        host, _, port = address.rpartition(':')
+        try:
+            socket.create_connection((host.strip('[]'), int(port)), timeout=timeout).close()
+        except OSError as error:
+            raise ClusterError(f'worker {task} ({address}) cannot be reached: {error.strerror or error}; is '
+                               f'`python cluster.py worker --port {port}` running there?') from None
+
+
+def cluster_def(addresses):
+    """The ClusterDef of a client's session: the workers as the job 'worker', task i at addresses[i]."""
+    import tensorflow.compat.v1 as tf
+    return tf.train.ClusterSpec({JOB: list(addresses)}).as_cluster_def()
+
+
+def session_target(addresses):
+    """The master a client's session talks to: the first worker's."""
+    return f'grpc://{addresses[0]}'
+
+
+def worker_devices(addresses):
+    """The devices a run uses on each worker, in order: every GPU of a worker that has one, else its CPU, named
+    as a client places ops on them (/job:worker/task:i/device:GPU:k)."""
+    import tensorflow.compat.v1 as tf
+
+    devices = []
+    for task, address in enumerate(addresses):
+        try:
+            with tf.Session(f'grpc://{address}', graph=tf.Graph()) as session:
+                found = [d.name for d in session.list_devices()]
+        except tf.errors.OpError as error:
+            raise ClusterError(f'worker {task} ({address}) did not answer as a TensorFlow server: '
+                               f'{error.message.splitlines()[0]}') from None
+        kinds = [name.rsplit('/', 1)[-1] for name in found]  # device:CPU:0, device:GPU:0, ...
+        gpus = sorted(kind for kind in kinds if kind.startswith('device:GPU:'))
+        devices += [f'/job:{JOB}/task:{task}/{kind}' for kind in (gpus or ['device:CPU:0'])]
+    return devices
+
+
+def lost_worker(error, addresses):
+    """The sentence for a run that lost a worker: names it when TensorFlow's message or a probe of the ports
+    tells which one, else says that one of them was lost."""
+    match = re.search(rf'/job:{JOB}/replica:0/task:(\d+)', str(error))
+    suspects = [int(match.group(1))] if match else []
+    for task, address in enumerate(addresses):
+        try:
+            check_reachable([address], timeout=1.0)
+        except ClusterError:
+            suspects.insert(0, task)
+    if suspects:
+        task = suspects[0]
+        return f'worker {task} ({addresses[task]}) was lost during the run'
+    return f'a worker of {", ".join(addresses)} was lost during the run ({type(error).__name__})'
+
+
+def serve(port, stream=sys.stdout):
+    """Starts a TensorFlow server on `port` (0: any free port), prints its address, devices and the warning,
+    and serves until the process is stopped."""
+    import tensorflow.compat.v1 as tf
+
+    server = tf.distribute.Server(tf.train.ClusterSpec({SERVER_JOB: [f'localhost:{port}']}), job_name=SERVER_JOB,
+                                  task_index=0, start=True)
+    bound = int(server.target.rpartition(':')[2])
+    with tf.Session(server.target, graph=tf.Graph()) as session:
+        devices = [d.name.rsplit('/', 1)[-1] for d in session.list_devices()]
+    print(f'cluster.py: serving on {socket.gethostname()}:{bound} (all interfaces), devices: {", ".join(devices)}',
+          file=stream, flush=True)
+    print(f'cluster.py: warning: {WARNING.format(port=bound)}', file=stream, flush=True)
+    while True:  # not server.join(): a blocking C++ call would keep Ctrl-C and SIGTERM from being handled
+        time.sleep(3600)
+
+
+def main(argv=None):
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    parser = argparse.ArgumentParser(prog='cluster.py', description=__doc__.split('\n\n')[0])
+    commands = parser.add_subparsers(dest='command', required=True)
+    worker = commands.add_parser('worker', help='serve this machine\'s devices to neural_style.py --cluster',
+                                 description=f'Starts a TensorFlow server. Warning: {WARNING.format(port="PORT")}.')
+    worker.add_argument('--port', type=int, default=DEFAULT_PORT, help='TCP port to serve on (0: any free port)')
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+    try:
+        serve(args.port)
+    except KeyboardInterrupt:
+        print('cluster.py: stopped', file=sys.stderr)
+    except Exception as error:  # TensorFlow's error for a port in use is long; its first line says it
+        print(f'cluster.py: error: could not serve on port {args.port} (in use?): {str(error).splitlines()[0]}',
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
