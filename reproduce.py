@@ -13,12 +13,16 @@ import json
 import math
 import os
 import shlex
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+import cluster
 import neural_style
 import stylize
 import vgg
@@ -109,10 +113,10 @@ def cell_settings(args, cell):
     return ['--max-size', str(args.max_size), '--iterations', str(args.iterations)] + cell.options
 
 
-def cell_command(args, cell, output):
-    """The neural_style.py arguments of a cell."""
+def cell_command(args, cell, output, device=True):
+    """The neural_style.py arguments of a cell (with --device when given, and `device`)."""
     return (['--content', args.content, '--styles', cell.style, '--network', args.network] +
-            cell_settings(args, cell) + (['--device', args.device] if args.device else []) +
+            cell_settings(args, cell) + (['--device', args.device] if args.device and device else []) +
             ['--print-iterations', '0', '--output', output])
 
 
@@ -125,38 +129,125 @@ def cell_path(args, cell, row, column, hashes):
 
 
 def render_cells(args, fig, net):
-    """Renders the cells not rendered before; returns (row, column) -> image."""
+    """Renders the cells not rendered before, here one after another, or with --devices or --cluster as
+    neural_style.py processes, one per device or worker at a time; returns (row, column) -> image."""
     hashes = {path: _file_hash(path) for path in {args.content, args.network, *args.style}}
-    images = {}
+    pending, paths = [], {}
     for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
-        label = ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
         if cell.shown:
-            images[row, column] = neural_style.read_image(cell.shown)
+            paths[row, column] = cell.shown
             continue
-        path = cell_path(args, cell, row, column, hashes)
-        record_path = os.path.splitext(path)[0] + '.json'
-        if os.path.exists(path) and os.path.exists(record_path):
-            print(f'[{number}/{len(fig.cells)}] {label}: reusing {path}', flush=True)
+        job = CellJob(number, ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text), cell,
+                      cell_path(args, cell, row, column, hashes), {'figure': args.figure, 'row': fig.rows[row],
+                                                                   'column': fig.columns[column]})
+        paths[row, column] = job.path
+        if job.done():
+            print(f'[{number}/{len(fig.cells)}] {job.label}: reusing {job.path}', flush=True)
         else:
-            # An image without its .json is what an interrupted or failed run left: started over.
-            unfinished = os.path.exists(path)
-            print(f'[{number}/{len(fig.cells)}] {label}' + (f': starting over, the run that wrote {path} did '
-                                                             f'not finish' if unfinished else ''), flush=True)
-            command = cell_command(args, cell, path)
-            started = time.perf_counter()
-            try:
-                neural_style.run(neural_style.build_parser().parse_args(command + ['--overwrite'] * unfinished),
-                                 net)
-            except neural_style.Stopped as stop:
-                raise neural_style.Stopped(f'cell {number} ({label}) did not finish: '
-                                           f'{str(stop).removeprefix("error: ")}', stop.code) from None
-            record = {'figure': args.figure, 'row': fig.rows[row], 'column': fig.columns[column],
-                      'command': shlex.join(['python', 'neural_style.py'] + command),
-                      'seconds': round(time.perf_counter() - started, 1)}
-            # Written last: a cell counts as done only once its .json exists.
-            neural_style.write_atomically(record_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
-        images[row, column] = neural_style.read_image(path)
-    return images
+            pending.append(job)
+    places = cell_places(args)
+    if places:
+        _render_concurrently(args, pending, places, len(fig.cells))
+    for job in pending if not places else []:
+        print(f'[{job.number}/{len(fig.cells)}] {job.label}' + job.starting_over(), flush=True)
+        command = cell_command(args, job.cell, job.path)
+        started = time.perf_counter()
+        try:
+            neural_style.run(neural_style.build_parser().parse_args(command + job.overwrite()), net)
+        except neural_style.Stopped as stop:
+            raise job.stopped(str(stop), stop.code) from None
+        job.finish(command, time.perf_counter() - started)
+    return {key: neural_style.read_image(path) for key, path in paths.items()}
+
+
+@dataclass
+class CellJob:
+    """A cell to render: its image's path, and the record (.json) written beside it once its run finished."""
+    number: int
+    label: str
+    cell: Cell
+    path: str
+    record: dict
+
+    @property
+    def record_path(self):
+        return os.path.splitext(self.path)[0] + '.json'
+
+    def done(self):
+        return os.path.exists(self.path) and os.path.exists(self.record_path)
+
+    def overwrite(self):
+        """An image without its .json is what an interrupted or failed run left: started over."""
+        return ['--overwrite'] if os.path.exists(self.path) else []
+
+    def starting_over(self):
+        return f': starting over, the run that wrote {self.path} did not finish' if self.overwrite() else ''
+
+    def stopped(self, reason, code):
+        return neural_style.Stopped(f'cell {self.number} ({self.label}) did not finish: '
+                                    f'{reason.removeprefix("error: ")}', code)
+
+    def finish(self, command, seconds):
+        record = dict(self.record, command=shlex.join(['python', 'neural_style.py'] + command),
+                      seconds=round(seconds, 1))
+        # Written last: a cell counts as done only once its .json exists.
+        neural_style.write_atomically(self.record_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
+
+
+def cell_places(args):
+    """Where cells run side by side: one neural_style.py option list per device (--devices) or worker
+    (--cluster), or None to run them here, one after another."""
+    if args.cluster:
+        return [['--cluster', address] for address in cluster.parse_addresses(args.cluster)]
+    if args.devices:
+        return [['--device', device] for device in neural_style.parse_devices(args.devices)]
+    return None
+
+
+def _render_concurrently(args, jobs, places, count):
+    """Runs the jobs as neural_style.py processes, at most one per place at a time. An interrupt is passed on
+    to the runs under way (each writes its best image so far, and its cell is not done); a run that fails
+    stops the others the same way."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'neural_style.py')
+    waiting, running, free, failure = list(jobs), {}, list(places), None
+    try:
+        while (waiting and failure is None) or running:
+            while waiting and free and failure is None:
+                job, place = waiting.pop(0), free.pop(0)
+                command = cell_command(args, job.cell, job.path, device=False)
+                log = tempfile.TemporaryFile('w+')  # the run's messages, for the sentence if it fails
+                process = subprocess.Popen([sys.executable, script] + command + place + job.overwrite(),
+                                           stdout=subprocess.DEVNULL, stderr=log, text=True,
+                                           start_new_session=True)  # Ctrl-C reaches it only through us
+                running[process] = (job, place, log, command, time.perf_counter())
+                print(f'[{job.number}/{count}] {job.label}: on {place[1]}' + job.starting_over(), flush=True)
+            for process in [p for p in running if p.poll() is not None]:
+                job, place, log, command, started = running.pop(process)
+                free.append(place)
+                log.seek(0)
+                lines = [line for line in log.read().splitlines() if line.startswith('neural_style.py: ')]
+                log.close()
+                if process.returncode == 0:
+                    job.finish(command, time.perf_counter() - started)
+                    print(f'[{job.number}/{count}] {job.label}: done on {place[1]}', flush=True)
+                elif failure is None:
+                    reason = lines[-1].removeprefix('neural_style.py: ') if lines else f'exit status {process.returncode}'
+                    failure = job.stopped(reason, process.returncode if process.returncode > 0 else 1)
+                    _interrupt(running)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        _interrupt(running)
+        for process in running:
+            process.wait()
+        raise
+    if failure is not None:
+        raise failure
+
+
+def _interrupt(running):
+    for process in running:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
 
 
 def contact_sheet(fig, images, subtitle):
@@ -221,6 +312,10 @@ def build_parser():
                    help='longest side of each cell in pixels')
     p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
     p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
+    p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '
+                   '/gpu:0,/gpu:1, or all (each GPU TensorFlow sees)')
+    p.add_argument('--cluster', metavar='HOST:PORT,...', help='render cells side by side, one per worker started '
+                   'with `python cluster.py worker` (README, "Many devices and machines")')
     return p
 
 
