@@ -128,8 +128,8 @@ class TileNetwork:
     content_coefficients: layer -> alpha w_l. guided: the number of guided styles (0: unguided).
     """
 
-    def __init__(self, net, content_coefficients, style_layers, *, guided=0, pooling=stylize.POOLING,
-                 dtype='float32', device='/cpu:0'):
+    def __init__(self, net, content_coefficients, style_layers, *, guided=0, pooling,
+                 dtype, device):
         tf = stylize._tf()
         self.content_layers, self.style_layers = list(content_coefficients), list(style_layers)
         names = list(dict.fromkeys(self.content_layers + self.style_layers))
@@ -190,17 +190,17 @@ def _positions(array, tile, stride):
     return array[..., top:bottom, left:right, :] if array.ndim == 4 else array[top:bottom, left:right]
 
 
-def image_targets(network, tiles, image, *, content=True, style=True):
+def image_targets(network, tiles, image):
     """P^l (whole-image features at the content layers) and A^l (Grams at the style layers) of a preprocessed
-    image [1, h, w, 3], tile by tile through `network`: ({layer: P}, {layer: A}, {layer: M_l})."""
+    image [1, h, w, 3], tile by tile through `network`: ({layer: P}, {layer: A}, {layer: M_l}). The fetches are
+    pass 1's (unguided), so that TensorFlow prepares one executor, and holds one copy of the weights, for both."""
     height, width = image.shape[1:3]
     P = {name: np.zeros((1,) + layer_shape(height, width, network.strides[name]) +
-                        (vgg.CONV_SHAPES[_conv_of(name)][3],), np.float32)
-         for name in (network.content_layers if content else [])}
-    A = {name: 0.0 for name in (network.style_layers if style else [])}
-    fetches = ({name: network.features[name] for name in P}, {name: network.grams[name] for name in A})
+                        (vgg.CONV_SHAPES[_conv_of(name)][3],), np.float32) for name in network.content_layers}
+    A = dict.fromkeys(network.style_layers, 0.0)
     for tile in tiles:
-        features, grams = network.session.run(fetches, network.feeds(_crop(image, tile), tile))
+        features, (grams,) = network.session.run((network.features, [network.grams]),
+                                                 network.feeds(_crop(image, tile), tile))
         for name, F in features.items():
             top, left, bottom, right = tile.own_positions(network.strides[name])
             P[name][:, top:bottom, left:right, :] = F
@@ -329,3 +329,94 @@ def add_total_variation(image, weight, gradient):
         ahead[axis] = slice(None, -1)
         gradient[tuple(ahead)] -= difference
     return L_tv
+
+
+# How much memory a run takes, and whether and how to tile it.
+
+MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
+# Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py):
+UNTILED_BASE_BYTES = 2.0e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
+TILED_BASE_BYTES = 2.0e9  # TensorFlow, the weights, one graph for both passes and the targets
+UNTILED_BYTES_PER_FLOAT = 4.4  # per activation float of the whole image: 2.6 KB a pixel up to relu5_1
+TILED_BYTES_PER_FLOAT = 2.9  # per activation float of a tile's crop: 1.8 KB a pixel up to relu5_1
+
+
+MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)
+
+
+def limit_malloc_arenas(count=MALLOC_ARENAS):
+    """Caps glibc's malloc arenas (M_ARENA_MAX) for threads started from now on: memory freed in one thread's
+    arena is then reused by the others. Nothing happens where the C library is not glibc."""
+    import ctypes
+    try:
+        ctypes.CDLL('libc.so.6').mallopt(-8, count)  # M_ARENA_MAX, from glibc's malloc.h
+    except (OSError, AttributeError):
+        pass
+
+
+def default_memory():
+    """MEMORY_SHARE of the machine's RAM, in GB."""
+    return MEMORY_SHARE * os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1e9
+
+@dataclass(frozen=True)
+class Plan:
+    """tile_size: None for an untiled run; peak: the estimated peak memory in bytes; budget: the limit it was
+    planned for (None: none given)."""
+    tile_size: object
+    peak: float
+    budget: object
+
+
+def plan(shape, content_layers, style_layers, *, tile_size, max_memory, optimizer, lbfgs_history):
+    """Whether and how to tile a run whose output is `shape` (height, width) with these loss layers: the
+    given tile_size; else untiled if the estimated peak fits in max_memory (bytes), else the largest tile that
+    fits (the smallest, an alignment step, if none does); untiled when neither is given."""
+    height, width = shape
+    deepest = stylize._deepest(list(content_layers) + list(style_layers))
+
+    def peak(size):
+        return estimate_peak(height, width, content_layers, style_layers, size, optimizer, lbfgs_history)
+
+    if tile_size is not None or max_memory is None or peak(None) <= max_memory:
+        return Plan(tile_size, peak(tile_size), max_memory)
+    step = alignment(deepest)
+    sizes = range(step * _ceil_div(max(height, width), step), 0, -step)
+    size = next((size for size in sizes if peak(size) <= max_memory), step)
+    return Plan(size, peak(size), max_memory)
+
+
+def activation_floats(deepest):
+    """Floats per input pixel of the feature maps from the input up to `deepest` (each layer's channels over
+    its stride squared): what a forward and backward pass keeps, about 610 up to relu5_1."""
+    floats = 3
+    for name, stride in strides(deepest).items():
+        floats += vgg.CONV_SHAPES[_conv_of(name)][3] / stride ** 2
+    return floats
+
+
+def host_bytes_per_pixel(optimizer, lbfgs_history, content_floats):
+    """Bytes per output pixel held on the host by a run: float32 RGB images (12 bytes a pixel: the content and
+    style images, the iterate, its gradient, the best image and the one reported, the next iterate), the content
+    targets, and the optimizer's state: Adam's two moments and its update; scipy's L-BFGS-B: 2 m + 5 float64
+    vectors in its workspace, the iterate, gradient and bounds in float64, and 4 int32 per variable."""
+    images = 8
+    if optimizer == 'adam':
+        return 12 * (images + 3) + 4 * content_floats
+    return 12 * images + 4 * content_floats + 24 * (2 * lbfgs_history + 5 + 6) + 12 * 4
+
+
+def estimate_peak(height, width, content_layers, style_layers, tile_size, optimizer, lbfgs_history):
+    """The estimated peak memory of a run in bytes: the fixed part (TensorFlow, the weights and their graph),
+    the network's feature maps for the whole image or for the largest tile's crop, and the host's images and
+    optimizer state (host_bytes_per_pixel)."""
+    deepest = stylize._deepest(list(content_layers) + list(style_layers))
+    content_floats = sum(vgg.CONV_SHAPES[_conv_of(name)][3] / strides(deepest)[name] ** 2 for name in content_layers)
+    pixels = height * width
+    if tile_size is None:
+        network = UNTILED_BYTES_PER_FLOAT * activation_floats(deepest) * pixels
+        base = UNTILED_BASE_BYTES
+    else:
+        crop = max(tile.crop_pixels for tile in make_tiles(height, width, tile_size, deepest))
+        network = TILED_BYTES_PER_FLOAT * activation_floats(deepest) * crop
+        base = TILED_BASE_BYTES
+    return base + network + host_bytes_per_pixel(optimizer, lbfgs_history, content_floats) * pixels

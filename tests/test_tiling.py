@@ -1,14 +1,21 @@
 """Exact tiled evaluation (tiling.py): the receptive field against a brute-force measurement, every loss term
 and the gradient against the untiled graph, and the comparison failing when the halo or the alignment is
 broken."""
+import csv
+import os
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+import neural_style
 import reference
 import stylize
 import tiling
 import vgg
-from conftest import random_image
+from conftest import ROOT, random_image
 from test_losses import graph_terms, objective_settings
 
 EXACT = 1e-5  # float32 sums taken in another order
@@ -91,8 +98,8 @@ def tiled_terms(net, x, content, styles, settings, tile_size, masks=None, **over
         return vgg.preprocess(image, net.mean_pixel)[None]
 
     try:
-        P = tiling.image_targets(network, tiles(content), preprocessed(content), style=False)[0]
-        A = [tiling.image_targets(network, tiles(style), preprocessed(style), content=False)[1:] for style in styles]
+        P = tiling.image_targets(network, tiles(content), preprocessed(content))[0]
+        A = [tiling.image_targets(network, tiles(style), preprocessed(style))[1:] for style in styles]
         objective = tiling.TiledObjective(
             [network], tiles(x), P, [{name: (grams[name], M[name]) for name in style_weights} for grams, M in A],
             style_guides=guides, **{key: value for key, value in settings.items() if key != 'pooling'})
@@ -189,3 +196,81 @@ def test_total_variation_and_its_gradient_in_numpy():
         behind[index] -= epsilon
         numerical[index] = (reference.total_variation(ahead[0]) - reference.total_variation(behind[0])) / (2 * epsilon)
     np.testing.assert_allclose(gradient - 1, 0.5 * numerical, rtol=1e-4, atol=1e-4)
+
+
+# The command line, tiled
+
+SHALLOW = ['--content-layers', 'relu2_2', '--style-layers', 'relu1_1', 'relu2_1', 'relu3_1', '--device', '/cpu:0',
+           '--seed', '0']  # alignment 4, halo 12: 8 px tiles cut the 30x40 image into 20 crops
+
+
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_a_tiled_run_repeats_the_untiled_one(files, capsys, optimizer):
+    """Five iterations from the same seed: the progress CSVs agree to 1e-4 (L-BFGS's steps depend on the
+    gradient, so the small differences of the sums' order grow a little from iteration to iteration)."""
+    rows = {}
+    for tiled in (False, True):
+        name = 'tiled' if tiled else 'untiled'
+        argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
+                '--output', str(files['dir'] / f'{name}.png'), '--progress-write', str(files['dir'] / f'{name}.csv'),
+                '--iterations', '5', '--optimizer', optimizer, '--tv-weight', '1'] + SHALLOW
+        assert neural_style.main(argv + (['--tile-size', '8'] if tiled else [])) == 0
+        out = capsys.readouterr().out
+        assert ('40x30: tiled, 20 tiles of 8 px with a 12 px halo' if tiled else '40x30: untiled') in out
+        rows[name] = read_rows(files['dir'] / f'{name}.csv')
+    assert len(rows['tiled']) == len(rows['untiled']) == 6
+    for tiled, untiled in zip(rows['tiled'], rows['untiled']):
+        for term in ('content', 'style', 'tv', 'total'):
+            assert float(tiled[term]) == pytest.approx(float(untiled[term]), rel=1e-4), (tiled, untiled)
+
+
+def test_a_tile_size_off_the_alignment_is_one_sentence(files, capsys):
+    argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
+            '--output', str(files['dir'] / 'out.png'), '--tile-size', '100']
+    assert neural_style.main(argv) == 1
+    assert capsys.readouterr().err.strip() == ('neural_style.py: error: --tile-size 100 is not a multiple of 16, '
+                                               'the stride of relu5_1 (the deepest loss layer)')
+
+
+def test_automatic_tiling_takes_the_largest_tile_that_fits():
+    layers = dict(optimizer='adam', lbfgs_history=10)
+    untiled = tiling.estimate_peak(3072, 4096, ['relu4_2'], list(stylize.STYLE_LAYERS), None, **layers)
+    assert tiling.plan((3072, 4096), ['relu4_2'], stylize.STYLE_LAYERS, tile_size=None, max_memory=untiled,
+                       **layers).tile_size is None
+    budget = 5e9
+    chosen = tiling.plan((3072, 4096), ['relu4_2'], stylize.STYLE_LAYERS, tile_size=None, max_memory=budget, **layers)
+    assert chosen.peak <= budget < tiling.estimate_peak(3072, 4096, ['relu4_2'], list(stylize.STYLE_LAYERS),
+                                                         chosen.tile_size + 16, **layers)
+    assert tiling.plan((384, 512), ['relu4_2'], stylize.STYLE_LAYERS, tile_size=None, max_memory=None,
+                       **layers).tile_size is None  # no budget, no tile size: untiled, as before
+
+
+def peak_rss_of_run(argv):
+    """(the estimate printed in the set-up line, the measured peak RSS), both in bytes, of a run in a fresh
+    process."""
+    program = ('import resource, runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]\n'
+               'try:\n    runpy.run_path(sys.argv[0], run_name="__main__")\n'
+               'except SystemExit as exit:\n    assert not exit.code\n'
+               'print("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)')
+    result = subprocess.run([sys.executable, '-c', program, ROOT, os.path.join(ROOT, 'neural_style.py')] + argv,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    estimate = float(re.search(r'estimated peak memory ([\d.]+) GB', result.stdout).group(1)) * 1e9
+    return estimate, int(re.search(r'^peak (\d+)$', result.stdout, re.M).group(1))
+
+
+@pytest.mark.parametrize('options', [
+    ['--width', '64', '--optimizer', 'adam'],
+    ['--width', '128', '--tile-size', '64', '--optimizer', 'adam'],
+    ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs', '--lbfgs-history', '300'],
+])
+def test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak(files, options):
+    argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
+            '--output', str(files['dir'] / 'out.png'), '--iterations', '2', '--seed', '0'] + options
+    estimate, measured = peak_rss_of_run(argv)
+    assert abs(estimate / measured - 1) < 0.25, (estimate, measured)
