@@ -20,6 +20,7 @@ import numpy as np
 
 import colors
 import stylize
+import tiling
 import vgg
 
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
@@ -335,6 +336,15 @@ def build_parser():
     opt.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0, one that TensorFlow sees here '
                      '(default: the GPU if TensorFlow sees one, else the CPU)')
 
+    memory = p.add_argument_group('memory (exact tiled evaluation: README, Large outputs)')
+    memory.add_argument('--tile-size', type=positive_int, metavar='PX',
+                        help='evaluate the objective over tiles of this many pixels square (a multiple of 16 for '
+                        'the default layers), each with a halo: exact, in bounded memory (default: tiled only when '
+                        'the estimated peak exceeds --max-memory)')
+    memory.add_argument('--max-memory', type=_positive_float, metavar='GB',
+                        help=f'memory budget in GB for choosing the tiling (default: '
+                        f'{tiling.MEMORY_SHARE:.0%} of the machine\'s RAM)')
+
     out = p.add_argument_group('progress')
     out.add_argument('--print-iterations', type=_non_negative_int, default=PRINT_ITERATIONS,
                      help='print the losses every this many iterations (0: only at the end)')
@@ -375,6 +385,11 @@ def check_options(args):
         raise UserError('--checkpoint-output and --checkpoint-iterations go together')
     if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
         raise UserError(f'--checkpoint-output {args.checkpoint_output} has no %s for the iteration number')
+    if args.tile_size is not None:
+        deepest = max(args.content_layers + args.style_layers, key=vgg.LAYERS.index)
+        if args.tile_size % tiling.alignment(deepest):
+            raise UserError(f'--tile-size {args.tile_size} is not a multiple of {tiling.alignment(deepest)}, the '
+                            f'stride of {deepest} (the deepest loss layer)')
     if args.device is not None and not _is_device(args.device):
         raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
     if args.device is not None:
@@ -547,6 +562,11 @@ def run(args, net=None):
     device = stylize.existing_device(args.device) if args.device else stylize.default_device()  # as the graph has it
     print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
           f'{sum(iterations)} iterations, on {device}', flush=True)
+    budget = (args.max_memory or tiling.default_memory()) * 1e9 if args.tile_size is None else None
+    for stage_size in sizes:
+        memory_plan = tiling.plan(stage_size, args.content_layers, args.style_layers, tile_size=args.tile_size,
+                                  max_memory=budget, optimizer=args.optimizer, lbfgs_history=args.lbfgs_history)
+        print(_plan_line(stage_size, memory_plan, args), flush=True)
     if staged:
         print('stages: ' + ', '.join(f'{w}x{h} ({n} iterations)' for (h, w), n in zip(sizes, iterations)), flush=True)
     log = ProgressLog(args.progress_write, staged) if args.progress_write else None
@@ -560,7 +580,7 @@ def run(args, net=None):
         style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
         optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
         learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-        device=device, precision=args.precision)
+        device=device, precision=args.precision, tile_size=args.tile_size, max_memory=budget)
     try:
         for stage, progress in steps:
             last[stage] = progress
@@ -598,6 +618,20 @@ def run(args, net=None):
     except KeyboardInterrupt as interrupt:
         raise Stopped(f'interrupted ({_signal_name(interrupt)}) after the run; wrote the finished image to '
                       f'{args.output}', _signal_exit_code(interrupt)) from None
+
+
+def _plan_line(size, memory_plan, args):
+    """How a stage is evaluated, tiled or not, and its estimated peak memory."""
+    height, width = size
+    deepest = max(args.content_layers + args.style_layers, key=vgg.LAYERS.index)
+    peak = f'estimated peak memory {memory_plan.peak / 1e9:.2f} GB'
+    if memory_plan.budget is not None:
+        peak += f' of {memory_plan.budget / 1e9:.1f} GB (--max-memory)'
+    if memory_plan.tile_size is None:
+        return f'{width}x{height}: untiled, {peak}'
+    tiles = tiling.make_tiles(height, width, memory_plan.tile_size, deepest)
+    return (f'{width}x{height}: tiled, {len(tiles)} tiles of {memory_plan.tile_size} px with a '
+            f'{tiling.halo(deepest)} px halo, {peak}')
 
 
 def _stage_prefix(stage, sizes):
@@ -671,6 +705,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    tiling.limit_malloc_arenas()
     try:
         run(args)
     except (UserError, vgg.WeightsError) as error:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import tiling
 import vgg
 
 # Defaults, and where they come from.
@@ -270,7 +271,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, pooling=POOLING,
             optimizer=OPTIMIZER, iterations=ITERATIONS, lbfgs_history=LBFGS_HISTORY,
             learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None,
-            precision=PRECISION):
+            precision=PRECISION, tile_size=None, max_memory=None):
     """Paints `content` in the style of `styles`, yielding a Progress after every iteration (and for the start).
 
     net: vgg.VGG19. content: RGB 0..255 [h, w, 3]; the output has its size. styles: a list of RGB images at
@@ -280,6 +281,9 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     Layer weights default to 1/(number of layers) (the paper's w_l); blend weights are normalized to sum 1.
     style_masks: None, or one mask per style image, [h, w] of the content's size with values in 0..1: the
     region of the output that style governs (spatial control with guided Grams; see objective).
+    tile_size: evaluate the objective exactly over tiles of this size (tiling.py), in bounded memory; or None
+    with max_memory (bytes): tiled with the largest tile that fits when the estimated peak does not
+    (tiling.plan); neither: untiled.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f'unknown optimizer {optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
@@ -309,16 +313,23 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     dtype = compute_dtype(precision, device)
 
     content = np.asarray(content, np.float32)
+    plan = tiling.plan(content.shape[:2], content_layers, style_layers, tile_size=tile_size,
+                       max_memory=max_memory, optimizer=optimizer, lbfgs_history=lbfgs_history)
+    if plan.tile_size is not None:
+        yield from _stylize_tiled(
+            net, content, styles, plan.tile_size, initial=initial, noise_blend=noise_blend, seed=seed,
+            content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
+            style_blend_weights=blend, style_guides=style_guides, content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, pooling=pooling, optimizer=optimizer,
+            iterations=iterations, lbfgs_history=lbfgs_history, learning_rate=learning_rate, beta1=beta1,
+            beta2=beta2, epsilon=epsilon, device=device, dtype=dtype)
+        return
     targets = layer_features(net, [content] + list(styles), content_layers, style_layers, pooling, device, dtype)
     content_targets = targets[0][0]
     style_targets = [{name: (grams[name], positions[name]) for name in style_layers}
                      for _, grams, positions in targets[1:]]
 
-    noise = white_noise(content.shape, net.mean_pixel, seed)
-    start = noise if initial is None else (1 - noise_blend) * np.asarray(initial, np.float32) + noise_blend * noise
-    x0 = vgg.preprocess(np.clip(start, *PIXEL_RANGE), net.mean_pixel)[None]
-    lower = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[0]), net.mean_pixel)
-    upper = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[1]), net.mean_pixel)
+    x0, lower, upper = _start(net, content.shape, initial, noise_blend, seed)
     weights = dict(content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
                    style_blend_weights=blend, content_weight=content_weight, style_weight=style_weight,
                    tv_weight=tv_weight, pooling=pooling, dtype=dtype, style_guides=style_guides)
@@ -341,7 +352,8 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             init = tf.global_variables_initializer()
     with _session(graph) as session:
         if optimizer == 'lbfgs':
-            events = _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations, lbfgs_history)
+            events = _lbfgs_events(lambda pixels: session.run((terms, gradient), {image: pixels}),
+                                   x0, lower, upper, iterations, lbfgs_history)
         else:
             session.run(init)
             events = _adam_events(session, image, terms, step, iterations)
@@ -349,6 +361,55 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             yield from _progress(events, net.mean_pixel)
         finally:
             events.close()  # joins L-BFGS's worker before the session closes
+
+
+def _start(net, shape, initial, noise_blend, seed):
+    """The starting image (preprocessed, [1, h, w, 3]) and the bounds of the pixels, preprocessed likewise."""
+    noise = white_noise(shape, net.mean_pixel, seed)
+    start = noise if initial is None else (1 - noise_blend) * np.asarray(initial, np.float32) + noise_blend * noise
+    x0 = vgg.preprocess(np.clip(start, *PIXEL_RANGE), net.mean_pixel)[None]
+    lower = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[0]), net.mean_pixel)
+    upper = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[1]), net.mean_pixel)
+    return x0, lower, upper
+
+
+def _stylize_tiled(net, content, styles, tile_size, *, initial, noise_blend, seed, content_layer_weights,
+                   style_layer_weights, style_blend_weights, style_guides, content_weight, style_weight, tv_weight,
+                   pooling, optimizer, iterations, lbfgs_history, learning_rate, beta1, beta2, epsilon, device,
+                   dtype):
+    """stylize's optimization with the objective evaluated over tiles (tiling.TiledObjective): the targets
+    tile by tile through the same network, the image, its gradient and the optimizer's state on the host."""
+    network = tiling.TileNetwork(
+        net, {name: content_weight * w for name, w in content_layer_weights.items()}, list(style_layer_weights),
+        guided=len(styles) if style_guides else 0, pooling=pooling, dtype=dtype, device=device)
+    try:
+        def tiles_of(image):
+            return tiling.make_tiles(*image.shape[:2], tile_size, network.deepest)
+
+        def preprocessed(image):
+            return vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]
+
+        content_targets = tiling.image_targets(network, tiles_of(content), preprocessed(content))[0]
+        style_targets = []
+        for style in styles:
+            _, grams, positions = tiling.image_targets(network, tiles_of(style), preprocessed(style))
+            style_targets.append({name: (grams[name], positions[name]) for name in style_layer_weights})
+        objective = tiling.TiledObjective(
+            [network], tiles_of(content), content_targets, style_targets,
+            content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
+            style_blend_weights=style_blend_weights, content_weight=content_weight, style_weight=style_weight,
+            tv_weight=tv_weight, style_guides=style_guides)
+        x0, lower, upper = _start(net, content.shape, initial, noise_blend, seed)
+        if optimizer == 'lbfgs':
+            events = _lbfgs_events(objective, x0, lower, upper, iterations, lbfgs_history)
+        else:
+            events = _host_adam_events(objective, x0, lower, upper, iterations, learning_rate, beta1, beta2, epsilon)
+        try:
+            yield from _progress(events, net.mean_pixel)
+        finally:
+            events.close()
+    finally:
+        network.close()
 
 
 def _progress(events, mean_pixel):
@@ -383,6 +444,35 @@ def _adam_events(session, image, terms, step, iterations):
     yield 'iteration', iterations
 
 
+def _host_adam_events(evaluate, x0, lower, upper, iterations, learning_rate, beta1, beta2, epsilon):
+    """Adam on the host, as TensorFlow's AdamOptimizer computes it (float32), then clipped to the pixel bounds:
+    for an objective evaluated by `evaluate(image) -> (terms, gradient)`."""
+    x, m, v = x0, np.zeros_like(x0), np.zeros_like(x0)
+    beta1, beta2 = np.float32(beta1), np.float32(beta2)
+    for iteration in range(iterations):
+        values, gradient = evaluate(x)
+        _check_finite(values, gradient)
+        yield 'evaluation', values, x
+        t = iteration + 1
+        step = np.float32(learning_rate * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t))
+        m += (gradient - m) * (1 - beta1)
+        gradient *= gradient
+        v += (gradient - v) * (1 - beta2)
+        del gradient
+        update = np.sqrt(v)  # one image-sized temporary: the image may be large
+        update += np.float32(epsilon)
+        np.divide(m, update, out=update)
+        update *= step
+        x = x - update
+        del update
+        np.clip(x, lower, upper, out=x)
+        yield 'iteration', iteration
+    values, _ = evaluate(x)
+    _check_finite(values)
+    yield 'evaluation', values, x
+    yield 'iteration', iterations
+
+
 LBFGS_THREAD = 'L-BFGS worker'
 
 
@@ -390,8 +480,9 @@ class _Stopped(Exception):
     pass
 
 
-def _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations, history):
-    """L-BFGS-B over the pixels, one state for the whole run, each pixel bounded to 0..255.
+def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history):
+    """L-BFGS-B over the pixels, one state for the whole run, each pixel bounded to 0..255;
+    evaluate_image(image [1, h, w, 3] float32) -> (terms, gradient).
 
     scipy drives the loop, so it runs in a worker thread and reports through a queue; closing this
     generator (an interrupt, say) stops the worker at its next evaluation.
@@ -405,7 +496,7 @@ def _lbfgs_events(session, image, terms, gradient, x0, lower, upper, iterations,
         if stop.is_set():
             raise _Stopped
         pixels = x.reshape(x0.shape).astype(np.float32)
-        values, grad = session.run((terms, gradient), {image: pixels})
+        values, grad = evaluate_image(pixels)
         _check_finite(values, grad)  # scipy must never see a NaN: it would carry on with it silently
         last['x'] = x.copy()
         events.put(('evaluation', values, pixels))
