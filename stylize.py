@@ -135,13 +135,28 @@ def existing_device(name):
     """`name` (/cpu:0, /GPU:1, /device:gpu:0, ...) as /cpu:0 or /gpu:1 if TensorFlow sees that device here; a
     ValueError naming the devices it sees otherwise. The sessions place ops softly (an op without a kernel for
     the device falls back to the CPU), which would otherwise run a whole graph for /gpu:3 on the CPU."""
+    return existing_devices([name])[0]
+
+
+def existing_devices(names, logical_cpus=False):
+    """existing_device of each name; with logical_cpus, /cpu:N of any N is allowed too (a session makes that many
+    CPU devices on this machine's cores: Placement.logical_cpus)."""
     import tensorflow as tf
     seen = [f'/{device.device_type.lower()}:{device.name.rpartition(":")[2]}'
             for device in tf.config.list_physical_devices() if device.device_type in ('CPU', 'GPU')]
-    kind, _, index = name.lower().lstrip('/').replace('device:', '').partition(':')
-    if f'/{kind}:{index}' not in seen:
-        raise ValueError(f'device {name} does not exist here; TensorFlow sees {", ".join(seen)}')
-    return f'/{kind}:{index}'
+    found = []
+    for name in names:
+        kind, _, index = name.lower().lstrip('/').replace('device:', '').partition(':')
+        if f'/{kind}:{index}' not in seen and not (logical_cpus and kind == 'cpu' and index.isdigit()):
+            raise ValueError(f'device {name} does not exist here; TensorFlow sees {", ".join(seen)}')
+        found.append(f'/{kind}:{index}')
+    return found
+
+
+def every_gpu():
+    """Each GPU TensorFlow sees here, else the CPU: --devices all."""
+    import tensorflow as tf
+    return [f'/gpu:{i}' for i in range(len(tf.config.list_physical_devices('GPU')))] or ['/cpu:0']
 
 
 def compute_dtype(precision, device):
@@ -160,7 +175,23 @@ def white_noise(shape, mean_pixel, seed=None):
     return (np.asarray(mean_pixel, np.float64) + noise).astype(np.float32)
 
 
-def _session(graph):
+@dataclass(frozen=True)
+class Placement:
+    """Where a run's graphs go (README, "Many devices and machines"). devices: the first holds an untiled run's
+    graph; a tiled evaluation spreads its tiles over all of them. target: the master of the sessions, '' for
+    this process or 'grpc://host:port', a worker's, with cluster_def naming every worker of the cluster."""
+    devices: tuple
+    target: str = ''
+    cluster_def: object = None
+
+    def logical_cpus(self):
+        """How many CPU devices a local session makes: enough for the highest /cpu:N named (several logical
+        CPU devices share this machine's cores)."""
+        indexes = [int(name.rpartition(':')[2]) for name in self.devices if not self.target and 'cpu' in name]
+        return max(indexes, default=0) + 1
+
+
+def _session(graph, placement=None):
     tf = _tf()
     from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
     config = tf.ConfigProto(allow_soft_placement=True)
@@ -171,7 +202,24 @@ def _session(graph):
     for unneeded in ('constant_folding', 'arithmetic_optimization', 'dependency_optimization', 'loop_optimization',
                      'function_optimization', 'shape_optimization', 'common_subgraph_elimination'):
         setattr(rewrite, unneeded, RewriterConfig.OFF)
-    return tf.Session(graph=graph, config=config)
+    if placement is None:
+        return tf.Session(graph=graph, config=config)
+    config.device_count['CPU'] = placement.logical_cpus()
+    if placement.cluster_def is not None:
+        config.cluster_def.CopyFrom(placement.cluster_def)
+    return tf.Session(placement.target, graph=graph, config=config)
+
+
+class DeviceLost(Exception):
+    """A device of a cluster failed during a run (a worker stopped or became unreachable): TensorFlow's error,
+    raised where the run was; the last Progress yielded holds the best image so far."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+
+    def __str__(self):
+        return self.error.message.strip().splitlines()[0] if getattr(self.error, 'message', '') else str(self.error)
 
 
 def _deepest(layers):
@@ -201,7 +249,7 @@ def layer_guides(mask, layers):
     return guides
 
 
-def layer_features(net, images, content_layers, style_layers, pooling, device, dtype='float32'):
+def layer_features(net, images, content_layers, style_layers, pooling, device, dtype='float32', placement=None):
     """For each image, its features at `content_layers` (P^l, for the content image) and its Gram matrices at
     `style_layers` (A^l, for a style image).
 
@@ -218,7 +266,7 @@ def layer_features(net, images, content_layers, style_layers, pooling, device, d
         fetches = ({name: layers[name] for name in content_layers},
                    {name: gram_matrix(layers[name]) for name in style_layers},
                    {name: tf.shape(layers[name])[1] * tf.shape(layers[name])[2] for name in style_layers})
-    with _session(graph) as session:
+    with _session(graph, placement) as session:
         return [session.run(fetches, {x: vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]})
                 for image in images]
 
@@ -271,7 +319,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, pooling=POOLING,
             optimizer=OPTIMIZER, iterations=ITERATIONS, lbfgs_history=LBFGS_HISTORY,
             learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None,
-            precision=PRECISION, tile_size=None, max_memory=None):
+            precision=PRECISION, tile_size=None, max_memory=None, placement=None):
     """Paints `content` in the style of `styles`, yielding a Progress after every iteration (and for the start).
 
     net: vgg.VGG19. content: RGB 0..255 [h, w, 3]; the output has its size. styles: a list of RGB images at
@@ -284,6 +332,10 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     tile_size: evaluate the objective exactly over tiles of this size (tiling.py), in bounded memory; or None
     with max_memory (bytes): tiled with the largest tile that fits when the estimated peak does not
     (tiling.plan); neither: untiled.
+    device: where the graphs run (default: the GPU if there is one); or placement: several devices, whose
+    sessions may have a cluster's master (Placement). With several devices the evaluation is tiled (with
+    tile_size, or tiling.spread's size), the tiles of one pass running on all of them at once. A device of a
+    cluster that fails raises DeviceLost.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f'unknown optimizer {optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
@@ -309,12 +361,14 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
                 raise ValueError("a style mask must have the content's height and width, values in 0..1, "
                                  "and not be 0 everywhere")
         style_guides = [layer_guides(mask, style_layers) for mask in style_masks]
-    device = existing_device(device) if device else default_device()
+    placement = placement or Placement((existing_device(device) if device else default_device(),))
+    device = placement.devices[0]
     dtype = compute_dtype(precision, device)
 
     content = np.asarray(content, np.float32)
     plan = tiling.plan(content.shape[:2], content_layers, style_layers, tile_size=tile_size,
-                       max_memory=max_memory, optimizer=optimizer, lbfgs_history=lbfgs_history)
+                       max_memory=max_memory, optimizer=optimizer, lbfgs_history=lbfgs_history,
+                       devices=len(placement.devices))
     if plan.tile_size is not None:
         yield from _stylize_tiled(
             net, content, styles, plan.tile_size, initial=initial, noise_blend=noise_blend, seed=seed,
@@ -322,9 +376,10 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             style_blend_weights=blend, style_guides=style_guides, content_weight=content_weight,
             style_weight=style_weight, tv_weight=tv_weight, pooling=pooling, optimizer=optimizer,
             iterations=iterations, lbfgs_history=lbfgs_history, learning_rate=learning_rate, beta1=beta1,
-            beta2=beta2, epsilon=epsilon, device=device, dtype=dtype)
+            beta2=beta2, epsilon=epsilon, placement=placement, dtype=dtype)
         return
-    targets = layer_features(net, [content] + list(styles), content_layers, style_layers, pooling, device, dtype)
+    targets = layer_features(net, [content] + list(styles), content_layers, style_layers, pooling, device, dtype,
+                             placement)
     content_targets = targets[0][0]
     style_targets = [{name: (grams[name], positions[name]) for name in style_layers}
                      for _, grams, positions in targets[1:]]
@@ -350,7 +405,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             with tf.control_dependencies([train]):  # projected: pixels stay in 0..255, as with L-BFGS's bounds
                 step = variable.assign(tf.clip_by_value(variable.read_value(), lower, upper))
             init = tf.global_variables_initializer()
-    with _session(graph) as session:
+    with _session(graph, placement) as session:
         if optimizer == 'lbfgs':
             events = _lbfgs_events(lambda pixels: session.run((terms, gradient), {image: pixels}),
                                    x0, lower, upper, iterations, lbfgs_history)
@@ -358,7 +413,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             session.run(init)
             events = _adam_events(session, image, terms, step, iterations)
         try:
-            yield from _progress(events, net.mean_pixel)
+            yield from _progress(_failures_of(placement, events), net.mean_pixel)
         finally:
             events.close()  # joins L-BFGS's worker before the session closes
 
@@ -375,13 +430,15 @@ def _start(net, shape, initial, noise_blend, seed):
 
 def _stylize_tiled(net, content, styles, tile_size, *, initial, noise_blend, seed, content_layer_weights,
                    style_layer_weights, style_blend_weights, style_guides, content_weight, style_weight, tv_weight,
-                   pooling, optimizer, iterations, lbfgs_history, learning_rate, beta1, beta2, epsilon, device,
+                   pooling, optimizer, iterations, lbfgs_history, learning_rate, beta1, beta2, epsilon, placement,
                    dtype):
     """stylize's optimization with the objective evaluated over tiles (tiling.TiledObjective): the targets
     tile by tile through the same network, the image, its gradient and the optimizer's state on the host."""
-    network = tiling.TileNetwork(
+    networks = [tiling.TileNetwork(
         net, {name: content_weight * w for name, w in content_layer_weights.items()}, list(style_layer_weights),
-        guided=len(styles) if style_guides else 0, pooling=pooling, dtype=dtype, device=device)
+        guided=len(styles) if style_guides else 0, pooling=pooling, dtype=dtype, device=device, placement=placement)
+        for device in placement.devices]
+    network = networks[0]
     try:
         def tiles_of(image):
             return tiling.make_tiles(*image.shape[:2], tile_size, network.deepest)
@@ -389,13 +446,13 @@ def _stylize_tiled(net, content, styles, tile_size, *, initial, noise_blend, see
         def preprocessed(image):
             return vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]
 
-        content_targets = tiling.image_targets(network, tiles_of(content), preprocessed(content))[0]
+        content_targets = tiling.image_targets(networks, tiles_of(content), preprocessed(content))[0]
         style_targets = []
         for style in styles:
-            _, grams, positions = tiling.image_targets(network, tiles_of(style), preprocessed(style))
+            _, grams, positions = tiling.image_targets(networks, tiles_of(style), preprocessed(style))
             style_targets.append({name: (grams[name], positions[name]) for name in style_layer_weights})
         objective = tiling.TiledObjective(
-            [network], tiles_of(content), content_targets, style_targets,
+            networks, tiles_of(content), content_targets, style_targets,
             content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
             style_blend_weights=style_blend_weights, content_weight=content_weight, style_weight=style_weight,
             tv_weight=tv_weight, style_guides=style_guides)
@@ -405,11 +462,23 @@ def _stylize_tiled(net, content, styles, tile_size, *, initial, noise_blend, see
         else:
             events = _host_adam_events(objective, x0, lower, upper, iterations, learning_rate, beta1, beta2, epsilon)
         try:
-            yield from _progress(events, net.mean_pixel)
+            yield from _progress(_failures_of(placement, events), net.mean_pixel)
         finally:
             events.close()
     finally:
-        network.close()
+        for network in networks:
+            network.close()
+
+
+def _failures_of(placement, events):
+    """The optimizer's events, TensorFlow's error for a device of a cluster that failed raised as DeviceLost."""
+    tf = _tf()
+    try:
+        yield from events
+    except tf.errors.OpError as error:
+        if not placement.target:
+            raise
+        raise DeviceLost(error) from None
 
 
 def _progress(events, mean_pixel):

@@ -15,6 +15,7 @@ the whole image only through the Gram matrices G^l, so one evaluation is two pas
 The total variation is computed on the whole image on the host (it is cheap). The image, its gradient and the
 optimizer's state stay in host memory; only tiles go through the network.
 """
+import concurrent.futures
 import math
 import os
 from dataclasses import dataclass
@@ -123,13 +124,15 @@ class TileNetwork:
     """One graph and session: for a tile's input crop ([1, h, w, 3], preprocessed) and its own boxes, the
     features at the content layers and the (guided) Grams at the style layers over the tile's own positions
     (pass 1, forward only), and the crop's gradient of the pass-2 surrogate. A [1, None, None, 3] placeholder
-    serves every tile shape. Several TileNetworks (on several devices) could share the tiles of one evaluation.
+    serves every tile shape. Several TileNetworks, on several devices, share the tiles of one evaluation
+    (run_tiles).
 
-    content_coefficients: layer -> alpha w_l. guided: the number of guided styles (0: unguided).
+    content_coefficients: layer -> alpha w_l. guided: the number of guided styles (0: unguided). device: where
+    the graph runs; placement: the stylize.Placement whose session (master, cluster) it runs in.
     """
 
     def __init__(self, net, content_coefficients, style_layers, *, guided=0, pooling,
-                 dtype, device):
+                 dtype, device, placement=None):
         tf = stylize._tf()
         self.content_layers, self.style_layers = list(content_coefficients), list(style_layers)
         names = list(dict.fromkeys(self.content_layers + self.style_layers))
@@ -160,7 +163,7 @@ class TileNetwork:
                 [_style_surrogate(own[name] if not guided else own[name] * self.guides[r][name], D[name])
                  for r, D in enumerate(self.D) for name in self.style_layers])
             self.gradient = tf.gradients(surrogate, self.x)[0]
-        self.session = stylize._session(graph)
+        self.session = stylize._session(graph, placement)
 
     def feeds(self, crop, tile):
         feed = {self.x: crop}
@@ -190,22 +193,61 @@ def _positions(array, tile, stride):
     return array[..., top:bottom, left:right, :] if array.ndim == 4 else array[top:bottom, left:right]
 
 
-def image_targets(network, tiles, image):
+def run_tiles(networks, tiles, request, consume):
+    """For each tile, network.session.run(*request(network, tile)) on networks[k % len(networks)] for the k-th
+    tile, then consume(network, tile, result) in the tiles' order. With several networks the tiles of a wave (one
+    per network) run at the same time, each Session.run in a thread of its own (TensorFlow releases the GIL), and
+    are consumed in the same order as on one network: the sums come out the same. Returns the bytes fed and
+    fetched (what travels to and from a remote device)."""
+    moved = 0
+
+    def run(job):
+        network, tile = job
+        fetches, feed = request(network, tile)
+        result = network.session.run(fetches, feed)
+        return result, sum(np.asarray(value).nbytes for value in feed.values()) + _nbytes(result)
+
+    with concurrent.futures.ThreadPoolExecutor(len(networks)) as pool:
+        for start in range(0, len(tiles), len(networks)):
+            wave = list(zip(networks, tiles[start:start + len(networks)]))
+            for (network, tile), (result, nbytes) in zip(wave, pool.map(run, wave) if len(wave) > 1 else
+                                                         map(run, wave)):
+                consume(network, tile, result)
+                moved += nbytes
+    return moved
+
+
+def _nbytes(result):
+    if isinstance(result, dict):
+        return sum(_nbytes(value) for value in result.values())
+    if isinstance(result, (list, tuple)):
+        return sum(_nbytes(value) for value in result)
+    return np.asarray(result).nbytes
+
+
+def image_targets(networks, tiles, image):
     """P^l (whole-image features at the content layers) and A^l (Grams at the style layers) of a preprocessed
-    image [1, h, w, 3], tile by tile through `network`: ({layer: P}, {layer: A}, {layer: M_l}). The fetches are
-    pass 1's (unguided), so that TensorFlow prepares one executor, and holds one copy of the weights, for both."""
+    image [1, h, w, 3], tile by tile through `networks` (run_tiles): ({layer: P}, {layer: A}, {layer: M_l}). The
+    fetches are pass 1's (unguided), so that TensorFlow prepares one executor, and holds one copy of the
+    weights, for both."""
+    network = networks[0]
     height, width = image.shape[1:3]
     P = {name: np.zeros((1,) + layer_shape(height, width, network.strides[name]) +
                         (vgg.CONV_SHAPES[_conv_of(name)][3],), np.float32) for name in network.content_layers}
     A = dict.fromkeys(network.style_layers, 0.0)
-    for tile in tiles:
-        features, (grams,) = network.session.run((network.features, [network.grams]),
-                                                 network.feeds(_crop(image, tile), tile))
+
+    def request(network, tile):
+        return (network.features, [network.grams]), network.feeds(_crop(image, tile), tile)
+
+    def consume(network, tile, result):
+        features, (grams,) = result
         for name, F in features.items():
             top, left, bottom, right = tile.own_positions(network.strides[name])
             P[name][:, top:bottom, left:right, :] = F
         for name, G in grams.items():
             A[name] = A[name] + G.astype(np.float64)
+
+    run_tiles(networks, tiles, request, consume)
     positions = {name: int(np.prod(layer_shape(height, width, network.strides[name]))) for name in A}
     return P, {name: G.astype(np.float32) for name, G in A.items()}, positions
 
@@ -222,7 +264,9 @@ class TiledObjective:
     passes (module docstring). Called with a preprocessed image [1, h, w, 3] (float32), returns (terms,
     gradient): terms as stylize.objective's, float32; the gradient float32 [1, h, w, 3].
 
-    networks: the TileNetworks to run the tiles on; tile k goes to networks[k % len(networks)].
+    networks: the TileNetworks to run the tiles on (run_tiles); tile k goes to networks[k % len(networks)].
+    After a call, `moved` holds the bytes fed to and fetched from the networks (README, Many devices and
+    machines).
     content_targets: layer -> P^l over the whole image. style_targets: one dict per style image, layer ->
     (A^l, M_l of that style). style_guides: None, or one dict per style, layer -> T^l over the whole image.
     """
@@ -258,8 +302,8 @@ class TiledObjective:
         """The Grams (one per style layer, or one per guided style and layer) and L_content, tile by tile."""
         grams = [dict.fromkeys(self.style_layer_weights, 0.0) for _ in (self.style_guides or [None])]
         L_content = 0.0
-        for k, tile in enumerate(self.tiles):
-            network = self.network(k)
+
+        def request(network, tile):
             feed = network.feeds(_crop(image, tile), tile)
             if self._guided():
                 gram_fetches = network.guided_grams
@@ -268,13 +312,19 @@ class TiledObjective:
                         feed[T[name]] = _positions(guides[name], tile, network.strides[name])[None, :, :, None]
             else:
                 gram_fetches = [network.grams]
-            features, tile_grams = network.session.run((network.features, gram_fetches), feed)
+            return (network.features, gram_fetches), feed
+
+        def consume(network, tile, result):
+            nonlocal L_content
+            features, tile_grams = result
             for name, w in self.content_layer_weights.items():
                 P = _positions(self.P[name], tile, network.strides[name])
                 L_content += w * 0.5 * np.sum(np.square(features[name].astype(np.float64) - P))
             for total, tile_gram in zip(grams, tile_grams):
                 for name in total:
                     total[name] = total[name] + tile_gram[name].astype(np.float64)
+
+        self.moved = run_tiles(self.networks, self.tiles, request, consume)
         return grams, L_content
 
     def _style(self, grams):
@@ -297,8 +347,8 @@ class TiledObjective:
 
     def _pass2(self, image, differences):
         gradient = np.zeros_like(image)
-        for k, tile in enumerate(self.tiles):
-            network = self.network(k)
+
+        def request(network, tile):
             feed = network.feeds(_crop(image, tile), tile)
             for name in self.content_layer_weights:
                 feed[network.P[name]] = _positions(self.P[name], tile, network.strides[name])
@@ -309,8 +359,13 @@ class TiledObjective:
                 for T, guides in zip(network.guides, self.style_guides):
                     for name in self.style_layer_weights:
                         feed[T[name]] = _positions(guides[name], tile, network.strides[name])[None, :, :, None]
+            return network.gradient, feed
+
+        def consume(network, tile, tile_gradient):
             top, left, bottom, right = tile.crop
-            gradient[:, top:bottom, left:right, :] += network.session.run(network.gradient, feed)
+            gradient[:, top:bottom, left:right, :] += tile_gradient
+
+        self.moved += run_tiles(self.networks, self.tiles, request, consume)
         return gradient
 
 
@@ -367,12 +422,17 @@ class Plan:
     budget: object
 
 
-def plan(shape, content_layers, style_layers, *, tile_size, max_memory, optimizer, lbfgs_history):
+def plan(shape, content_layers, style_layers, *, tile_size, max_memory, optimizer, lbfgs_history, devices=1):
     """Whether and how to tile a run whose output is `shape` (height, width) with these loss layers: the
     given tile_size; else untiled if the estimated peak fits in max_memory (bytes), else the largest tile that
-    fits (the smallest, an alignment step, if none does); untiled when neither is given."""
+    fits (the smallest, an alignment step, if none does); untiled when neither is given. With several devices
+    and no tile_size, tiled so that each device has a tile (spread), in tiles no larger than would fit."""
     height, width = shape
     deepest = stylize._deepest(list(content_layers) + list(style_layers))
+    if tile_size is None and devices > 1:
+        fitting = plan(shape, content_layers, style_layers, tile_size=None, max_memory=max_memory,
+                       optimizer=optimizer, lbfgs_history=lbfgs_history).tile_size
+        tile_size = min(spread(shape, content_layers, style_layers, devices), fitting or math.inf)
 
     def peak(size):
         return estimate_peak(height, width, content_layers, style_layers, size, optimizer, lbfgs_history)
@@ -383,6 +443,16 @@ def plan(shape, content_layers, style_layers, *, tile_size, max_memory, optimize
     sizes = range(step * _ceil_div(max(height, width), step), 0, -step)
     size = next((size for size in sizes if peak(size) <= max_memory), step)
     return Plan(size, peak(size), max_memory)
+
+
+
+def spread(shape, content_layers, style_layers, count):
+    """The largest tile size (a multiple of the alignment) that cuts an image of `shape` (height, width) into
+    at least `count` tiles, one for each of `count` devices; the smallest, one alignment step, if none does."""
+    height, width = shape
+    step = alignment(stylize._deepest(list(content_layers) + list(style_layers)))
+    sizes = range(step * _ceil_div(max(height, width), step), 0, -step)
+    return next((size for size in sizes if _ceil_div(height, size) * _ceil_div(width, size) >= count), step)
 
 
 def activation_floats(deepest):

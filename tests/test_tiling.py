@@ -98,8 +98,8 @@ def tiled_terms(net, x, content, styles, settings, tile_size, masks=None, **over
         return vgg.preprocess(image, net.mean_pixel)[None]
 
     try:
-        P = tiling.image_targets(network, tiles(content), preprocessed(content))[0]
-        A = [tiling.image_targets(network, tiles(style), preprocessed(style))[1:] for style in styles]
+        P = tiling.image_targets([network], tiles(content), preprocessed(content))[0]
+        A = [tiling.image_targets([network], tiles(style), preprocessed(style))[1:] for style in styles]
         objective = tiling.TiledObjective(
             [network], tiles(x), P, [{name: (grams[name], M[name]) for name in style_weights} for grams, M in A],
             style_guides=guides, **{key: value for key, value in settings.items() if key != 'pooling'})
