@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import neural_style
+import stylize
 from conftest import ROOT
 from test_cli import args, fails
 
@@ -168,7 +169,6 @@ def test_a_repeated_layer_is_refused(files, capsys, extra, expected):
 
 
 def test_stylize_refuses_a_repeated_layer(net, images):
-    import stylize
     content, style = images
     for layers in (dict(style_layers=('relu1_1', 'relu1_1')), dict(content_layers=('relu2_2', 'relu2_2'))):
         with pytest.raises(ValueError, match='named more than once'):
@@ -216,7 +216,6 @@ def test_a_device_that_does_not_exist_is_refused(files, capsys, extra):
 
 
 def test_stylize_refuses_a_device_that_does_not_exist(net, images):
-    import stylize
     content, style = images
     with pytest.raises(ValueError, match='device /gpu:3 does not exist here; TensorFlow sees /cpu:0'):
         next(stylize.stylize(net, content, [style], device='/gpu:3', iterations=1))

@@ -2,6 +2,10 @@
 import json
 import os
 import shlex
+import signal
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -9,7 +13,8 @@ from PIL import Image
 
 import neural_style
 import reproduce
-from conftest import random_image, save
+import stylize
+from conftest import ROOT, random_image, save
 
 
 def test_layers_against_ratio_is_the_papers_grid():
@@ -165,12 +170,6 @@ def cell_files(inputs):
 def test_an_interrupted_cell_is_not_reused(inputs, capsys):
     """Issue 12, item 1: Ctrl-C in a cell leaves its best image so far, but the cell is not done: one sentence,
     exit 130, and the same command computes it again instead of putting the partial image in the sheet."""
-    import signal
-    import subprocess
-    import sys
-    import threading
-    from conftest import ROOT
-
     command = argv(inputs, 'styles', '--iterations', '5')
     process = subprocess.Popen([sys.executable, '-c', SLOW_REPRODUCE] + command, cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
@@ -213,8 +212,6 @@ def assert_recomputed_in_full(inputs, command, partial, capsys):
 
 def test_a_cell_whose_loss_is_not_finite_is_not_reused(inputs, capsys, monkeypatch):
     """Issue 12, item 1: a loss that stops being finite leaves the best image, but not a finished cell."""
-    import stylize
-
     def overflowing(net, content, styles, **options):
         yield stylize.Progress(iteration=0, content=1.0, style=1.0, tv=0.0, total=2.0, seconds=0.0, evaluations=1,
                                best_total=2.0, best_image=np.asarray(content, np.float32))
