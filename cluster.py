@@ -89,20 +89,42 @@ def worker_devices(addresses):
     return devices
 
 
-def lost_worker(error, addresses):
-    """The sentence for a run that lost a worker: names it when TensorFlow's message or a probe of the ports
-    tells which one, else says that one of them was lost."""
+def local_placement(text):
+    """--devices: 'all' (every GPU TensorFlow sees here, else the CPU) or a comma-separated list of devices such as
+    /gpu:0,/gpu:1; /cpu:N names logical CPU devices on this machine's cores (useful to test, and to measure what
+    spreading costs). ValueError for a device that does not exist."""
+    import stylize
+    names = stylize.every_gpu() if text.strip() == 'all' else [name.strip() for name in text.split(',') if name.strip()]
+    if not names:
+        raise ValueError('--devices names no device; give e.g. /gpu:0,/gpu:1 or all')
+    devices = stylize.existing_devices(names, logical_cpus=True)
+    if len(set(devices)) != len(devices):
+        raise ValueError(f'--devices names a device twice: {text}')
+    return stylize.Placement(tuple(devices))
+
+
+def remote_placement(addresses):
+    """--cluster: every worker's devices (worker_devices), with the first worker's master and the cluster's
+    ClusterDef. Checks first that every worker can be reached (ClusterError, before any work)."""
+    import stylize
+    check_reachable(addresses)
+    return stylize.Placement(tuple(worker_devices(addresses)), session_target(addresses), cluster_def(addresses))
+
+
+def lost_worker(addresses, error):
+    """Which worker a run lost: (its task index, or None when neither TensorFlow's message nor a probe of the
+    ports tells, and a sentence naming it)."""
     match = re.search(rf'/job:{JOB}/replica:0/task:(\d+)', str(error))
     suspects = [int(match.group(1))] if match else []
     for task, address in enumerate(addresses):
         try:
             check_reachable([address], timeout=1.0)
         except ClusterError:
-            suspects.insert(0, task)
-    if suspects:
-        task = suspects[0]
-        return f'worker {task} ({addresses[task]}) was lost during the run'
-    return f'a worker of {", ".join(addresses)} was lost during the run ({type(error).__name__})'
+            suspects.insert(0, task)  # a worker that does not answer any more is the likelier culprit
+    if not suspects:
+        return None, f'a worker of {", ".join(addresses)} failed during the run'
+    task = suspects[0]
+    return task, f'worker {task} ({addresses[task]}) was lost during the run'
 
 
 def serve(port, stream=sys.stdout):

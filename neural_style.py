@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+import cluster
 import colors
 import stylize
 import tiling
@@ -336,6 +337,14 @@ def build_parser():
     opt.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0, one that TensorFlow sees here '
                      '(default: the GPU if TensorFlow sees one, else the CPU)')
 
+    machines = p.add_argument_group('devices and machines (README, Many devices and machines)')
+    machines.add_argument('--devices', metavar='LIST', help='spread each evaluation\'s tiles over these devices, '
+                          'e.g. /gpu:0,/gpu:1, or all (every GPU TensorFlow sees); the image is then tiled so that '
+                          'each device has a tile')
+    machines.add_argument('--cluster', metavar='HOST:PORT,...', help='spread the tiles over the devices of these '
+                          'workers, each started with `python cluster.py worker --port PORT` (every GPU of a '
+                          'worker, else its CPU); the first worker coordinates')
+
     memory = p.add_argument_group('memory (exact tiled evaluation: README, Large outputs)')
     memory.add_argument('--tile-size', type=positive_int, metavar='PX',
                         help='evaluate the objective over tiles of this many pixels square (a multiple of 16 for '
@@ -397,6 +406,10 @@ def check_options(args):
             stylize.existing_device(args.device)
         except ValueError as error:
             raise UserError(f'--device: {error}') from None
+    chosen = [option for option, value in (('--device', args.device), ('--devices', args.devices),
+                                           ('--cluster', args.cluster)) if value is not None]
+    if len(chosen) > 1:
+        raise UserError(f'{" and ".join(chosen)} each say where the run goes: give one of them')
     outputs = [args.output]
     if args.checkpoint_output:
         outputs += [checkpoint_path(args.checkpoint_output, i)
@@ -532,6 +545,7 @@ def stylize_in_stages(net, content, styles, sizes, iterations, *, style_scales, 
 def run(args, net=None):
     """One run of the command line; `net`, the loaded network, lets a caller reuse it across runs."""
     check_options(args)
+    placement = _placement(args)
     content = read_image(args.content, args.max_megapixels)
     styles = [read_image(path, args.max_megapixels) for path in args.styles]
     masks = [read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
@@ -559,13 +573,13 @@ def run(args, net=None):
 
     height, width = sizes[-1]
     staged = args.scales is not None
-    device = stylize.existing_device(args.device) if args.device else stylize.default_device()  # as the graph has it
     print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
-          f'{sum(iterations)} iterations, on {device}', flush=True)
+          f'{sum(iterations)} iterations, on {", ".join(placement.devices)}', flush=True)
     budget = (args.max_memory or tiling.default_memory()) * 1e9 if args.tile_size is None else None
     for stage_size in sizes:
         memory_plan = tiling.plan(stage_size, args.content_layers, args.style_layers, tile_size=args.tile_size,
-                                  max_memory=budget, optimizer=args.optimizer, lbfgs_history=args.lbfgs_history)
+                                  max_memory=budget, optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
+                                  devices=len(placement.devices))
         print(_plan_line(stage_size, memory_plan, args), flush=True)
     if staged:
         print('stages: ' + ', '.join(f'{w}x{h} ({n} iterations)' for (h, w), n in zip(sizes, iterations)), flush=True)
@@ -580,7 +594,7 @@ def run(args, net=None):
         style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
         optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
         learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-        device=device, precision=args.precision, tile_size=args.tile_size, max_memory=budget)
+        placement=placement, precision=args.precision, tile_size=args.tile_size, max_memory=budget)
     try:
         for stage, progress in steps:
             last[stage] = progress
@@ -592,7 +606,7 @@ def run(args, net=None):
             if (args.checkpoint_iterations and progress.iteration
                     and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
                 write_image(checkpoint_path(args.checkpoint_output, done), finish(progress.best_image))
-    except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
+    except (KeyboardInterrupt, stylize.NonFiniteLoss, stylize.DeviceLost) as error:
         stop = error
     finally:
         steps.close()  # stops the optimizer's worker thread
@@ -618,6 +632,19 @@ def run(args, net=None):
     except KeyboardInterrupt as interrupt:
         raise Stopped(f'interrupted ({_signal_name(interrupt)}) after the run; wrote the finished image to '
                       f'{args.output}', _signal_exit_code(interrupt)) from None
+
+
+def _placement(args):
+    """Where the run's graphs go: the devices of --cluster's workers, --devices, or --device (default: the GPU
+    if TensorFlow sees one, else the CPU). Reaches every worker before any work (ClusterError)."""
+    try:
+        if args.cluster:
+            return cluster.remote_placement(cluster.parse_addresses(args.cluster))
+        if args.devices:
+            return cluster.local_placement(args.devices)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return stylize.Placement((stylize.existing_device(args.device) if args.device else stylize.default_device(),))
 
 
 def _plan_line(size, memory_plan, args):
@@ -646,6 +673,13 @@ def _stopped(args, reason, progress, finish, finished=False):
         resume = f'; continue with --initial {args.output}'
         if finished:
             what, resume = f'{what} after the last iteration', ''
+    elif isinstance(reason, stylize.DeviceLost):
+        addresses = cluster.parse_addresses(args.cluster)
+        task, lost = cluster.lost_worker(addresses, reason)
+        what, code = f'error: {lost} ({reason})', 1
+        remaining = ','.join(address for k, address in enumerate(addresses) if k != task)
+        resume = (f'; continue with --initial {args.output} --cluster {remaining}' if task is not None and remaining
+                  else f'; continue with --initial {args.output} once the workers run again')
     else:
         iteration = progress.iteration + 1 if progress else 0
         what, code = f'error: {reason} at iteration {iteration} ({_likely_cause(reason.term)})', 1
@@ -708,7 +742,7 @@ def main(argv=None):
     tiling.limit_malloc_arenas()
     try:
         run(args)
-    except (UserError, vgg.WeightsError) as error:
+    except (UserError, vgg.WeightsError, cluster.ClusterError) as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
     except Stopped as stop:

@@ -199,8 +199,8 @@ def cell_places(args):
     (--cluster), or None to run them here, one after another."""
     if args.cluster:
         return [['--cluster', address] for address in cluster.parse_addresses(args.cluster)]
-    if args.devices:
-        return [['--device', device] for device in neural_style.parse_devices(args.devices)]
+    if args.devices:  # as --devices, one each: a logical /cpu:N is a device of the cell's own process
+        return [['--devices', device] for device in cluster.local_placement(args.devices).devices]
     return None
 
 

@@ -14,6 +14,7 @@ Spatial control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural St
 guide T^l_r (a mask over the output, downsampled to layer l) for the region r a style image governs, the output's
 Gram is the guided one, G^l_r = (T^l_r o F^l)' (T^l_r o F^l), compared per guided position with A^l.
 """
+import contextlib
 import queue
 import threading
 import time
@@ -42,6 +43,8 @@ EPSILON = 1e-8
 PRECISION = 'float32'  # the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed
 PRECISIONS = ('float32', 'mixed')
 PIXEL_RANGE = (0.0, 255.0)
+CLUSTER_OPERATION_TIMEOUT = 600  # seconds a Session.run on a cluster may take before its worker counts as lost
+CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost worker's never comes)
 NOISE_STDDEV = 1.0  # white noise as in Gatys' reference code: randn on the 0..255 scale, around the mean pixel
 
 
@@ -207,7 +210,36 @@ def _session(graph, placement=None):
     config.device_count['CPU'] = placement.logical_cpus()
     if placement.cluster_def is not None:
         config.cluster_def.CopyFrom(placement.cluster_def)
+        config.operation_timeout_in_ms = CLUSTER_OPERATION_TIMEOUT * 1000  # a worker that hangs is a lost one
     return tf.Session(placement.target, graph=graph, config=config)
+
+
+@contextlib.contextmanager
+def _opened(graph, placement=None):
+    """A session for `graph` (_session), closed at the end (close)."""
+    session = _session(graph, placement)
+    try:
+        yield session
+    finally:
+        close(session, placement)
+
+
+def close(session, placement=None):
+    """Closes a session. On a cluster it waits at most CLUSTER_CLOSE_WAIT seconds: TensorFlow's close waits for
+    every worker of the session, a lost one too (until the operation timeout), and the run is over by then."""
+    if placement is None or not placement.target:
+        session.close()
+        return
+    closing = threading.Thread(target=_close_quietly, args=(session,), daemon=True, name='closing a session')
+    closing.start()
+    closing.join(CLUSTER_CLOSE_WAIT)
+
+
+def _close_quietly(session):
+    try:
+        session.close()
+    except Exception:  # a lost worker's error, reported already by the run
+        pass
 
 
 class DeviceLost(Exception):
@@ -266,7 +298,7 @@ def layer_features(net, images, content_layers, style_layers, pooling, device, d
         fetches = ({name: layers[name] for name in content_layers},
                    {name: gram_matrix(layers[name]) for name in style_layers},
                    {name: tf.shape(layers[name])[1] * tf.shape(layers[name])[2] for name in style_layers})
-    with _session(graph, placement) as session:
+    with _opened(graph, placement) as session:
         return [session.run(fetches, {x: vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]})
                 for image in images]
 
@@ -405,7 +437,7 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             with tf.control_dependencies([train]):  # projected: pixels stay in 0..255, as with L-BFGS's bounds
                 step = variable.assign(tf.clip_by_value(variable.read_value(), lower, upper))
             init = tf.global_variables_initializer()
-    with _session(graph, placement) as session:
+    with _opened(graph, placement) as session:
         if optimizer == 'lbfgs':
             events = _lbfgs_events(lambda pixels: session.run((terms, gradient), {image: pixels}),
                                    x0, lower, upper, iterations, lbfgs_history)

@@ -163,7 +163,7 @@ class TileNetwork:
                 [_style_surrogate(own[name] if not guided else own[name] * self.guides[r][name], D[name])
                  for r, D in enumerate(self.D) for name in self.style_layers])
             self.gradient = tf.gradients(surrogate, self.x)[0]
-        self.session = stylize._session(graph, placement)
+        self.session, self.placement = stylize._session(graph, placement), placement
 
     def feeds(self, crop, tile):
         feed = {self.x: crop}
@@ -172,7 +172,7 @@ class TileNetwork:
         return feed
 
     def close(self):
-        self.session.close()
+        stylize.close(self.session, self.placement)
 
 
 def _style_surrogate(F, D):

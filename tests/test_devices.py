@@ -1,0 +1,234 @@
+"""Several devices and machines: an evaluation's tiles over two logical CPU devices and over two cluster.py
+workers equal one device's, a worker lost mid-run, an unreachable worker, and reproduce.py's cells side by side."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cluster
+import neural_style
+import reproduce
+import stylize
+import tiling
+import vgg
+from conftest import ROOT, random_image, save
+from test_losses import objective_settings
+from workers import free_port, running
+
+EXACT = 1e-5  # float32 sums in another order: the tiles' Grams and gradients are added up in the same order
+CSV_AGREEMENT = 1e-4  # after a few L-BFGS iterations
+
+
+def tiled_evaluation(net, placement, x, content, style, tile_size=32):
+    """The terms and gradient of the tiled objective at x, its targets and tiles spread over the placement's
+    devices, and the bytes an evaluation fed and fetched."""
+    settings = objective_settings()
+    content_weights, style_weights = settings['content_layer_weights'], settings['style_layer_weights']
+    networks = [tiling.TileNetwork(net, {name: w for name, w in content_weights.items()}, list(style_weights),
+                                   pooling='avg', dtype='float32', device=device, placement=placement)
+                for device in placement.devices]
+
+    def tiles(image):
+        return tiling.make_tiles(*image.shape[:2], tile_size, networks[0].deepest)
+
+    def preprocessed(image):
+        return vgg.preprocess(image, net.mean_pixel)[None]
+
+    try:
+        P = tiling.image_targets(networks, tiles(content), preprocessed(content))[0]
+        _, A, M = tiling.image_targets(networks, tiles(style), preprocessed(style))
+        objective = tiling.TiledObjective(
+            networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}],
+            **{key: value for key, value in settings.items() if key != 'pooling'})
+        terms, gradient = objective(preprocessed(x))
+        return terms, gradient, objective.moved
+    finally:
+        for network in networks:
+            network.close()
+
+
+def assert_same_evaluation(one, several):
+    (terms, gradient, _), (expected, expected_gradient, _) = several, one
+    for name in expected:
+        assert terms[name] == pytest.approx(expected[name], rel=EXACT), name
+    assert np.abs(gradient - expected_gradient).max() <= EXACT * np.abs(expected_gradient).max()
+
+
+@pytest.fixture(scope='module')
+def case(net):
+    """An odd-sized image cut into 9 tiles of 32 px, and its evaluation on one device."""
+    x, content, style = random_image(70, 83, seed=4), random_image(70, 83, seed=1), random_image(40, 50, seed=2)
+    return x, content, style, tiled_evaluation(net, stylize.Placement(('/cpu:0',)), x, content, style)
+
+
+def test_two_logical_cpu_devices_equal_one(net, case):
+    x, content, style, one = case
+    several = tiled_evaluation(net, stylize.Placement(('/cpu:0', '/cpu:1')), x, content, style)
+    assert_same_evaluation(one, several)
+    assert several[2] == one[2]  # the same tiles travel, whichever device runs them
+
+
+def test_the_tiles_are_spread_so_that_each_device_has_one():
+    """spread: the largest aligned tile cutting the image into at least as many tiles as devices."""
+    for devices, (height, width) in [(2, (70, 83)), (3, (384, 512)), (8, (384, 512)), (4, (16, 16))]:
+        size = tiling.spread((height, width), ['relu4_2'], list(stylize.STYLE_LAYERS), devices)
+        count = len(tiling.make_tiles(height, width, size, 'relu5_1'))
+        assert size % 16 == 0 and (count >= devices or size == 16)
+        if size > 16:  # one alignment step larger gives too few tiles
+            assert len(tiling.make_tiles(height, width, size + 16, 'relu5_1')) < devices
+
+
+def test_devices_on_the_command_line(files, tmp_path):
+    """--devices /cpu:0,/cpu:1 against one device, the same tiles: the same CSV after 3 L-BFGS iterations."""
+    tables = {}
+    for name, where in (('one', ['--device', '/cpu:0']), ('two', ['--devices', '/cpu:0,/cpu:1'])):
+        assert neural_style.main(command(files, tmp_path, name, where + ['--tile-size', '16'])) == 0
+        tables[name] = read_csv(tmp_path / f'{name}.csv')
+    np.testing.assert_allclose(tables['two'], tables['one'], rtol=CSV_AGREEMENT)
+
+
+def command(files, tmp_path, name, extra, iterations=3):
+    return ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
+            '--output', str(tmp_path / f'{name}.png'), '--progress-write', str(tmp_path / f'{name}.csv'),
+            '--iterations', str(iterations), '--seed', '3', '--print-iterations', '1'] + extra
+
+
+def read_csv(path):
+    with open(path, newline='') as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == list(neural_style.ProgressLog.HEADER)
+    return np.array([[float(value) for value in row[1:5]] for row in rows[1:]])  # the losses, not the seconds
+
+
+@pytest.mark.parametrize('devices, expected', [
+    ('/gpu:5', 'device /gpu:5 does not exist here'),
+    ('/cpu:0,/cpu:0', 'names a device twice'),
+    (',', 'names no device'),
+])
+def test_bad_devices(files, tmp_path, capsys, devices, expected):
+    assert neural_style.main(command(files, tmp_path, 'out', ['--devices', devices])) == 1
+    assert expected in capsys.readouterr().err
+    assert not os.listdir(tmp_path) or not any(name.startswith('out') for name in os.listdir(tmp_path))
+
+
+def test_one_place_for_the_run(files, tmp_path, capsys):
+    assert neural_style.main(command(files, tmp_path, 'out', ['--device', '/cpu:0', '--devices', 'all'])) == 1
+    assert '--device and --devices each say where the run goes' in capsys.readouterr().err
+
+
+# Workers
+
+def test_two_workers_equal_one_device(net, case, files, tmp_path):
+    """The same evaluation with its tiles on two cluster.py workers (started here, on 127.0.0.1); then 3
+    L-BFGS iterations on the command line give the CSV of one local device; and reproduce.py renders its
+    cells side by side on the workers, the same cells as one after another here."""
+    x, content, style, one = case
+    with running(2) as workers:
+        addresses = [worker.address for worker in workers]
+        placement = cluster.remote_placement(addresses)
+        assert placement.devices == ('/job:worker/task:0/device:CPU:0', '/job:worker/task:1/device:CPU:0')
+        assert_same_evaluation(one, tiled_evaluation(net, placement, x, content, style))
+
+        assert neural_style.main(command(files, tmp_path, 'local', ['--device', '/cpu:0', '--tile-size', '16'])) == 0
+        assert neural_style.main(command(files, tmp_path, 'cluster', ['--cluster', ','.join(addresses),
+                                                                      '--tile-size', '16'])) == 0
+        np.testing.assert_allclose(read_csv(tmp_path / 'cluster.csv'), read_csv(tmp_path / 'local.csv'),
+                                   rtol=CSV_AGREEMENT)
+
+        sheets = {}
+        for name, extra in (('here', []), ('workers', ['--cluster', ','.join(addresses)])):
+            directory = tmp_path / name
+            directory.mkdir()
+            assert reproduce.main(['styles', '--content', files['content'], '--style', files['style'], '--style',
+                                   save(tmp_path / 'second.png', random_image(20, 24, seed=9)),
+                                   '--network', files['network'], '--output', str(directory / 'sheet.png'),
+                                   '--max-size', '16', '--iterations', '2'] + extra) == 0
+            sheets[name] = {entry.name: np.asarray(Image.open(entry.path)) for entry in os.scandir(directory)
+                            if entry.name.endswith('.png')}
+    assert sorted(sheets['workers']) == sorted(sheets['here']) and len(sheets['here']) == 3  # 2 cells, the sheet
+    for name, image in sheets['here'].items():
+        np.testing.assert_array_equal(sheets['workers'][name], image, err_msg=name)
+
+
+def test_a_worker_lost_mid_run(files, tmp_path):
+    """Worker 1 killed after iteration 2: one sentence naming it, exit 1, the best image and the CSV on disk,
+    and the command to continue on the worker that remains."""
+    with running(2) as workers:
+        addresses = ','.join(worker.address for worker in workers)
+        client = subprocess.Popen([sys.executable, os.path.join(ROOT, 'neural_style.py')] +
+                                  command(files, tmp_path, 'out', ['--cluster', addresses, '--tile-size', '16'],
+                                          iterations=500),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+        try:
+            for line in client.stdout:
+                if line.startswith('iteration   2/'):
+                    break
+            workers[1].stop()
+            _, err = client.communicate(timeout=300)
+        finally:
+            if client.poll() is None:
+                client.kill()
+            client.wait()
+    assert client.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert 'Traceback' not in err
+    assert last.startswith(f'neural_style.py: error: worker 1 ({workers[1].address}) was lost during the run'), last
+    assert 'wrote the best image so far (iteration' in last
+    assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --cluster {workers[0].address}'), last
+    assert Image.open(tmp_path / 'out.png').size == (40, 30)
+    assert len(read_csv(tmp_path / 'out.csv')) >= 3
+
+
+def test_an_unreachable_worker_at_the_start(files, tmp_path, capsys):
+    address = f'127.0.0.1:{free_port()}'
+    assert neural_style.main(command(files, tmp_path, 'out', ['--cluster', address])) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f'neural_style.py: error: worker 0 ({address}) cannot be reached'), line
+    assert not any(name.startswith('out') for name in os.listdir(tmp_path))
+    assert reproduce.main(['init', '--content', files['content'], '--style', files['style'], '--network',
+                           files['network'], '--output', str(tmp_path / 'sheet.png'), '--cluster', address]) == 1
+    assert f'worker 0 ({address}) cannot be reached' in capsys.readouterr().err
+    assert not any(name.startswith('sheet') for name in os.listdir(tmp_path))
+
+
+def test_reproduce_interrupted_with_cells_side_by_side(files, tmp_path):
+    """Ctrl-C while two cells run on two logical devices: each run writes its best image, neither cell is done,
+    one sentence and exit 130."""
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'reproduce.py'), 'init', '--content',
+                                files['content'], '--style', files['style'], '--network', files['network'],
+                                '--output', str(tmp_path / 'sheet.png'), '--max-size', '16', '--iterations',
+                                '100000', '--devices', '/cpu:0,/cpu:1'], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+    try:
+        started = 0
+        for line in process.stdout:
+            started += line.startswith('[') and ': on /cpu:' in line
+            if started == 2:
+                break
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sum(rows(path) >= 2 for path in tmp_path.glob('sheet-*.csv')) < 2:
+            time.sleep(0.2)  # both cells are optimizing: each has logged the start and an iteration
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == ('reproduce.py: interrupted; run the same command again to resume from '
+                                            'the cells rendered')
+    assert not [name for name in os.listdir(tmp_path) if name.endswith('.json')]
+    assert len([name for name in os.listdir(tmp_path) if name.endswith('.png')]) == 2  # each run's best so far
+
+
+def rows(path):
+    with open(path) as f:
+        return sum(1 for _ in f) - 1
