@@ -11,6 +11,7 @@ import math
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -175,7 +176,8 @@ def build_page(painter):
                           value=painter.option('init').default),
                     field('preserve_colors', gr.Radio, 'preserve colours',
                           choices=['off', *painter.option('preserve_colors').choices], value='off'),
-                    field('seed', gr.Number, 'seed (empty: a new white noise every run)', value=None, precision=0),
+                    field('seed', gr.Number, 'seed (empty: a new white noise every run)', value=None, precision=0,
+                          elem_id='seed'),
                 ]
                 with gr.Accordion('more', open=False):
                     settings += [
@@ -201,9 +203,9 @@ def build_page(painter):
                 plot = gr.Plot(label='losses', format='png', elem_id='plot')
                 download = gr.File(label='download', interactive=False, elem_id='download')
                 command = gr.Code(label='the same run on the command line', language='shell', interactive=False,
-                                  elem_id='command')
+                                  wrap_lines=True, show_line_numbers=False, elem_id='command')
 
-        def paint(content, styles, *settings, request: gr.Request):
+        def paint(request: gr.Request, content, styles, *settings):  # Gradio passes the request first
             yield from painter.paint(content, styles, *settings, request=request)
 
         def stop_run(request: gr.Request):
@@ -220,6 +222,11 @@ def _reachable_from_network(host):
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host != 'localhost'
+
+
+def _stop_serving(signum, frame):
+    """SIGTERM ends the server as Ctrl-C does: Gradio closes and the runs' directory is removed."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(argv=None):
@@ -244,6 +251,7 @@ def main(argv=None):
         print(f'{parser.prog}: serving on {args.host}:{args.port}, reachable from the network: anyone who can '
               f'reach this machine can run jobs on it', flush=True)
     workdir = tempfile.mkdtemp(prefix='neural-style-page-')
+    signal.signal(signal.SIGTERM, _stop_serving)
     try:
         page = build_page(Painter(workdir, args.network))
         page.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,

@@ -100,3 +100,136 @@ def test_the_command_lines_errors_are_shown_in_one_sentence(painter, reference, 
     missing = app.Painter(str(tmp_path), network=str(tmp_path / 'none.mat'))
     message = list(missing.paint(reference['content'], [reference['style']], *settings()))[-1].status
     assert message.startswith('neural_style.py: error: ') and 'none.mat' in message and '\n' not in message
+
+
+def test_one_run_at_a_time(tmp_path):
+    page = app.build_page(app.Painter(str(tmp_path)))
+    runs = [fn for fn in page.fns.values() if fn.api_name == 'paint']
+    assert len(runs) == 1 and runs[0].concurrency_limit == 1 and runs[0].queue
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory, network_path):
+    """app.py on 127.0.0.1 at a free port, with nothing sent off the machine, for this module's tests; stopped at
+    the end, pass or fail."""
+    tmp_path = tmp_path_factory.mktemp('server')
+    port, log = free_port(), tmp_path / 'server.log'
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False', GRADIO_TEMP_DIR=str(tmp_path / 'gradio'),
+               TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL='3')
+    with open(log, 'w') as out:
+        process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'app.py'), '--host', '127.0.0.1', '--port',
+                                    str(port), '--network', network_path], env=env, cwd=tmp_path, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+        yield f'http://127.0.0.1:{port}/'
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert 'reachable from the network' not in log.read_text()
+    assert not list(tmp_path.glob('neural-style-page-*'))  # the runs' directory is removed when it stops
+
+
+def test_over_http_with_gradio_client(server, reference, tmp_path, monkeypatch):
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')  # gradio_client's own switch is not enough
+
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    image, plot, status, command, download = client.predict(
+        handle_file(reference['content']), [handle_file(reference['style'])], *settings(), api_name='/paint')
+    assert status.startswith('done: iteration 3/3')
+    np.testing.assert_array_equal(read(image), read(reference['output']))
+    np.testing.assert_array_equal(read(download), read(reference['output']))
+    assert plot['type'] == 'matplotlib'
+    assert command.startswith('python neural_style.py --content photo.png --styles painting.png ')
+
+
+CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
+CHROMEDRIVER = os.environ.get('CHROMEDRIVER') or shutil.which('chromedriver') or '/usr/bin/chromedriver'
+# Headless, and quiet: no sandbox (root in a container), no GPU, no calls home, a profile of its own.
+CHROMIUM_FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                  '--disable-background-networking', '--disable-component-update', '--no-first-run',
+                  '--window-size=1280,1600')
+
+
+def chromium(tmp_path):
+    """Headless Chromium driven by Selenium through Debian's chromedriver (so Selenium Manager downloads
+    nothing)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + (f'--user-data-dir={tmp_path / "chromium-profile"}',):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def fill_in_and_finish(driver, url, content, style):
+    """Opens the page, uploads the images, sets 3 iterations at 16 px with seed 0, presses Start, and waits for
+    the end; returns the status line."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    find = WebDriverWait(driver, 60).until
+    find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(content)
+    driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(style)
+    for selector, value in [('#iterations input', '3'), ('#size input[type=number]', '16'), ('#seed input', '0')]:
+        field = driver.find_element(By.CSS_SELECTOR, selector)
+        field.clear()
+        field.send_keys(value)
+    find(lambda d: d.find_elements(By.CSS_SELECTOR, '#content img'))  # the upload is shown
+    driver.find_element(By.CSS_SELECTOR, '#start').click()
+    status = WebDriverWait(driver, 180).until(
+        lambda d: (lambda text: text if text.startswith(('done', 'neural_style.py', 'Give')) else None)(
+            d.find_element(By.CSS_SELECTOR, '#status textarea').get_attribute('value')))
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#result img'))
+    driver.execute_script('window.scrollTo(0, 0)')
+    return status
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                    reason=f'no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}: on Debian, as root, '
+                    f'apt-get install chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER to their paths)')
+def test_in_headless_chromium(server, reference, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    monkeypatch.setenv('SE_OFFLINE', 'true')  # Selenium Manager, should anything call it, stays off the network
+    driver = chromium(tmp_path)
+    try:
+        status = fill_in_and_finish(driver, server, reference['content'], reference['style'])
+        assert status.startswith('done: iteration 3/3'), status
+        assert driver.title == app.TITLE
+        assert 'python neural_style.py --content photo.png' in driver.find_element(By.CSS_SELECTOR, '#command').text
+        assert driver.save_screenshot(str(tmp_path / 'page.png'))
+    finally:
+        driver.quit()
+    with Image.open(tmp_path / 'page.png') as screenshot:
+        assert screenshot.size[0] >= 1000
+
+
+def test_a_server_reachable_from_the_network_is_announced():
+    assert [app._reachable_from_network(host) for host in ('127.0.0.1', '::1', 'localhost', '127.0.0.2')] == \
+        [False] * 4
+    assert [app._reachable_from_network(host) for host in ('0.0.0.0', '::', '192.168.1.20', 'example.org')] == \
+        [True] * 4
