@@ -193,12 +193,12 @@ def build_page(painter):
                         field('precision', gr.Radio, 'precision', choices=list(painter.option('precision').choices),
                               value=painter.option('precision').default),
                     ]
+            with gr.Column():
                 with gr.Row():
                     start = gr.Button('Start', variant='primary', elem_id='start')
                     stop = gr.Button('Stop', variant='stop', elem_id='stop')
-            with gr.Column():
                 image = gr.Image(label='best image so far', format='png', interactive=False, elem_id='result',
-                                 buttons=['download'])
+                                 buttons=['download'], height=360)
                 status = gr.Textbox(label='progress', lines=2, interactive=False, elem_id='status')
                 plot = gr.Plot(label='losses', format='png', elem_id='plot')
                 download = gr.File(label='download', interactive=False, elem_id='download')
