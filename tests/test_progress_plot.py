@@ -9,7 +9,7 @@ from PIL import Image
 
 import neural_style
 import progress_plot
-from conftest import ROOT
+from conftest import ROOT, random_image, save
 from test_cli import args, fails
 
 
@@ -102,3 +102,26 @@ def test_the_command_line_runs_without_matplotlib(files):
     assert result.returncode == 1
     assert result.stderr.strip() == ('neural_style.py: error: --progress-plot needs matplotlib: '
                                      'python -m pip install -r requirements-app.txt')
+
+
+def test_reproduce_plots_the_total_of_each_cell(tmp_path, network_path, saved_figures, monkeypatch):
+    import reproduce
+
+    content = save(tmp_path / 'content.png', random_image(18, 24, seed=1))
+    style = save(tmp_path / 'style.png', random_image(20, 20, seed=2))
+    plot, sheet = tmp_path / 'sheet-losses.png', tmp_path / 'sheet.png'
+    command = ['content-layer', '--content', content, '--style', style, '--network', network_path, '--output',
+               str(sheet), '--max-size', '16', '--iterations', '2', '--device', '/cpu:0', '--progress-plot', str(plot)]
+    assert reproduce.main(command) == 0
+    expected = {}
+    for column, label in enumerate(['content relu2_2', 'content relu4_2'], start=1):
+        (table,) = tmp_path.glob(f'sheet-1-{column}-*.csv')
+        rows = read_csv(table)
+        expected[label] = ([float(r['iteration']) for r in rows], [float(r['total']) for r in rows])
+    assert plotted(saved_figures[-1]) == expected
+    with Image.open(plot) as image:
+        assert image.size == progress_plot.SIZE
+    # Run again, every cell reused: the plot comes from the CSVs kept beside them.
+    monkeypatch.setattr(neural_style, 'run', lambda *_: pytest.fail('a cell was computed again'))
+    assert reproduce.main(command + ['--overwrite']) == 0
+    assert plotted(saved_figures[-1]) == expected
