@@ -24,7 +24,8 @@ import vgg
 TITLE = 'neural-style'
 HOST = '127.0.0.1'  # this machine only; another host must be asked for, and is announced
 PORT = 7860  # Gradio's usual port
-REFRESH_SECONDS = 1.0  # the image and the plot are redrawn at most this often (and at the first and last step)
+REFRESH_SECONDS = 1.0  # the image and the plot are redrawn at most this often (and at the first and last step),
+DRAWING_SHARE = 0.1  # and so that drawing them (measured, Gradio's encoding included) takes at most this share
 OUTPUT_NAME = 'neural-style.png'  # each run's output, in a directory of its own
 STYLE_WEIGHT_EXPONENTS = (0.0, 6.0, 0.25)  # the log slider of beta: 10^0 .. 10^6 in quarter decades
 SIZE_RANGE = (16, 2048, 16)  # --max-size on the page: from test-sized to what a GPU can hold
@@ -43,6 +44,13 @@ def _option_text(value):
     return f'{value:g}' if isinstance(value, float) else str(value)
 
 
+def next_refresh(drawing, resumed, refresh_seconds, drawing_share):
+    """When the page may refresh next, after one drawn from `drawing` until the handler `resumed` (Gradio had
+    then encoded and sent it): refresh_seconds later, or later still so that drawing takes drawing_share of
+    the time."""
+    return resumed + max(refresh_seconds, (resumed - drawing) * (1 / drawing_share - 1))
+
+
 class Painter:
     """The page's runs: each one neural_style.Run with the page's settings, writing into a directory of its own
     under `workdir`; the network is loaded once and kept for the next run."""
@@ -52,8 +60,9 @@ class Painter:
     SETTINGS = ('style_weight', 'iterations', 'max_size', 'optimizer', 'init', 'preserve_colors', 'seed',
                 'content_weight', 'tv_weight', 'pooling', 'scales', 'learning_rate', 'precision')
 
-    def __init__(self, workdir, network=None, refresh_seconds=REFRESH_SECONDS):
-        self.workdir, self.network, self.refresh_seconds = workdir, network, refresh_seconds
+    def __init__(self, workdir, network=None, refresh_seconds=REFRESH_SECONDS, drawing_share=DRAWING_SHARE):
+        self.workdir, self.network = workdir, network
+        self.refresh_seconds, self.drawing_share = refresh_seconds, drawing_share
         self.parser = neural_style.build_parser()
         self.parser.exit_on_error = False  # a bad value becomes an argparse.ArgumentError shown on the page
         self.net, self.net_path = None, None
@@ -81,9 +90,18 @@ class Painter:
         return argv
 
     def paint(self, content, styles, *settings, request=None):
-        """The Start button: yields an Update for the first step, then at most every refresh_seconds, and at the
-        end (or at Stop), when the image shown is the output file as written, offered for download."""
-        stop = self.stops[getattr(request, 'session_hash', '')] = threading.Event()
+        """The Start button: yields an Update for the first step, then at most every refresh_seconds and
+        drawing_share, and at the end (or at Stop), when the image shown is the output file as written, offered
+        for download."""
+        session, stop = getattr(request, 'session_hash', ''), threading.Event()
+        self.stops[session] = stop
+        try:
+            yield from self._paint(content, styles, settings, stop)
+        finally:
+            if self.stops.get(session) is stop:
+                del self.stops[session]
+
+    def _paint(self, content, styles, settings, stop):
         if not content or not styles:
             yield Update(None, None, 'Give a content image and at least one style image.', '', None)
             return
@@ -95,22 +113,20 @@ class Painter:
         try:
             args = self.parser.parse_args(argv)
             job = neural_style.Run(args, self._network(args.network))
-        except argparse.ArgumentError as error:
-            yield Update(None, None, f'neural_style.py: error: {error}', command, None)
-            return
-        except (neural_style.UserError, vgg.WeightsError) as error:
+        except (argparse.ArgumentError, neural_style.UserError, vgg.WeightsError) as error:
             yield Update(None, None, f'neural_style.py: error: {error}', command, None)
             return
         yield Update(None, None, job.plan(), command, None)
-        steps, progress, shown_at = job.steps(), None, None
+        steps, progress, next_at = job.steps(), None, 0.0
         try:
             for stage, progress in steps:
                 if stop.is_set():
                     break
-                if shown_at is None or time.perf_counter() - shown_at >= self.refresh_seconds:
-                    shown_at = time.perf_counter()
+                drawing = time.perf_counter()
+                if drawing >= next_at:
                     yield Update(neural_style.pixels(job.finish(progress.best_image)), self._plot(job),
                                  job.line(stage, progress), command, None)
+                    next_at = next_refresh(drawing, time.perf_counter(), self.refresh_seconds, self.drawing_share)
         except neural_style.Stopped as stopped:  # a loss that is not finite: the best image so far is written
             written = output if os.path.exists(output) else None
             yield Update(written, self._plot(job), f'neural_style.py: {stopped}', command, written)

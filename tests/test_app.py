@@ -48,7 +48,8 @@ def reference(tmp_path_factory, network_path):
 
 @pytest.fixture
 def painter(tmp_path, network_path):
-    return app.Painter(str(tmp_path), network=network_path, refresh_seconds=0)
+    """The page's runs, showing every step."""
+    return app.Painter(str(tmp_path), network=network_path, refresh_seconds=0, drawing_share=1)
 
 
 def test_the_handler_streams_the_run_and_ends_with_what_the_command_line_writes(painter, reference):
@@ -97,7 +98,7 @@ def test_the_command_lines_errors_are_shown_in_one_sentence(painter, reference, 
     assert status(reference['content'], [reference['style']], scales='12,x') == \
         'neural_style.py: error: argument --scales: must be an integer, not x'
     assert status(None, [reference['style']]) == 'Give a content image and at least one style image.'
-    missing = app.Painter(str(tmp_path), network=str(tmp_path / 'none.mat'))
+    missing = app.Painter(str(tmp_path), network=str(tmp_path / 'none.mat'), refresh_seconds=0, drawing_share=1)
     message = list(missing.paint(reference['content'], [reference['style']], *settings()))[-1].status
     assert message.startswith('neural_style.py: error: ') and 'none.mat' in message and '\n' not in message
 
@@ -233,3 +234,12 @@ def test_a_server_reachable_from_the_network_is_announced():
         [False] * 4
     assert [app._reachable_from_network(host) for host in ('0.0.0.0', '::', '192.168.1.20', 'example.org')] == \
         [True] * 4
+
+
+
+def test_refreshes_take_at_most_their_share_of_the_time():
+    # drawing took 0.05 s: the next refresh a second later; took 0.5 s: 4.5 s later, so 10% of the time is drawing
+    assert app.next_refresh(10.0, 10.05, refresh_seconds=1.0, drawing_share=0.1) == pytest.approx(11.05)
+    assert app.next_refresh(10.0, 10.5, refresh_seconds=1.0, drawing_share=0.1) == pytest.approx(15.0)
+    assert (0.5 / (15.0 - 10.0)) == pytest.approx(0.1)
+    assert app.next_refresh(10.0, 10.5, refresh_seconds=0, drawing_share=1) == 10.5  # every step
