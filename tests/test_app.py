@@ -243,3 +243,22 @@ def test_refreshes_take_at_most_their_share_of_the_time():
     assert app.next_refresh(10.0, 10.5, refresh_seconds=1.0, drawing_share=0.1) == pytest.approx(15.0)
     assert (0.5 / (15.0 - 10.0)) == pytest.approx(0.1)
     assert app.next_refresh(10.0, 10.5, refresh_seconds=0, drawing_share=1) == 10.5  # every step
+
+
+def test_stop_over_http_is_not_queued_behind_the_run(server, reference, tmp_path, monkeypatch):
+    """Stop reaches the running job of its session at once (the run holds the queue's one slot) and the best
+    image so far comes back."""
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    job = client.submit(handle_file(reference['content']), [handle_file(reference['style'])],
+                        *settings(iterations=10000), api_name='/paint')
+    deadline = time.monotonic() + 120
+    while not any(output[0] for output in job.outputs()):  # the first image is shown
+        assert time.monotonic() < deadline and not job.done()
+        time.sleep(0.2)
+    client.predict(api_name='/stop')
+    image, plot, status, command, download = job.result(timeout=60)
+    assert status.startswith('stopped at iteration ') and int(status.split()[3].rstrip(':')) < 10000
+    assert read(image).shape == (12, 16, 3) and read(download).shape == (12, 16, 3)
