@@ -44,6 +44,10 @@ def _option_text(value):
     return f'{value:g}' if isinstance(value, float) else str(value)
 
 
+def _refuse(message):
+    raise neural_style.UserError(message)
+
+
 def next_refresh(drawing, resumed, refresh_seconds, drawing_share):
     """When the page may refresh next, after one drawn from `drawing` until the handler `resumed` (Gradio had
     then encoded and sent it): refresh_seconds later, or later still so that drawing takes drawing_share of
@@ -64,7 +68,7 @@ class Painter:
         self.workdir, self.network = workdir, network
         self.refresh_seconds, self.drawing_share = refresh_seconds, drawing_share
         self.parser = neural_style.build_parser()
-        self.parser.exit_on_error = False  # a bad value becomes an argparse.ArgumentError shown on the page
+        self.parser.error = _refuse  # argparse's message is shown on the page, instead of exiting the server
         self.net, self.net_path = None, None
         self.stops = {}  # session -> threading.Event that its Stop button sets
 
@@ -113,7 +117,7 @@ class Painter:
         try:
             args = self.parser.parse_args(argv)
             job = neural_style.Run(args, self._network(args.network))
-        except (argparse.ArgumentError, neural_style.UserError, vgg.WeightsError) as error:
+        except (neural_style.UserError, vgg.WeightsError) as error:
             yield Update(None, None, f'neural_style.py: error: {error}', command, None)
             return
         yield Update(None, None, job.plan(), command, None)
@@ -124,12 +128,12 @@ class Painter:
                     break
                 drawing = time.perf_counter()
                 if drawing >= next_at:
-                    yield Update(neural_style.pixels(job.finish(progress.best_image)), self._plot(job),
+                    yield Update(neural_style.pixels(job.finish(progress.best_image)), job.plot(),
                                  job.line(stage, progress), command, None)
                     next_at = next_refresh(drawing, time.perf_counter(), self.refresh_seconds, self.drawing_share)
         except neural_style.Stopped as stopped:  # a loss that is not finite: the best image so far is written
             written = output if os.path.exists(output) else None
-            yield Update(written, self._plot(job), f'neural_style.py: {stopped}', command, written)
+            yield Update(written, job.plot(), f'neural_style.py: {stopped}', command, written)
             return
         finally:
             steps.close()  # at Stop, writes the best image so far
@@ -139,7 +143,7 @@ class Painter:
         else:
             status = f'done: {job.line(stage, progress)}'
         written = output if os.path.exists(output) else None
-        yield Update(written, self._plot(job), status, command, written)
+        yield Update(written, job.plot(), status, command, written)
 
     def stop(self, request=None):
         """The Stop button: the run of this session stops at its next step, keeping its best image."""
@@ -152,12 +156,6 @@ class Painter:
         if path != self.net_path:
             self.net, self.net_path = vgg.load_net_cached(path, vgg.converted_cache_dir()), path
         return self.net
-
-    @staticmethod
-    def _plot(job):
-        import progress_plot
-        boundaries = [sum(job.iterations[:stage]) for stage in range(1, len(job.iterations))]
-        return progress_plot.figure(job.losses, boundaries) if job.losses else None
 
 
 def build_page(painter):

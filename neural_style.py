@@ -558,11 +558,16 @@ class Run:
             raise _stopped(args, stop, progress, self.finish)
         write_image(args.output, self.finish(progress.best_image))
 
+    def plot(self):
+        """The loss plot of the steps so far, stages marked: a matplotlib Figure (needs matplotlib)."""
+        import progress_plot
+        boundaries = [sum(self.iterations[:stage]) for stage in range(1, len(self.iterations))]
+        return progress_plot.figure(self.losses, boundaries)
+
     def _write_plot(self):
         if self.args.progress_plot and self.losses:
             import progress_plot
-            boundaries = [sum(self.iterations[:stage]) for stage in range(1, len(self.iterations))]
-            figure = progress_plot.figure(self.losses, boundaries)
+            figure = self.plot()
             write_atomically(self.args.progress_plot, lambda f: progress_plot.save(figure, f))
 
 
