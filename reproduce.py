@@ -130,12 +130,16 @@ def cell_path(args, cell, row, column, hashes):
     return f'{stem}-{row + 1}-{column + 1}-{key}{CELL_FORMAT}'
 
 
+def cell_label(fig, row, column):
+    return ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
+
+
 def render_cells(args, fig, net):
     """Renders the cells not rendered before; returns (row, column) -> image, and -> the path of each result."""
     hashes = {path: _file_hash(path) for path in {args.content, args.network, *args.style}}
     images, paths = {}, {}
     for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
-        label = ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
+        label = cell_label(fig, row, column)
         if cell.shown:
             images[row, column] = neural_style.read_image(cell.shown)
             continue
@@ -165,8 +169,8 @@ def write_losses_plot(path, fig, paths):
     for (row, column), cell in sorted(paths.items()):
         if os.path.exists(losses_path(cell)):  # cells rendered before the CSVs were kept have none
             with open(losses_path(cell), newline='') as f:
-                label = ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
-                runs[label] = [(int(r['iteration']), float(r['total'])) for r in csv.DictReader(f)]
+                runs[cell_label(fig, row, column)] = [(int(r['iteration']), float(r['total']))
+                                                      for r in csv.DictReader(f)]
     figure = progress_plot.totals_figure(runs)
     neural_style.write_atomically(path, lambda f: progress_plot.save(figure, f))
 
