@@ -8,6 +8,7 @@ again reuses the cells already rendered, so an interrupted sheet resumes where i
 rendered once its .json is written, after its run finished: an interrupted cell is computed again.
 """
 import argparse
+import csv
 import hashlib
 import json
 import math
@@ -113,7 +114,13 @@ def cell_command(args, cell, output):
     """The neural_style.py arguments of a cell."""
     return (['--content', args.content, '--styles', cell.style, '--network', args.network] +
             cell_settings(args, cell) + (['--device', args.device] if args.device else []) +
-            ['--print-iterations', '0', '--output', output])
+            ['--print-iterations', '0', '--progress-write', losses_path(output), '--overwrite', '--output', output])
+
+
+def losses_path(cell):
+    """The progress CSV beside a cell's image (--overwrite in its command: one left by a cell that did not
+    finish is replaced)."""
+    return os.path.splitext(cell)[0] + '.csv'
 
 
 def cell_path(args, cell, row, column, hashes):
@@ -124,12 +131,16 @@ def cell_path(args, cell, row, column, hashes):
     return f'{stem}-{row + 1}-{column + 1}-{key}{CELL_FORMAT}'
 
 
+def cell_label(fig, row, column):
+    return ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
+
+
 def render_cells(args, fig, net):
-    """Renders the cells not rendered before; returns (row, column) -> image."""
+    """Renders the cells not rendered before; returns (row, column) -> image, and -> the path of each result."""
     hashes = {path: _file_hash(path) for path in {args.content, args.network, *args.style}}
-    images = {}
+    images, paths = {}, {}
     for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
-        label = ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
+        label = cell_label(fig, row, column)
         if cell.shown:
             images[row, column] = neural_style.read_image(cell.shown)
             continue
@@ -156,7 +167,22 @@ def render_cells(args, fig, net):
             # Written last: a cell counts as done only once its .json exists.
             neural_style.write_atomically(record_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
         images[row, column] = neural_style.read_image(path)
-    return images
+        paths[row, column] = path
+    return images, paths
+
+
+def write_losses_plot(path, fig, paths):
+    """The total loss of each cell against the iteration, one line per cell, from the CSVs beside the cells."""
+    import progress_plot
+
+    runs = {}
+    for (row, column), cell in sorted(paths.items()):
+        if os.path.exists(losses_path(cell)):  # cells rendered before the CSVs were kept have none
+            with open(losses_path(cell), newline='') as f:
+                runs[cell_label(fig, row, column)] = [(int(r['iteration']), float(r['total']))
+                                                      for r in csv.DictReader(f)]
+    figure = progress_plot.totals_figure(runs)
+    neural_style.write_atomically(path, lambda f: progress_plot.save(figure, f))
 
 
 def contact_sheet(fig, images, subtitle):
@@ -221,6 +247,8 @@ def build_parser():
                    help='longest side of each cell in pixels')
     p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
     p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
+    p.add_argument('--progress-plot', metavar='PATH', help='a PNG of each cell\'s total loss against the '
+                   'iteration (needs matplotlib), e.g. beside the sheet; --overwrite replaces it too')
     return p
 
 
@@ -229,6 +257,8 @@ def run(args):
         raise neural_style.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
                                      f'several are for the "styles" figure')
     neural_style.check_image_path(args.output, args.overwrite)
+    if args.progress_plot:
+        neural_style.check_plot_path(args.progress_plot, args.overwrite)
     args.network = vgg.find_weights(args.network)  # the cells' commands and hashes name the file found
     content = neural_style.read_image(args.content)
     for path in args.style:
@@ -236,13 +266,15 @@ def run(args):
     net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
     fig = figure(args.figure, args.style, args.seed)
     started = time.perf_counter()
-    images = render_cells(args, fig, net)
+    images, paths = render_cells(args, fig, net)
     height, width = neural_style.output_size(content.shape, None, args.max_size)
     subtitle = (f'{os.path.basename(args.content)}' +
                 ('' if args.figure == 'styles' else f' in the style of {os.path.basename(args.style[0])}') +
                 f', {width}x{height}, {args.iterations} L-BFGS iterations' +
                 ('' if args.figure == 'init' else f', seed {args.seed}'))
     neural_style.write_image(args.output, contact_sheet(fig, images, subtitle))
+    if args.progress_plot:
+        write_losses_plot(args.progress_plot, fig, paths)
     print(f'wrote {args.output} in {neural_style.format_duration(time.perf_counter() - started)}')
 
 
