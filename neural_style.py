@@ -126,13 +126,17 @@ def scaled_style(style, output_width, style_scale):
     return resize(style, max(1, round(style.shape[0] * scale)), max(1, round(style.shape[1] * scale)))
 
 
+def pixels(image):
+    """An RGB 0..255 float image as the 8-bit pixels written."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
 def write_image(path, image):
     """Writes RGB 0..255 atomically: to a temporary file beside `path`, then renamed over it."""
     from PIL import Image
 
-    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     fmt = Image.registered_extensions()[os.path.splitext(path)[1].lower()]
-    write_atomically(path, lambda f: Image.fromarray(pixels).save(f, format=fmt))
+    write_atomically(path, lambda f: Image.fromarray(pixels(image)).save(f, format=fmt))
 
 
 def _temporary_beside(path):
@@ -359,6 +363,9 @@ def build_parser():
                      help='print the losses every this many iterations (0: only at the end)')
     out.add_argument('--progress-write', metavar='PATH',
                      help='write a CSV of the losses at every iteration (row 0: the initial image)')
+    out.add_argument('--progress-plot', metavar='PATH',
+                     help='write a PNG plot of the losses against the iteration (log scale; needs matplotlib, '
+                     'from requirements-app.txt), at each checkpoint and at the end')
     out.add_argument('--checkpoint-output', help='checkpoint file name: every %%s in it becomes the iteration '
                      'number, any other %% stays as it is, e.g. checkpoint_%%s.jpg')
     out.add_argument('--checkpoint-iterations', type=positive_int,
@@ -401,11 +408,6 @@ def check_options(args):
                             f'stride of {deepest} (the deepest loss layer)')
     if args.device is not None and not _is_device(args.device):
         raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
-    if args.device is not None:
-        try:
-            stylize.existing_device(args.device)
-        except ValueError as error:
-            raise UserError(f'--device: {error}') from None
     chosen = [option for option, value in (('--device', args.device), ('--devices', args.devices),
                                            ('--cluster', args.cluster)) if value is not None]
     if len(chosen) > 1:
@@ -415,11 +417,19 @@ def check_options(args):
         outputs += [checkpoint_path(args.checkpoint_output, i)
                     for i in range(args.checkpoint_iterations, sum(stage_iterations(args)), args.checkpoint_iterations)]
     _check_distinct([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
-                    [('--progress-write', args.progress_write)] * bool(args.progress_write))
+                    [('--progress-write', args.progress_write)] * bool(args.progress_write) +
+                    [('--progress-plot', args.progress_plot)] * bool(args.progress_plot))
     for path in outputs:
         check_image_path(path, args.overwrite)
     if args.progress_write:
         _check_writable(args.progress_write, args.overwrite)
+    if args.progress_plot:
+        check_plot_path(args.progress_plot, args.overwrite)
+    if args.device is not None:  # last: asking TensorFlow which devices it sees imports it
+        try:
+            stylize.existing_device(args.device)
+        except ValueError as error:
+            raise UserError(f'--device: {error}') from None
 
 
 def _check_distinct(outputs):
@@ -454,6 +464,16 @@ def check_image_path(path, overwrite):
     except Exception as error:  # Pillow's plugins raise OSError, ValueError, KeyError...
         raise UserError(f'cannot write an RGB image as {fmt} ("{extension}"): {error}; use .jpg, .png, .bmp '
                         f'or .tif') from None
+    _check_writable(path, overwrite)
+
+
+def check_plot_path(path, overwrite):
+    if os.path.splitext(path)[1].lower() != '.png':
+        raise UserError(f'--progress-plot {path} must name a .png file')
+    try:
+        import matplotlib  # noqa: F401  (only the plot needs it, so only its option asks for it)
+    except ImportError:
+        raise UserError('--progress-plot needs matplotlib: python -m pip install -r requirements-app.txt') from None
     _check_writable(path, overwrite)
 
 
@@ -542,91 +562,146 @@ def stylize_in_stages(net, content, styles, sizes, iterations, *, style_scales, 
         previous = progress
 
 
-def run(args, net=None):
-    """One run of the command line; `net`, the loaded network, lets a caller reuse it across runs."""
-    check_options(args)
-    placement = _placement(args)
-    content = read_image(args.content, args.max_megapixels)
-    styles = [read_image(path, args.max_megapixels) for path in args.styles]
-    masks = [read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
-    initial = read_image(args.initial, args.max_megapixels) if args.initial else None
-    sizes, iterations = stage_sizes(content.shape, args), stage_iterations(args)
-    _check_megapixels('the output', *sizes[-1], args.max_megapixels)
-    for path, mask in zip(args.style_masks or [], masks or []):
-        if not all(mask_at(mask, height, width).any() for height, width in sizes):
-            raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
-    net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+class Run:
+    """One run of the command line's options, shared by the command line, which prints its steps, and the page
+    (app.py), which shows them. Made, it has checked the options, read the images and loaded the network
+    (`net`, the loaded network, lets a caller reuse it across runs); steps() optimizes."""
 
-    photo = content
-    if args.preserve_colors == 'histogram':
-        styles = [colors.match_histogram(style, photo) for style in styles]
-    elif args.preserve_colors == 'luminance':
-        styles = [colors.match_luminance(style, photo) for style in styles]
-        content = colors.luminance_image(photo)
-        initial = None if initial is None else colors.luminance_image(initial)
+    def __init__(self, args, net=None):
+        check_options(args)
+        self.placement = _placement(args)  # before any work: every worker of --cluster answers
+        content = read_image(args.content, args.max_megapixels)
+        styles = [read_image(path, args.max_megapixels) for path in args.styles]
+        masks = [read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
+        initial = read_image(args.initial, args.max_megapixels) if args.initial else None
+        sizes, iterations = stage_sizes(content.shape, args), stage_iterations(args)
+        _check_megapixels('the output', *sizes[-1], args.max_megapixels)
+        for path, mask in zip(args.style_masks or [], masks or []):
+            if not all(mask_at(mask, height, width).any() for height, width in sizes):
+                raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
+        self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
 
-    def finish(image):
+        self.photo = content
+        if args.preserve_colors == 'histogram':
+            styles = [colors.match_histogram(style, self.photo) for style in styles]
+        elif args.preserve_colors == 'luminance':
+            styles = [colors.match_luminance(style, self.photo) for style in styles]
+            content = colors.luminance_image(self.photo)
+            initial = None if initial is None else colors.luminance_image(initial)
+        self.args, self.content, self.styles, self.masks, self.initial = args, content, styles, masks, initial
+        self.sizes, self.iterations = sizes, iterations
+        self.budget = (args.max_memory or tiling.default_memory()) * 1e9 if args.tile_size is None else None
+        self.losses = []  # (iteration over all stages, content, style, tv, total) of each step: the plot's rows
+
+    def finish(self, image):
         """An image as written: on the photograph's colours with luminance and post colour preservation."""
-        if args.preserve_colors in ('luminance', 'post'):
-            return colors.transfer_luminance(image, resize(photo, *image.shape[:2]))
+        if self.args.preserve_colors in ('luminance', 'post'):
+            return colors.transfer_luminance(image, resize(self.photo, *image.shape[:2]))
         return image
 
-    height, width = sizes[-1]
-    staged = args.scales is not None
-    print(f'output {width}x{height}, {len(styles)} style image(s), {args.optimizer}, '
-          f'{sum(iterations)} iterations, on {", ".join(placement.devices)}', flush=True)
-    budget = (args.max_memory or tiling.default_memory()) * 1e9 if args.tile_size is None else None
-    for stage_size in sizes:
-        memory_plan = tiling.plan(stage_size, args.content_layers, args.style_layers, tile_size=args.tile_size,
-                                  max_memory=budget, optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
-                                  devices=len(placement.devices))
-        print(_plan_line(stage_size, memory_plan, args), flush=True)
-    if staged:
-        print('stages: ' + ', '.join(f'{w}x{h} ({n} iterations)' for (h, w), n in zip(sizes, iterations)), flush=True)
-    log = ProgressLog(args.progress_write, staged) if args.progress_write else None
-    started, progress, last, stop = time.perf_counter(), None, {}, None
-    steps = stylize_in_stages(
-        net, content, styles, sizes, iterations, style_scales=args.style_scales or [1.0] * len(styles),
-        style_masks=masks, init=args.init, initial=initial, noise_blend=args.initial_noiseblend, seed=args.seed,
-        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
-        style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
-        optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
-        learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-        placement=placement, precision=args.precision, tile_size=args.tile_size, max_memory=budget)
+    def plan(self):
+        """What the run will do, in a line (two with --scales)."""
+        height, width = self.sizes[-1]
+        args = self.args
+        text = (f'output {width}x{height}, {len(self.styles)} style image(s), {args.optimizer}, '
+                f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}')
+        for size in self.sizes:
+            text += '\n' + _plan_line(size, tiling.plan(
+                size, args.content_layers, args.style_layers, tile_size=args.tile_size, max_memory=self.budget,
+                optimizer=args.optimizer, lbfgs_history=args.lbfgs_history, devices=len(self.placement.devices)), args)
+        if args.scales is not None:
+            text += '\nstages: ' + ', '.join(f'{w}x{h} ({n} iterations)'
+                                             for (h, w), n in zip(self.sizes, self.iterations))
+        return text
+
+    def line(self, stage, progress):
+        """A step's progress line: iteration, losses, elapsed and remaining time."""
+        return _stage_prefix(stage, self.sizes) + _progress_line(progress, self.iterations[stage])
+
+    def steps(self):
+        """Optimizes, yielding (stage, Progress) after every iteration; writes the CSV and the plot as it goes,
+        the checkpoints, and the output at the end. An interrupt or a loss that is not finite writes the best
+        image so far and raises Stopped; so does an interrupt thrown in at a yield (steps.throw). Closing the
+        generator early (the page's Stop) writes the best image so far too."""
+        args, iterations = self.args, self.iterations
+        staged = args.scales is not None
+        log = ProgressLog(args.progress_write, staged) if args.progress_write else None
+        progress, stop = None, None
+        steps = stylize_in_stages(
+            self.net, self.content, self.styles, self.sizes, iterations,
+            style_scales=args.style_scales or [1.0] * len(self.styles), style_masks=self.masks, init=args.init,
+            initial=self.initial, noise_blend=args.initial_noiseblend, seed=args.seed,
+            content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+            style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
+            style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
+            style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
+            optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
+            learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
+            placement=self.placement, precision=args.precision, tile_size=args.tile_size, max_memory=self.budget)
+        try:
+            for stage, progress in steps:
+                done = sum(iterations[:stage]) + progress.iteration  # over all stages: names the checkpoints
+                self.losses.append((done, progress.content, progress.style, progress.tv, progress.total))
+                if log:
+                    log.add(progress, stage + 1 if staged else None)
+                if (args.checkpoint_iterations and progress.iteration
+                        and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
+                    write_image(checkpoint_path(args.checkpoint_output, done), self.finish(progress.best_image))
+                    self._write_plot()
+                yield stage, progress
+        except (KeyboardInterrupt, stylize.NonFiniteLoss, stylize.DeviceLost) as error:
+            stop = error
+        except GeneratorExit:  # the consumer stopped early: nothing is lost
+            if progress is not None:
+                _write_result(args.output, self.finish(progress.best_image))
+            raise
+        finally:
+            steps.close()  # stops the optimizer's worker thread
+            if log:
+                log.close()
+            self._write_plot()
+        if stop is not None:
+            raise _stopped(args, stop, progress, self.finish)
+        try:
+            written, error = _write_result(args.output, self.finish(progress.best_image))
+        except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
+            raise _stopped(args, interrupt, progress, self.finish, finished=True) from None
+        if error:
+            raise Stopped(f'error: could not write {args.output} ({error}); wrote the result to {written} instead', 1)
+
+    def plot(self):
+        """The loss plot of the steps so far, stages marked: a matplotlib Figure (needs matplotlib)."""
+        import progress_plot
+        boundaries = [sum(self.iterations[:stage]) for stage in range(1, len(self.iterations))]
+        return progress_plot.figure(self.losses, boundaries)
+
+    def _write_plot(self):
+        if self.args.progress_plot and self.losses:
+            import progress_plot
+            figure = self.plot()
+            write_atomically(self.args.progress_plot, lambda f: progress_plot.save(figure, f))
+
+
+def run(args, net=None):
+    """One run of the command line, printing its progress; `net`, the loaded network, lets a caller reuse it."""
+    job = Run(args, net)
+    print(job.plan(), flush=True)
+    started, progress, last = time.perf_counter(), None, {}
+    steps = job.steps()
     try:
         for stage, progress in steps:
             last[stage] = progress
-            done = sum(iterations[:stage]) + progress.iteration  # over all stages: names the checkpoints
-            if log:
-                log.add(progress, stage + 1 if staged else None)
             if args.print_iterations and progress.iteration % args.print_iterations == 0:
-                print(_stage_prefix(stage, sizes) + _progress_line(progress, iterations[stage]), flush=True)
-            if (args.checkpoint_iterations and progress.iteration
-                    and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
-                write_image(checkpoint_path(args.checkpoint_output, done), finish(progress.best_image))
-    except (KeyboardInterrupt, stylize.NonFiniteLoss, stylize.DeviceLost) as error:
-        stop = error
-    finally:
-        steps.close()  # stops the optimizer's worker thread
-        if log:
-            log.close()
-    if stop is not None:
-        raise _stopped(args, stop, progress, finish)
-    try:
-        written, error = _write_result(args.output, finish(progress.best_image))
-    except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
-        raise _stopped(args, interrupt, progress, finish, finished=True) from None
-    if error:
-        raise Stopped(f'error: could not write {args.output} ({error}); wrote the result to {written} instead', 1)
+                print(job.line(stage, progress), flush=True)
+    except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
+        steps.throw(interrupt)
     try:
         for stage, stage_progress in last.items():
-            if stage_progress.iteration < iterations[stage]:
-                print(f'{_stage_prefix(stage, sizes)}L-BFGS stopped after {stage_progress.iteration} iterations: '
+            if stage_progress.iteration < job.iterations[stage]:
+                print(f'{_stage_prefix(stage, job.sizes)}L-BFGS stopped after {stage_progress.iteration} iterations: '
                       f'no further decrease was possible')
         if not args.print_iterations or progress.iteration % args.print_iterations:
-            print(_stage_prefix(len(sizes) - 1, sizes) + _progress_line(progress, iterations[-1]))
+            print(job.line(len(job.sizes) - 1, progress))
         print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
               f'in {format_duration(time.perf_counter() - started)}')
     except KeyboardInterrupt as interrupt:
@@ -693,6 +768,8 @@ def _stopped(args, reason, progress, finish, finished=False):
         saved, resume = f'{saved} (could not write {args.output}: {error})', resume.replace(args.output, written)
     if args.progress_write:
         saved += f' and the losses to {args.progress_write}'
+    if args.progress_plot:
+        saved += f' and the plot to {args.progress_plot}'
     return Stopped(f'{what}; {saved}{resume}', code)
 
 

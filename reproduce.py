@@ -8,6 +8,7 @@ again reuses the cells already rendered, so an interrupted sheet resumes where i
 rendered once its .json is written, after its run finished: an interrupted cell is computed again.
 """
 import argparse
+import csv
 import hashlib
 import json
 import math
@@ -117,7 +118,13 @@ def cell_command(args, cell, output, device=True):
     """The neural_style.py arguments of a cell (with --device when given, and `device`)."""
     return (['--content', args.content, '--styles', cell.style, '--network', args.network] +
             cell_settings(args, cell) + (['--device', args.device] if args.device and device else []) +
-            ['--print-iterations', '0', '--output', output])
+            ['--print-iterations', '0', '--progress-write', losses_path(output), '--overwrite', '--output', output])
+
+
+def losses_path(cell):
+    """The progress CSV beside a cell's image (--overwrite in its command: one left by a cell that did not
+    finish is replaced)."""
+    return os.path.splitext(cell)[0] + '.csv'
 
 
 def cell_path(args, cell, row, column, hashes):
@@ -128,16 +135,21 @@ def cell_path(args, cell, row, column, hashes):
     return f'{stem}-{row + 1}-{column + 1}-{key}{CELL_FORMAT}'
 
 
+def cell_label(fig, row, column):
+    return ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text)
+
+
 def render_cells(args, fig, net):
     """Renders the cells not rendered before, here one after another, or with --devices or --cluster as
-    neural_style.py processes, one per device or worker at a time; returns (row, column) -> image."""
+    neural_style.py processes, one per device or worker at a time; returns (row, column) -> image, and -> the
+    path of each result."""
     hashes = {path: _file_hash(path) for path in {args.content, args.network, *args.style}}
-    pending, paths = [], {}
+    pending, shown, paths = [], {}, {}
     for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
         if cell.shown:
-            paths[row, column] = cell.shown
+            shown[row, column] = cell.shown
             continue
-        job = CellJob(number, ', '.join(text for text in (fig.rows[row], fig.columns[column]) if text), cell,
+        job = CellJob(number, cell_label(fig, row, column), cell,
                       cell_path(args, cell, row, column, hashes), {'figure': args.figure, 'row': fig.rows[row],
                                                                    'column': fig.columns[column]})
         paths[row, column] = job.path
@@ -153,11 +165,12 @@ def render_cells(args, fig, net):
         command = cell_command(args, job.cell, job.path)
         started = time.perf_counter()
         try:
-            neural_style.run(neural_style.build_parser().parse_args(command + job.overwrite()), net)
+            neural_style.run(neural_style.build_parser().parse_args(command), net)
         except neural_style.Stopped as stop:
             raise job.stopped(str(stop), stop.code) from None
         job.finish(command, time.perf_counter() - started)
-    return {key: neural_style.read_image(path) for key, path in paths.items()}
+    images = {key: neural_style.read_image(path) for key, path in {**shown, **paths}.items()}
+    return images, paths
 
 
 @dataclass
@@ -176,12 +189,10 @@ class CellJob:
     def done(self):
         return os.path.exists(self.path) and os.path.exists(self.record_path)
 
-    def overwrite(self):
-        """An image without its .json is what an interrupted or failed run left: started over."""
-        return ['--overwrite'] if os.path.exists(self.path) else []
-
     def starting_over(self):
-        return f': starting over, the run that wrote {self.path} did not finish' if self.overwrite() else ''
+        """An image without its .json is what an interrupted or failed run left: started over (the cell's
+        command has --overwrite)."""
+        return f': starting over, the run that wrote {self.path} did not finish' if os.path.exists(self.path) else ''
 
     def stopped(self, reason, code):
         return neural_style.Stopped(f'cell {self.number} ({self.label}) did not finish: '
@@ -216,7 +227,7 @@ def _render_concurrently(args, jobs, places, count):
                 job, place = waiting.pop(0), free.pop(0)
                 command = cell_command(args, job.cell, job.path, device=False)
                 log = tempfile.TemporaryFile('w+')  # the run's messages, for the sentence if it fails
-                process = subprocess.Popen([sys.executable, script] + command + place + job.overwrite(),
+                process = subprocess.Popen([sys.executable, script] + command + place,
                                            stdout=subprocess.DEVNULL, stderr=log, text=True,
                                            start_new_session=True)  # Ctrl-C reaches it only through us
                 running[process] = (job, place, log, command, time.perf_counter())
@@ -248,6 +259,20 @@ def _interrupt(running):
     for process in running:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
+
+
+def write_losses_plot(path, fig, paths):
+    """The total loss of each cell against the iteration, one line per cell, from the CSVs beside the cells."""
+    import progress_plot
+
+    runs = {}
+    for (row, column), cell in sorted(paths.items()):
+        if os.path.exists(losses_path(cell)):  # cells rendered before the CSVs were kept have none
+            with open(losses_path(cell), newline='') as f:
+                runs[cell_label(fig, row, column)] = [(int(r['iteration']), float(r['total']))
+                                                      for r in csv.DictReader(f)]
+    figure = progress_plot.totals_figure(runs)
+    neural_style.write_atomically(path, lambda f: progress_plot.save(figure, f))
 
 
 def contact_sheet(fig, images, subtitle):
@@ -316,6 +341,8 @@ def build_parser():
                    '/gpu:0,/gpu:1, or all (each GPU TensorFlow sees)')
     p.add_argument('--cluster', metavar='HOST:PORT,...', help='render cells side by side, one per worker started '
                    'with `python cluster.py worker` (README, "Many devices and machines")')
+    p.add_argument('--progress-plot', metavar='PATH', help='a PNG of each cell\'s total loss against the '
+                   'iteration (needs matplotlib), e.g. beside the sheet; --overwrite replaces it too')
     return p
 
 
@@ -323,7 +350,16 @@ def run(args):
     if args.figure != 'styles' and len(args.style) > 1:
         raise neural_style.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
                                      f'several are for the "styles" figure')
+    if args.device and (args.devices or args.cluster):
+        raise neural_style.UserError('--device is where cells run one after another; with --devices or --cluster '
+                                     'leave it out')
+    if args.devices and args.cluster:
+        raise neural_style.UserError('--devices and --cluster each say where cells run: give one of them')
+    if args.cluster:  # before any work: every worker answers
+        cluster.check_reachable(cluster.parse_addresses(args.cluster))
     neural_style.check_image_path(args.output, args.overwrite)
+    if args.progress_plot:
+        neural_style.check_plot_path(args.progress_plot, args.overwrite)
     args.network = vgg.find_weights(args.network)  # the cells' commands and hashes name the file found
     content = neural_style.read_image(args.content)
     for path in args.style:
@@ -331,13 +367,15 @@ def run(args):
     net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
     fig = figure(args.figure, args.style, args.seed)
     started = time.perf_counter()
-    images = render_cells(args, fig, net)
+    images, paths = render_cells(args, fig, net)
     height, width = neural_style.output_size(content.shape, None, args.max_size)
     subtitle = (f'{os.path.basename(args.content)}' +
                 ('' if args.figure == 'styles' else f' in the style of {os.path.basename(args.style[0])}') +
                 f', {width}x{height}, {args.iterations} L-BFGS iterations' +
                 ('' if args.figure == 'init' else f', seed {args.seed}'))
     neural_style.write_image(args.output, contact_sheet(fig, images, subtitle))
+    if args.progress_plot:
+        write_losses_plot(args.progress_plot, fig, paths)
     print(f'wrote {args.output} in {neural_style.format_duration(time.perf_counter() - started)}')
 
 
@@ -347,7 +385,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         run(args)
-    except (neural_style.UserError, vgg.WeightsError) as error:
+    except (neural_style.UserError, vgg.WeightsError, cluster.ClusterError) as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
     except neural_style.Stopped as stop:  # a cell's run: interrupted (its code 128 + the signal), or a loss not finite

@@ -163,8 +163,9 @@ sys.exit(reproduce.main(sys.argv[1:]))
 
 
 def cell_files(inputs):
+    """The cells' images and records (.json) beside the sheet (not the CSVs of their losses)."""
     directory = os.path.dirname(inputs['sheet'])
-    return sorted(name for name in os.listdir(directory) if name.startswith('sheet-'))
+    return sorted(name for name in os.listdir(directory) if name.startswith('sheet-') and not name.endswith('.csv'))
 
 
 def test_an_interrupted_cell_is_not_reused(inputs, capsys):

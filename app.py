@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""A local web page (Gradio) that runs neural_style.py's runs and shows the image as it forms.
+
+The page builds neural_style.py's arguments from its fields, shows them as the equivalent command, and runs
+them through the command line's own neural_style.Run: the same checks, one-sentence errors, optimization and
+output. One run at a time; others wait in Gradio's queue.
+"""
+import argparse
+import ipaddress
+import math
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import NamedTuple
+
+import neural_style
+import vgg
+
+TITLE = 'neural-style'
+HOST = '127.0.0.1'  # this machine only; another host must be asked for, and is announced
+PORT = 7860  # Gradio's usual port
+REFRESH_SECONDS = 1.0  # the image and the plot are redrawn at most this often (and at the first and last step),
+DRAWING_SHARE = 0.1  # and so that drawing them (measured, Gradio's encoding included) takes at most this share
+OUTPUT_NAME = 'neural-style.png'  # each run's output, in a directory of its own
+STYLE_WEIGHT_EXPONENTS = (0.0, 6.0, 0.25)  # the log slider of beta: 10^0 .. 10^6 in quarter decades
+SIZE_RANGE = (16, 2048, 16)  # --max-size on the page: from test-sized to what a GPU can hold
+
+
+class Update(NamedTuple):
+    """What a step of the page's handler shows, in the order of its outputs."""
+    image: object  # the best image so far: 8-bit RGB array, or the output file's path at the end
+    plot: object  # the loss plot, a matplotlib Figure
+    status: str  # the progress line, or an error in one sentence
+    command: str  # the equivalent neural_style.py command
+    download: object  # the output file's path once written
+
+
+def _option_text(value):
+    return f'{value:g}' if isinstance(value, float) else str(value)
+
+
+def _refuse(message):
+    raise neural_style.UserError(message)
+
+
+def next_refresh(drawing, resumed, refresh_seconds, drawing_share):
+    """When the page may refresh next, after one drawn from `drawing` until the handler `resumed` (Gradio had
+    then encoded and sent it): refresh_seconds later, or later still so that drawing takes drawing_share of
+    the time."""
+    return resumed + max(refresh_seconds, (resumed - drawing) * (1 / drawing_share - 1))
+
+
+class Painter:
+    """The page's runs: each one neural_style.Run with the page's settings, writing into a directory of its own
+    under `workdir`; the network is loaded once and kept for the next run."""
+
+    # The page's settings after the images, in the order of the handler's arguments: neural_style.py's option
+    # names. The style weight comes as a power of ten (the log slider); 'off' is no --preserve-colors.
+    SETTINGS = ('style_weight', 'iterations', 'max_size', 'optimizer', 'init', 'preserve_colors', 'seed',
+                'content_weight', 'tv_weight', 'pooling', 'scales', 'learning_rate', 'precision')
+
+    def __init__(self, workdir, network=None, refresh_seconds=REFRESH_SECONDS, drawing_share=DRAWING_SHARE):
+        self.workdir, self.network = workdir, network
+        self.refresh_seconds, self.drawing_share = refresh_seconds, drawing_share
+        self.parser = neural_style.build_parser()
+        self.parser.error = _refuse  # argparse's message is shown on the page, instead of exiting the server
+        self.net, self.net_path = None, None
+        self.stops = {}  # session -> threading.Event that its Stop button sets
+
+    def option(self, dest):
+        """neural_style.py's option of that name (its flag, default, choices and help are the page's)."""
+        return next(action for action in self.parser._actions if action.dest == dest)
+
+    def arguments(self, content, styles, output, settings):
+        """neural_style.py's arguments for the page's settings: each option whose value is not its default."""
+        argv = ['--content', content, '--styles', *styles, '--output', output]
+        if self.network:
+            argv += ['--network', self.network]
+        for dest, value in zip(self.SETTINGS, settings):
+            if dest == 'style_weight':
+                value = 10.0 ** value
+            if value in (None, '', 'off'):
+                continue
+            if isinstance(value, float) and value.is_integer() and dest in ('iterations', 'max_size', 'seed'):
+                value = int(value)
+            option = self.option(dest)
+            if _option_text(value) != _option_text(option.default):
+                argv += [option.option_strings[0], _option_text(value)]
+        return argv
+
+    def paint(self, content, styles, *settings, request=None):
+        """The Start button: yields an Update for the first step, then at most every refresh_seconds and
+        drawing_share, and at the end (or at Stop), when the image shown is the output file as written, offered
+        for download."""
+        session, stop = getattr(request, 'session_hash', ''), threading.Event()
+        self.stops[session] = stop
+        try:
+            yield from self._paint(content, styles, settings, stop)
+        finally:
+            if self.stops.get(session) is stop:
+                del self.stops[session]
+
+    def _paint(self, content, styles, settings, stop):
+        if not content or not styles:
+            yield Update(None, None, 'Give a content image and at least one style image.', '', None)
+            return
+        output = os.path.join(tempfile.mkdtemp(prefix='run-', dir=self.workdir), OUTPUT_NAME)
+        argv = self.arguments(content, styles, output, settings)
+        shown = [os.path.basename(a) if a in [content, output, *styles] else a for a in argv]
+        command = shlex.join(['python', 'neural_style.py', *shown])
+        yield Update(None, None, 'starting: reading the images and the network', command, None)
+        try:
+            args = self.parser.parse_args(argv)
+            job = neural_style.Run(args, self._network(args.network))
+        except (neural_style.UserError, vgg.WeightsError) as error:
+            yield Update(None, None, f'neural_style.py: error: {error}', command, None)
+            return
+        yield Update(None, None, job.plan(), command, None)
+        steps, progress, next_at = job.steps(), None, 0.0
+        try:
+            for stage, progress in steps:
+                if stop.is_set():
+                    break
+                drawing = time.perf_counter()
+                if drawing >= next_at:
+                    yield Update(neural_style.pixels(job.finish(progress.best_image)), job.plot(),
+                                 job.line(stage, progress), command, None)
+                    next_at = next_refresh(drawing, time.perf_counter(), self.refresh_seconds, self.drawing_share)
+        except neural_style.Stopped as stopped:  # a loss that is not finite: the best image so far is written
+            written = output if os.path.exists(output) else None
+            yield Update(written, job.plot(), f'neural_style.py: {stopped}', command, written)
+            return
+        finally:
+            steps.close()  # at Stop, writes the best image so far
+        if stop.is_set():
+            status = (f'stopped at iteration {progress.iteration}: the best image so far is below'
+                      if progress else 'stopped before the first iteration; nothing written')
+        else:
+            status = f'done: {job.line(stage, progress)}'
+        written = output if os.path.exists(output) else None
+        yield Update(written, job.plot(), status, command, written)
+
+    def stop(self, request=None):
+        """The Stop button: the run of this session stops at its next step, keeping its best image."""
+        stop = self.stops.get(getattr(request, 'session_hash', ''))
+        if stop is not None:
+            stop.set()
+
+    def _network(self, path):
+        path = vgg.find_weights(path)
+        if path != self.net_path:
+            self.net, self.net_path = vgg.load_net_cached(path, vgg.converted_cache_dir()), path
+        return self.net
+
+
+def build_page(painter):
+    """The page: the images and main settings, "more" settings, Start and Stop, the result, plot and command."""
+    import gradio as gr
+
+    def field(dest, widget, label, **options):
+        option = painter.option(dest)
+        return widget(label=label, info=option.help.replace('%%', '%'), **options)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
+        gr.Markdown(f'# {TITLE}\n{neural_style.__doc__.splitlines()[0]}')
+        with gr.Row():
+            with gr.Column():
+                content = gr.Image(label='content image', type='filepath', image_mode=None, sources=['upload'],
+                                   elem_id='content', height=240)
+                styles = gr.File(label='style images (one or more)', file_count='multiple', file_types=['image'],
+                                 elem_id='styles', height=120)
+                low, high, step = STYLE_WEIGHT_EXPONENTS
+                settings = [
+                    field('style_weight', gr.Slider, 'style weight beta, as a power of ten (3: 1000)',
+                          minimum=low, maximum=high, step=step,
+                          value=math.log10(painter.option('style_weight').default), elem_id='style-weight'),
+                    field('iterations', gr.Number, 'iterations', value=int(painter.option('iterations').default),
+                          precision=0, minimum=1, elem_id='iterations'),
+                    field('max_size', gr.Slider, 'size (longest side, pixels)', minimum=SIZE_RANGE[0],
+                          maximum=SIZE_RANGE[1], step=SIZE_RANGE[2], value=painter.option('max_size').default,
+                          elem_id='size'),
+                    field('optimizer', gr.Radio, 'optimizer', choices=list(painter.option('optimizer').choices),
+                          value=painter.option('optimizer').default),
+                    field('init', gr.Radio, 'start from', choices=list(painter.option('init').choices),
+                          value=painter.option('init').default),
+                    field('preserve_colors', gr.Radio, 'preserve colours',
+                          choices=['off', *painter.option('preserve_colors').choices], value='off'),
+                    field('seed', gr.Number, 'seed (empty: a new white noise every run)', value=None, precision=0,
+                          elem_id='seed'),
+                ]
+                with gr.Accordion('more', open=False):
+                    settings += [
+                        field('content_weight', gr.Number, 'content weight alpha',
+                              value=painter.option('content_weight').default),
+                        field('tv_weight', gr.Number, 'total-variation weight',
+                              value=painter.option('tv_weight').default),
+                        field('pooling', gr.Radio, 'pooling', choices=list(painter.option('pooling').choices),
+                              value=painter.option('pooling').default),
+                        field('scales', gr.Textbox, 'coarse to fine: sizes, e.g. 256,512', value=''),
+                        field('learning_rate', gr.Number, 'Adam learning rate',
+                              value=painter.option('learning_rate').default),
+                        field('precision', gr.Radio, 'precision', choices=list(painter.option('precision').choices),
+                              value=painter.option('precision').default),
+                    ]
+            with gr.Column():
+                with gr.Row():
+                    start = gr.Button('Start', variant='primary', elem_id='start')
+                    stop = gr.Button('Stop', variant='stop', elem_id='stop')
+                image = gr.Image(label='best image so far', format='png', interactive=False, elem_id='result',
+                                 buttons=['download'], height=360)
+                status = gr.Textbox(label='progress', lines=2, interactive=False, elem_id='status')
+                plot = gr.Plot(label='losses', format='png', elem_id='plot')
+                download = gr.File(label='download', interactive=False, elem_id='download')
+                command = gr.Code(label='the same run on the command line', language='shell', interactive=False,
+                                  wrap_lines=True, show_line_numbers=False, elem_id='command')
+
+        def paint(request: gr.Request, content, styles, *settings):  # Gradio passes the request first
+            yield from painter.paint(content, styles, *settings, request=request)
+
+        def stop_run(request: gr.Request):
+            painter.stop(request)
+
+        start.click(paint, [content, styles, *settings], [image, plot, status, command, download],
+                    api_name='paint', concurrency_limit=1, concurrency_id='run')
+        stop.click(stop_run, None, None, api_name='stop', queue=False)
+    return page.queue(default_concurrency_limit=1)
+
+
+def _reachable_from_network(host):
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != 'localhost'
+
+
+def _stop_serving(signum, frame):
+    """SIGTERM ends the server as Ctrl-C does: Gradio closes and the runs' directory is removed."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--host', default=HOST, help='address to serve on; 0.0.0.0 makes the page reachable '
+                        'from the network (anyone reaching it can run jobs on this machine)')
+    parser.add_argument('--port', type=neural_style.positive_int, default=PORT, help='port to serve on')
+    parser.add_argument('--network', help='VGG-19 weights, as neural_style.py --network (default: found as '
+                        'neural_style.py finds them)')
+    args = parser.parse_args(argv)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # nothing leaves the machine
+    try:
+        import gradio  # noqa: F401
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        print(f'{parser.prog}: error: the page needs {error.name}: python -m pip install -r requirements-app.txt',
+              file=sys.stderr)
+        return 1
+    if _reachable_from_network(args.host):
+        print(f'{parser.prog}: serving on {args.host}:{args.port}, reachable from the network: anyone who can '
+              f'reach this machine can run jobs on it', flush=True)
+    workdir = tempfile.mkdtemp(prefix='neural-style-page-')
+    signal.signal(signal.SIGTERM, _stop_serving)
+    try:
+        page = build_page(Painter(workdir, args.network))
+        page.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
+                    allowed_paths=[workdir], footer_links=[], ssr_mode=False, mcp_server=False)
+    except OSError as error:
+        print(f'{parser.prog}: error: cannot serve on {args.host}:{args.port}: {error}', file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The page (app.py): its handler as a function, the page over HTTP with gradio_client, and in headless Chromium."""
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+import neural_style
+from conftest import ROOT, random_image, save
+
+# The page's settings (Painter.SETTINGS) for a quick run: beta 10^3, 3 iterations at 16 px, seed 0, the rest
+# as the page starts.
+SETTINGS = dict(style_weight=3.0, iterations=3, max_size=16, optimizer='lbfgs', init='noise', preserve_colors='off',
+                seed=0, content_weight=1.0, tv_weight=0.0, pooling='avg', scales='', learning_rate=10.0,
+                precision='float32')
+# The same run on the command line, written out by hand.
+COMMAND = ['--iterations', '3', '--max-size', '16', '--seed', '0']
+
+
+def settings(**changes):
+    values = dict(SETTINGS, **changes)
+    return [values[name] for name in app.Painter.SETTINGS]
+
+
+def read(path):
+    with Image.open(path) as image:
+        return np.asarray(image.convert('RGB'))
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory, network_path):
+    """A content and a style image, and what neural_style.py writes for them with COMMAND."""
+    directory = tmp_path_factory.mktemp('reference')
+    content = save(directory / 'photo.png', random_image(18, 24, seed=1))
+    style = save(directory / 'painting.png', random_image(20, 20, seed=2))
+    output = str(directory / 'out.png')
+    assert neural_style.main(['--content', content, '--styles', style, '--network', network_path,
+                              '--output', output, '--print-iterations', '0'] + COMMAND) == 0
+    return dict(content=content, style=style, network=network_path, output=output, dir=directory)
+
+
+@pytest.fixture
+def painter(tmp_path, network_path):
+    """The page's runs, showing every step."""
+    return app.Painter(str(tmp_path), network=network_path, refresh_seconds=0, drawing_share=1)
+
+
+def test_the_handler_streams_the_run_and_ends_with_what_the_command_line_writes(painter, reference):
+    updates = list(painter.paint(reference['content'], [reference['style']], *settings()))
+    intermediate = [update for update in updates if isinstance(update.image, np.ndarray)]
+    assert [update.status.split()[:2] for update in intermediate] == [['iteration', f'{i}/3'] for i in range(4)]
+    assert all(update.image.shape == (12, 16, 3) and update.image.dtype == np.uint8 for update in intermediate)
+    assert all(update.plot is not None for update in intermediate)
+    final = updates[-1]
+    assert final.status.startswith('done: iteration 3/3')
+    assert final.image == final.download and os.path.basename(final.download) == app.OUTPUT_NAME
+    np.testing.assert_array_equal(read(final.image), read(reference['output']))
+    np.testing.assert_array_equal(intermediate[-1].image, read(reference['output']))
+    assert final.command == shlex.join(['python', 'neural_style.py', '--content', 'photo.png', '--styles',
+                                        'painting.png', '--output', app.OUTPUT_NAME, '--network',
+                                        reference['network']] + COMMAND)
+    assert len(final.plot.axes[0].get_lines()[0].get_xdata()) == 4  # iterations 0..3
+
+
+def test_stop_keeps_the_best_image_so_far(painter, reference, tmp_path):
+    steps = painter.paint(reference['content'], [reference['style']], *settings())
+    for update in steps:
+        if isinstance(update.image, np.ndarray):  # iteration 0 shown: Stop
+            painter.stop()
+            break
+    final = list(steps)[-1]
+    assert final.status == 'stopped at iteration 1: the best image so far is below'
+    # L-BFGS's first iteration is the same in a run of 1 iteration: that run's output is the image kept.
+    one = str(tmp_path / 'one.png')
+    assert neural_style.main(['--content', reference['content'], '--styles', reference['style'], '--network',
+                              reference['network'], '--output', one, '--print-iterations', '0', '--iterations',
+                              '1', '--max-size', '16', '--seed', '0']) == 0
+    np.testing.assert_array_equal(read(final.download), read(one))
+
+
+def test_the_command_lines_errors_are_shown_in_one_sentence(painter, reference, tmp_path):
+    def status(content, styles, **changes):
+        updates = list(painter.paint(content, styles, *settings(**changes)))
+        assert updates[-1].image is None and updates[-1].download is None
+        return updates[-1].status
+
+    broken = tmp_path / 'broken.png'
+    broken.write_text('not an image')
+    assert status(str(broken), [reference['style']]).startswith(f'neural_style.py: error: image {broken} could '
+                                                                f'not be read: ')
+    assert status(reference['content'], [reference['style']], scales='12,x') == \
+        'neural_style.py: error: argument --scales: must be an integer, not x'
+    assert status(None, [reference['style']]) == 'Give a content image and at least one style image.'
+    missing = app.Painter(str(tmp_path), network=str(tmp_path / 'none.mat'), refresh_seconds=0, drawing_share=1)
+    message = list(missing.paint(reference['content'], [reference['style']], *settings()))[-1].status
+    assert message.startswith('neural_style.py: error: ') and 'none.mat' in message and '\n' not in message
+
+
+def test_one_run_at_a_time(tmp_path):
+    page = app.build_page(app.Painter(str(tmp_path)))
+    runs = [fn for fn in page.fns.values() if fn.api_name == 'paint']
+    assert len(runs) == 1 and runs[0].concurrency_limit == 1 and runs[0].queue
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory, network_path):
+    """app.py on 127.0.0.1 at a free port, with nothing sent off the machine, for this module's tests; stopped at
+    the end, pass or fail."""
+    tmp_path = tmp_path_factory.mktemp('server')
+    port, log = free_port(), tmp_path / 'server.log'
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False', GRADIO_TEMP_DIR=str(tmp_path / 'gradio'),
+               TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL='3')
+    with open(log, 'w') as out:
+        process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'app.py'), '--host', '127.0.0.1', '--port',
+                                    str(port), '--network', network_path], env=env, cwd=tmp_path, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+        yield f'http://127.0.0.1:{port}/'
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert 'reachable from the network' not in log.read_text()
+    assert not list(tmp_path.glob('neural-style-page-*'))  # the runs' directory is removed when it stops
+
+
+def test_over_http_with_gradio_client(server, reference, tmp_path, monkeypatch):
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')  # gradio_client's own switch is not enough
+
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    image, plot, status, command, download = client.predict(
+        handle_file(reference['content']), [handle_file(reference['style'])], *settings(), api_name='/paint')
+    assert status.startswith('done: iteration 3/3')
+    np.testing.assert_array_equal(read(image), read(reference['output']))
+    np.testing.assert_array_equal(read(download), read(reference['output']))
+    assert plot['type'] == 'matplotlib'
+    assert command.startswith('python neural_style.py --content photo.png --styles painting.png ')
+
+
+CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
+CHROMEDRIVER = os.environ.get('CHROMEDRIVER') or shutil.which('chromedriver') or '/usr/bin/chromedriver'
+# Headless, and quiet: no sandbox (root in a container), no GPU, no calls home, a profile of its own.
+CHROMIUM_FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                  '--disable-background-networking', '--disable-component-update', '--no-first-run',
+                  '--window-size=1280,1600')
+
+
+def chromium(tmp_path):
+    """Headless Chromium driven by Selenium through Debian's chromedriver (so Selenium Manager downloads
+    nothing)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + (f'--user-data-dir={tmp_path / "chromium-profile"}',):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def fill_in_and_finish(driver, url, content, style):
+    """Opens the page, uploads the images, sets 3 iterations at 16 px with seed 0, presses Start, and waits for
+    the end; returns the status line."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    find = WebDriverWait(driver, 60).until
+    find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(content)
+    driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(style)
+    for selector, value in [('#iterations input', '3'), ('#size input[type=number]', '16'), ('#seed input', '0')]:
+        field = driver.find_element(By.CSS_SELECTOR, selector)
+        field.clear()
+        field.send_keys(value)
+    find(lambda d: d.find_elements(By.CSS_SELECTOR, '#content img'))  # the upload is shown
+    driver.find_element(By.CSS_SELECTOR, '#start').click()
+    status = WebDriverWait(driver, 180).until(
+        lambda d: (lambda text: text if text.startswith(('done', 'neural_style.py', 'Give')) else None)(
+            d.find_element(By.CSS_SELECTOR, '#status textarea').get_attribute('value')))
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#result img'))
+    driver.execute_script('window.scrollTo(0, 0)')
+    return status
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                    reason=f'no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}: on Debian, as root, '
+                    f'apt-get install chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER to their paths)')
+def test_in_headless_chromium(server, reference, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    monkeypatch.setenv('SE_OFFLINE', 'true')  # Selenium Manager, should anything call it, stays off the network
+    driver = chromium(tmp_path)
+    try:
+        status = fill_in_and_finish(driver, server, reference['content'], reference['style'])
+        assert status.startswith('done: iteration 3/3'), status
+        assert driver.title == app.TITLE
+        assert 'python neural_style.py --content photo.png' in driver.find_element(By.CSS_SELECTOR, '#command').text
+        assert driver.save_screenshot(str(tmp_path / 'page.png'))
+    finally:
+        driver.quit()
+    with Image.open(tmp_path / 'page.png') as screenshot:
+        assert screenshot.size[0] >= 1000
+
+
+def test_a_server_reachable_from_the_network_is_announced():
+    assert [app._reachable_from_network(host) for host in ('127.0.0.1', '::1', 'localhost', '127.0.0.2')] == \
+        [False] * 4
+    assert [app._reachable_from_network(host) for host in ('0.0.0.0', '::', '192.168.1.20', 'example.org')] == \
+        [True] * 4
+
+
+
+def test_refreshes_take_at_most_their_share_of_the_time():
+    # drawing took 0.05 s: the next refresh a second later; took 0.5 s: 4.5 s later, so 10% of the time is drawing
+    assert app.next_refresh(10.0, 10.05, refresh_seconds=1.0, drawing_share=0.1) == pytest.approx(11.05)
+    assert app.next_refresh(10.0, 10.5, refresh_seconds=1.0, drawing_share=0.1) == pytest.approx(15.0)
+    assert (0.5 / (15.0 - 10.0)) == pytest.approx(0.1)
+    assert app.next_refresh(10.0, 10.5, refresh_seconds=0, drawing_share=1) == 10.5  # every step
+
+
+def test_stop_over_http_is_not_queued_behind_the_run(server, reference, tmp_path, monkeypatch):
+    """Stop reaches the running job of its session at once (the run holds the queue's one slot) and the best
+    image so far comes back."""
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    job = client.submit(handle_file(reference['content']), [handle_file(reference['style'])],
+                        *settings(iterations=10000), api_name='/paint')
+    deadline = time.monotonic() + 120
+    while not any(output[0] for output in job.outputs()):  # the first image is shown
+        assert time.monotonic() < deadline and not job.done()
+        time.sleep(0.2)
+    client.predict(api_name='/stop')
+    image, plot, status, command, download = job.result(timeout=60)
+    assert status.startswith('stopped at iteration ') and int(status.split()[3].rstrip(':')) < 10000
+    assert read(image).shape == (12, 16, 3) and read(download).shape == (12, 16, 3)
