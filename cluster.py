@@ -127,13 +127,15 @@ def lost_worker(addresses, error):
     return task, f'worker {task} ({addresses[task]}) was lost during the run'
 
 
-def serve(port, stream=sys.stdout):
-    """Starts a TensorFlow server on `port` (0: any free port), prints its address, devices and the warning,
-    and serves until the process is stopped."""
+def serve(port, threads=None, stream=sys.stdout):
+    """Starts a TensorFlow server on `port` (0: any free port), its ops running on `threads` threads (default:
+    TensorFlow's, one per core), prints its address, devices and the warning, and serves until the process is
+    stopped."""
     import tensorflow.compat.v1 as tf
 
+    config = tf.ConfigProto(intra_op_parallelism_threads=threads or 0, inter_op_parallelism_threads=threads or 0)
     server = tf.distribute.Server(tf.train.ClusterSpec({SERVER_JOB: [f'localhost:{port}']}), job_name=SERVER_JOB,
-                                  task_index=0, start=True)
+                                  task_index=0, config=config, start=True)
     bound = int(server.target.rpartition(':')[2])
     with tf.Session(server.target, graph=tf.Graph()) as session:
         devices = [d.name.rsplit('/', 1)[-1] for d in session.list_devices()]
@@ -151,10 +153,12 @@ def main(argv=None):
     worker = commands.add_parser('worker', help='serve this machine\'s devices to neural_style.py --cluster',
                                  description=f'Starts a TensorFlow server. Warning: {WARNING.format(port="PORT")}.')
     worker.add_argument('--port', type=int, default=DEFAULT_PORT, help='TCP port to serve on (0: any free port)')
+    worker.add_argument('--threads', type=int, help='threads for the work it runs (default: one per core); '
+                        'e.g. to share a machine with other work')
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
     try:
-        serve(args.port)
+        serve(args.port, args.threads)
     except KeyboardInterrupt:
         print('cluster.py: stopped', file=sys.stderr)
     except Exception as error:  # TensorFlow's error for a port in use is long; its first line says it

@@ -24,11 +24,9 @@ class Worker:
         self.port = free_port()
         self.address = f'127.0.0.1:{self.port}'
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONUNBUFFERED='1')
-        if threads:  # one thread each, so that two workers on 2 cores do not compete inside one evaluation
-            env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
         self.process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'cluster.py'), 'worker', '--port',
-                                         str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, env=env)
+                                         str(self.port)] + (['--threads', str(threads)] if threads else []),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines = []
 
     def wait_serving(self):
