@@ -384,10 +384,12 @@ def _stylize_tiled(net, content, styles, tile_size, *, initial, noise_blend, see
             style_blend_weights=style_blend_weights, content_weight=content_weight, style_weight=style_weight,
             tv_weight=tv_weight, style_guides=style_guides)
         x0, lower, upper = _start(net, content.shape, initial, noise_blend, seed)
+        lower, upper = lower[:, :1, :1].copy(), upper[:, :1, :1].copy()  # per channel: the image may be large
         if optimizer == 'lbfgs':
             events = _lbfgs_events(objective, x0, lower, upper, iterations, lbfgs_history)
         else:
             events = _host_adam_events(objective, x0, lower, upper, iterations, learning_rate, beta1, beta2, epsilon)
+        del x0  # the optimizer's first iterate: not kept past it
         try:
             yield from _progress(events, net.mean_pixel)
         finally:
@@ -432,6 +434,7 @@ def _host_adam_events(evaluate, x0, lower, upper, iterations, learning_rate, bet
     """Adam on the host, as TensorFlow's AdamOptimizer computes it (float32), then clipped to the pixel bounds:
     for an objective evaluated by `evaluate(image) -> (terms, gradient)`."""
     x, m, v = x0, np.zeros_like(x0), np.zeros_like(x0)
+    del x0  # the first iterate is kept only while it is the best
     beta1, beta2 = np.float32(beta1), np.float32(beta2)
     for iteration in range(iterations):
         values, gradient = evaluate(x)
@@ -499,7 +502,8 @@ def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history):
         try:
             scipy.optimize.minimize(
                 evaluate, x0.ravel().astype(np.float64), jac=True, method='L-BFGS-B',
-                bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()), callback=callback,
+                bounds=scipy.optimize.Bounds(np.broadcast_to(lower, x0.shape).ravel(),
+                                             np.broadcast_to(upper, x0.shape).ravel()), callback=callback,
                 # Only --iterations ends the run (or a line search that can make no progress).
                 options=dict(maxiter=iterations, maxcor=history, maxfun=2 ** 31 - 1, ftol=0.0, gtol=0.0))
         except _Stopped:
