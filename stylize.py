@@ -454,7 +454,7 @@ def _host_adam_events(evaluate, x0, lower, upper, iterations, learning_rate, bet
         del update
         np.clip(x, lower, upper, out=x)
         yield 'iteration', iteration
-    values, _ = evaluate(x)
+    values, _ = evaluate(x, gradient=False)
     _check_finite(values)
     yield 'evaluation', values, x
     yield 'iteration', iterations

@@ -251,11 +251,15 @@ class TiledObjective:
     def network(self, k):
         return self.networks[k % len(self.networks)]
 
-    def __call__(self, image):
+    def __call__(self, image, gradient=True):
+        """(terms, gradient); with gradient=False, pass 1 only and (terms, None)."""
         grams, L_content = self._pass1(image)
         L_style, differences = self._style(grams)
-        gradient = self._pass2(image, differences)
-        L_tv = add_total_variation(image, self.tv_weight, gradient) if self.tv_weight else 0.0
+        if gradient:
+            gradient = self._pass2(image, differences)
+            L_tv = add_total_variation(image, self.tv_weight, gradient) if self.tv_weight else 0.0
+        else:
+            gradient, L_tv = None, add_total_variation(image, self.tv_weight, None) if self.tv_weight else 0.0
         terms = {'content': self.content_weight * L_content, 'style': self.style_weight * L_style,
                  'tv': self.tv_weight * L_tv}
         terms['total'] = terms['content'] + terms['style'] + terms['tv']
@@ -327,12 +331,14 @@ class TiledObjective:
 
 def add_total_variation(image, weight, gradient):
     """stylize.total_variation of an image [1, h, w, 3], in NumPy; adds `weight` times its gradient to
-    `gradient`. Float32 throughout, one difference image at a time: the image may be large."""
+    `gradient` unless it is None. Float32 throughout, one difference image at a time: the image may be large."""
     L_tv = 0.0
     for axis in (1, 2):
         difference = np.diff(image, axis=axis)
         L_tv += sum(float(np.sum(np.square(rows, dtype=np.float64))) for rows in np.array_split(
             difference, max(1, difference.shape[1] // 256), axis=1))
+        if gradient is None:
+            continue
         difference *= np.float32(2 * weight)
         ahead = [slice(None)] * 4
         ahead[axis] = slice(1, None)

@@ -7,8 +7,9 @@ memory estimate, each configuration in a fresh process; and where the fixed part
     python benchmarks/bench_tiling.py --fixed                                  # the fixed part, step by step
 
 Without --network it writes a random-weight VGG-19 (full channel counts: an evaluation costs what it costs
-with the real weights). A row runs Adam for --iterations iterations (one evaluation each, and one more for the
-last image) after the targets; the seconds per evaluation are the median of the gaps between iterations.
+with the real weights). A row runs Adam for --iterations iterations after the targets; the seconds per evaluation (objective and
+gradient, and Adam's step) are the median of the gaps between iterations but the last (whose evaluation is the
+last image's losses only).
 """
 import argparse
 import json
@@ -55,7 +56,7 @@ def run_configuration(config):
         stamps.append(time.perf_counter())
     tiles = len(tiling.make_tiles(height, width, tile, 'relu5_1')) if tile else None
     return dict(config, width=width, height=height, tiles=tiles, setup_seconds=stamps[0] - started,
-                seconds_per_evaluation=statistics.median(np.diff(stamps)), peak_rss_gb=_rss_mb()[1] / 1024,
+                seconds_per_evaluation=statistics.median(np.diff(stamps)[:-1]), peak_rss_gb=_rss_mb()[1] / 1024,
                 estimate_gb=estimate / 1e9)
 
 
@@ -103,7 +104,7 @@ def main():
     parser.add_argument('--sizes', default='1024', help='output widths, comma-separated (height: 3/4 of it)')
     parser.add_argument('--tiles', default='none,512', help='tile sizes, comma-separated; none: untiled')
     parser.add_argument('--optimizer', default='adam')
-    parser.add_argument('--iterations', type=int, default=1)
+    parser.add_argument('--iterations', type=int, default=2)
     parser.add_argument('--fixed', action='store_true', help='only the fixed part, step by step')
     parser.add_argument('--output', default='bench-tiling-results.json')
     parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
