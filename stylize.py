@@ -410,11 +410,12 @@ def _progress(events, mean_pixel):
                 best_total, best_x = float(values['total']), x
         else:
             (iteration,) = data
-            best_image = np.clip(vgg.unprocess(best_x[0], mean_pixel), *PIXEL_RANGE)
+            best_image = vgg.unprocess(best_x[0], mean_pixel)
+            np.clip(best_image, *PIXEL_RANGE, out=best_image)  # in place: the image may be large
             yield Progress(iteration=iteration, content=float(values['content']), style=float(values['style']),
                            tv=float(values['tv']), total=float(values['total']),
                            seconds=time.perf_counter() - started, evaluations=evaluations, best_total=best_total,
-                           best_image=best_image.astype(np.float32))
+                           best_image=best_image.astype(np.float32, copy=False))
 
 
 def _adam_events(session, image, terms, step, iterations):
@@ -450,7 +451,7 @@ def _host_adam_events(evaluate, x0, lower, upper, iterations, learning_rate, bet
         update += np.float32(epsilon)
         np.divide(m, update, out=update)
         update *= step
-        x = x - update
+        x = np.subtract(x, update, out=update)  # a new array: the last iterate may be kept as the best
         del update
         np.clip(x, lower, upper, out=x)
         yield 'iteration', iteration

@@ -353,9 +353,9 @@ def add_total_variation(image, weight, gradient):
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
 # Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py):
 UNTILED_BASE_BYTES = 2.1e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
-TILED_BASE_BYTES = 1.85e9  # TensorFlow, the weights, one graph for both passes and the targets
-UNTILED_BYTES_PER_FLOAT = 4.4  # per activation float of the whole image: 2.6 KB a pixel up to relu5_1
-TILED_BYTES_PER_FLOAT = 2.9  # per activation float of a tile's crop: 1.8 KB a pixel up to relu5_1
+TILED_BASE_BYTES = 1.65e9  # TensorFlow, the weights, one graph for both passes and the targets
+UNTILED_BYTES_PER_FLOAT = 3.1  # per activation float of the whole image: 1.9 KB a pixel up to relu5_1
+TILED_BYTES_PER_FLOAT = 1.75  # per activation float of a tile's crop: 1.07 KB a pixel up to relu5_1
 
 
 MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)
