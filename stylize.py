@@ -194,17 +194,24 @@ class Placement:
         return max(indexes, default=0) + 1
 
 
-def _session(graph, placement=None):
+def _session(graph, placement=None, grappler_passes=None):
+    """A session for `graph` on the placement's devices and master (default: this process). grappler_passes:
+    the only Grappler passes to run, e.g. ('layout', 'remap'); default: all but those below."""
     tf = _tf()
     from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
     config = tf.ConfigProto(allow_soft_placement=True)
     config.gpu_options.allow_growth = True  # share the GPU with others
-    # Grappler's passes over a graph of constants with no loops or functions cost about 2 s at the first run and
-    # gain nothing here (measured at 512 px); the remapper's fused convolutions and the layout optimizer stay.
     rewrite = config.graph_options.rewrite_options
-    for unneeded in ('constant_folding', 'arithmetic_optimization', 'dependency_optimization', 'loop_optimization',
-                     'function_optimization', 'shape_optimization', 'common_subgraph_elimination'):
-        setattr(rewrite, unneeded, RewriterConfig.OFF)
+    if grappler_passes:
+        rewrite.optimizers.extend(grappler_passes)
+    else:
+        # Grappler's passes over a graph of constants with no loops or functions cost about 2 s at the first run
+        # and gain nothing here (measured at 512 px); the remapper's fused convolutions and the layout optimizer
+        # stay.
+        for unneeded in ('constant_folding', 'arithmetic_optimization', 'dependency_optimization',
+                         'loop_optimization', 'function_optimization', 'shape_optimization',
+                         'common_subgraph_elimination'):
+            setattr(rewrite, unneeded, RewriterConfig.OFF)
     if placement is None:
         return tf.Session(graph=graph, config=config)
     config.device_count['CPU'] = placement.logical_cpus()
@@ -489,10 +496,12 @@ def _stylize_tiled(net, content, styles, tile_size, *, initial, noise_blend, see
             style_blend_weights=style_blend_weights, content_weight=content_weight, style_weight=style_weight,
             tv_weight=tv_weight, style_guides=style_guides)
         x0, lower, upper = _start(net, content.shape, initial, noise_blend, seed)
+        lower, upper = lower[:, :1, :1].copy(), upper[:, :1, :1].copy()  # per channel: the image may be large
         if optimizer == 'lbfgs':
             events = _lbfgs_events(objective, x0, lower, upper, iterations, lbfgs_history)
         else:
             events = _host_adam_events(objective, x0, lower, upper, iterations, learning_rate, beta1, beta2, epsilon)
+        del x0  # the optimizer's first iterate: not kept past it
         try:
             yield from _progress(_failures_of(placement, events), net.mean_pixel)
         finally:
@@ -525,11 +534,12 @@ def _progress(events, mean_pixel):
                 best_total, best_x = float(values['total']), x
         else:
             (iteration,) = data
-            best_image = np.clip(vgg.unprocess(best_x[0], mean_pixel), *PIXEL_RANGE)
+            best_image = vgg.unprocess(best_x[0], mean_pixel)
+            np.clip(best_image, *PIXEL_RANGE, out=best_image)  # in place: the image may be large
             yield Progress(iteration=iteration, content=float(values['content']), style=float(values['style']),
                            tv=float(values['tv']), total=float(values['total']),
                            seconds=time.perf_counter() - started, evaluations=evaluations, best_total=best_total,
-                           best_image=best_image.astype(np.float32))
+                           best_image=best_image.astype(np.float32, copy=False))
 
 
 def _adam_events(session, image, terms, step, iterations):
@@ -549,6 +559,7 @@ def _host_adam_events(evaluate, x0, lower, upper, iterations, learning_rate, bet
     """Adam on the host, as TensorFlow's AdamOptimizer computes it (float32), then clipped to the pixel bounds:
     for an objective evaluated by `evaluate(image) -> (terms, gradient)`."""
     x, m, v = x0, np.zeros_like(x0), np.zeros_like(x0)
+    del x0  # the first iterate is kept only while it is the best
     beta1, beta2 = np.float32(beta1), np.float32(beta2)
     for iteration in range(iterations):
         values, gradient = evaluate(x)
@@ -564,11 +575,11 @@ def _host_adam_events(evaluate, x0, lower, upper, iterations, learning_rate, bet
         update += np.float32(epsilon)
         np.divide(m, update, out=update)
         update *= step
-        x = x - update
+        x = np.subtract(x, update, out=update)  # a new array: the last iterate may be kept as the best
         del update
         np.clip(x, lower, upper, out=x)
         yield 'iteration', iteration
-    values, _ = evaluate(x)
+    values, _ = evaluate(x, gradient=False)
     _check_finite(values)
     yield 'evaluation', values, x
     yield 'iteration', iterations
@@ -616,7 +627,8 @@ def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history):
         try:
             scipy.optimize.minimize(
                 evaluate, x0.ravel().astype(np.float64), jac=True, method='L-BFGS-B',
-                bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()), callback=callback,
+                bounds=scipy.optimize.Bounds(np.broadcast_to(lower, x0.shape).ravel(),
+                                             np.broadcast_to(upper, x0.shape).ravel()), callback=callback,
                 # Only --iterations ends the run (or a line search that can make no progress).
                 options=dict(maxiter=iterations, maxcor=history, maxfun=2 ** 31 - 1, ftol=0.0, gtol=0.0))
         except _Stopped:

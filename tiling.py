@@ -163,7 +163,7 @@ class TileNetwork:
                 [_style_surrogate(own[name] if not guided else own[name] * self.guides[r][name], D[name])
                  for r, D in enumerate(self.D) for name in self.style_layers])
             self.gradient = tf.gradients(surrogate, self.x)[0]
-        self.session, self.placement = stylize._session(graph, placement), placement
+        self.session, self.placement = stylize._session(graph, placement, TILE_GRAPPLER_PASSES), placement
 
     def feeds(self, crop, tile):
         feed = {self.x: crop}
@@ -173,6 +173,12 @@ class TileNetwork:
 
     def close(self):
         stylize.close(self.session, self.placement)
+
+
+# Grappler's passes for the tile graph: its layout optimizer and remapper (the fused convolutions). Measured with a
+# 512 px tile (672 px crop), the full set of passes stylize._session runs took 0.55 GB more at the peak (each pass
+# copies a graph that holds the weights) for 2% less CPU time.
+TILE_GRAPPLER_PASSES = ('layout', 'remap')
 
 
 def _style_surrogate(F, D):
@@ -281,14 +287,15 @@ class TiledObjective:
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.shape = max(tile.own[2] for tile in self.tiles), max(tile.own[3] for tile in self.tiles)
 
-    def network(self, k):
-        return self.networks[k % len(self.networks)]
-
-    def __call__(self, image):
+    def __call__(self, image, gradient=True):
+        """(terms, gradient); with gradient=False, pass 1 only and (terms, None)."""
         grams, L_content = self._pass1(image)
         L_style, differences = self._style(grams)
-        gradient = self._pass2(image, differences)
-        L_tv = add_total_variation(image, self.tv_weight, gradient) if self.tv_weight else 0.0
+        if gradient:
+            gradient = self._pass2(image, differences)
+            L_tv = add_total_variation(image, self.tv_weight, gradient) if self.tv_weight else 0.0
+        else:
+            gradient, L_tv = None, add_total_variation(image, self.tv_weight, None) if self.tv_weight else 0.0
         terms = {'content': self.content_weight * L_content, 'style': self.style_weight * L_style,
                  'tv': self.tv_weight * L_tv}
         terms['total'] = terms['content'] + terms['style'] + terms['tv']
@@ -371,12 +378,14 @@ class TiledObjective:
 
 def add_total_variation(image, weight, gradient):
     """stylize.total_variation of an image [1, h, w, 3], in NumPy; adds `weight` times its gradient to
-    `gradient`. Float32 throughout, one difference image at a time: the image may be large."""
+    `gradient` unless it is None. Float32 throughout, one difference image at a time: the image may be large."""
     L_tv = 0.0
     for axis in (1, 2):
         difference = np.diff(image, axis=axis)
         L_tv += sum(float(np.sum(np.square(rows, dtype=np.float64))) for rows in np.array_split(
             difference, max(1, difference.shape[1] // 256), axis=1))
+        if gradient is None:
+            continue
         difference *= np.float32(2 * weight)
         ahead = [slice(None)] * 4
         ahead[axis] = slice(1, None)
@@ -390,10 +399,10 @@ def add_total_variation(image, weight, gradient):
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
 # Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py):
-UNTILED_BASE_BYTES = 2.0e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
-TILED_BASE_BYTES = 2.0e9  # TensorFlow, the weights, one graph for both passes and the targets
-UNTILED_BYTES_PER_FLOAT = 4.4  # per activation float of the whole image: 2.6 KB a pixel up to relu5_1
-TILED_BYTES_PER_FLOAT = 2.9  # per activation float of a tile's crop: 1.8 KB a pixel up to relu5_1
+UNTILED_BASE_BYTES = 2.1e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
+TILED_BASE_BYTES = 1.65e9  # TensorFlow, the weights, one graph for both passes and the targets
+UNTILED_BYTES_PER_FLOAT = 3.1  # per activation float of the whole image: 1.9 KB a pixel up to relu5_1
+TILED_BYTES_PER_FLOAT = 1.75  # per activation float of a tile's crop: 1.07 KB a pixel up to relu5_1
 
 
 MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)

@@ -267,7 +267,7 @@ def peak_rss_of_run(argv):
 @pytest.mark.parametrize('options', [
     ['--width', '64', '--optimizer', 'adam'],
     ['--width', '128', '--tile-size', '64', '--optimizer', 'adam'],
-    ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs', '--lbfgs-history', '300'],
+    ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs'],
 ])
 def test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak(files, options):
     argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
