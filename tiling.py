@@ -15,7 +15,6 @@ the whole image only through the Gram matrices G^l, so one evaluation is two pas
 The total variation is computed on the whole image on the host (it is cheap). The image, its gradient and the
 optimizer's state stay in host memory; only tiles go through the network.
 """
-import math
 import os
 from dataclasses import dataclass
 
@@ -147,8 +146,8 @@ class TileNetwork:
             self.grams = {name: stylize.gram_matrix(own[name]) for name in self.style_layers}
             self.guides = [{name: tf.placeholder(tf.float32, [1, None, None, 1]) for name in self.style_layers}
                            for _ in range(guided)]
-            self.guided_grams = [{name: stylize.guided_gram_matrix(own[name], T[name]) for name in self.style_layers}
-                                 for T in self.guides]
+            self.guided_grams = [{name: stylize.guided_gram_matrix(own[name], T[name])
+                                  for name in self.style_layers} for T in self.guides]
             # Pass 2: the content targets over the own positions, and D = c (G - A) per style layer (per guided
             # style), fed in.
             self.P = {name: tf.placeholder(tf.float32, own[name].shape) for name in self.content_layers}
