@@ -150,8 +150,8 @@ class TileNetwork:
             self.grams = {name: stylize.gram_matrix(own[name]) for name in self.style_layers}
             self.guides = [{name: tf.placeholder(tf.float32, [1, None, None, 1]) for name in self.style_layers}
                            for _ in range(guided)]
-            self.guided_grams = [{name: stylize.guided_gram_matrix(own[name], T[name]) for name in self.style_layers}
-                                 for T in self.guides]
+            self.guided_grams = [{name: stylize.guided_gram_matrix(own[name], T[name])
+                                  for name in self.style_layers} for T in self.guides]
             # Pass 2: the content targets over the own positions, and D = c (G - A) per style layer (per guided
             # style), fed in.
             self.P = {name: tf.placeholder(tf.float32, own[name].shape) for name in self.content_layers}
@@ -402,6 +402,7 @@ MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the re
 UNTILED_BASE_BYTES = 2.1e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
 TILED_BASE_BYTES = 1.65e9  # TensorFlow, the weights, one graph for both passes and the targets
 UNTILED_BYTES_PER_FLOAT = 3.1  # per activation float of the whole image: 1.9 KB a pixel up to relu5_1
+LBFGS_WORKER_BYTES = 0.2e9  # L-BFGS's worker thread: 0.03 to 0.4 GB more at the peak, from run to run (measured)
 TILED_BYTES_PER_FLOAT = 1.75  # per activation float of a tile's crop: 1.07 KB a pixel up to relu5_1
 
 
@@ -498,4 +499,5 @@ def estimate_peak(height, width, content_layers, style_layers, tile_size, optimi
         crop = max(tile.crop_pixels for tile in make_tiles(height, width, tile_size, deepest))
         network = TILED_BYTES_PER_FLOAT * activation_floats(deepest) * crop
         base = TILED_BASE_BYTES
-    return base + network + host_bytes_per_pixel(optimizer, lbfgs_history, content_floats) * pixels
+    worker = LBFGS_WORKER_BYTES if optimizer == 'lbfgs' else 0.0
+    return base + worker + network + host_bytes_per_pixel(optimizer, lbfgs_history, content_floats) * pixels
