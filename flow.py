@@ -87,11 +87,9 @@ def consistency(backward, forward):
     disagreeing pixels counted as -1 so that the zeros spread outwards (as the authors' checker does)."""
     height, width = backward.shape[:2]
     backward, forward = np.asarray(backward, np.float64), np.asarray(forward, np.float64)
-    rows, columns = np.mgrid[0:height, 0:width]
-    x, y = columns + backward[:, :, 0], rows + backward[:, :, 1]
-    # The checker needs the 2x2 neighbourhood of p + w^ inside frame j (x2 = floor(x) + 1 < width).
-    inside = (x >= 0) & (np.floor(x) + 1 < width) & (y >= 0) & (np.floor(y) + 1 < height)
-    forward_there, _ = warp(forward, backward)
+    # The authors' checker also drops the last row and column (it needs floor(x) + 1 < width); here a point
+    # is inside where bilinear sampling is defined, 0 <= x <= width - 1, as in warp.
+    forward_there, inside = warp(forward, backward)
     disagree = (np.sum((backward + forward_there) ** 2, axis=2) >=
                 FORWARD_BACKWARD_RELATIVE * (np.sum(backward ** 2, axis=2) + np.sum(forward_there ** 2, axis=2))
                 + FORWARD_BACKWARD_ABSOLUTE)
