@@ -635,6 +635,9 @@ def run_video(args, net=None):
     """A video content: its frames stylized with temporal consistency (video.py) and written as a clip."""
     kind = check_video_options(args)
     styles = [read_image(path, args.max_megapixels) for path in args.styles]
+    settings = _frames_settings(args, args.styles)
+    directory = video.frames_directory(args.output, settings)
+    _check_video_output(args, directory)
     sizes = {}
 
     def prepare(frame):
@@ -663,8 +666,6 @@ def run_video(args, net=None):
             return colors.transfer_luminance(image, photos[frame])
         return image
 
-    directory = video.frames_directory(args.output, _frames_settings(args, args.styles))
-    _check_video_output(args, directory)
     net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
     device = args.device or stylize.default_device()
     initial = {'noise': None, 'content': lambda k: frames[k], 'style': lambda k: resize(styles[0], height, width)}
@@ -672,7 +673,7 @@ def run_video(args, net=None):
           f'{args.optimizer}, {"single pass" if args.passes == 1 else f"{args.passes} passes"}, on {device}; '
           f'finished frames in {directory}', flush=True)
     steps = video.stylize_clip(
-        net, frames, styles, directory, passes=args.passes, long_term=args.long_term, iterations=args.iterations,
+        net, frames, styles, directory, settings=settings, passes=args.passes, long_term=args.long_term, iterations=args.iterations,
         temporal_weight=args.temporal_weight, flow_method=args.flow, initial=initial[args.init],
         noise_blend=args.initial_noiseblend, seed=args.seed,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,

@@ -191,17 +191,18 @@ def file_digest(path):
 
 def frames_directory(output, settings):
     """Where the finished frames of a run go: beside the output, in `<output>.frames/<key>`, the key a hash of
-    `settings` (everything that changes the frames), which are also written there as settings.json. A rerun
-    with the same settings finds its frames; one with other settings gets a directory of its own."""
-    text = json.dumps(settings, sort_keys=True)
-    key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    directory = os.path.join(output.rstrip('/') + '.frames', key)
+    `settings` (everything that changes the frames). A rerun with the same settings finds its frames; one with
+    other settings gets a directory of its own. Made, with the settings as settings.json, by stylize_clip."""
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return os.path.join(output.rstrip('/') + '.frames', key)
+
+
+def _make_frames_directory(directory, settings):
     os.makedirs(directory, exist_ok=True)
     manifest = os.path.join(directory, 'settings.json')
     if not os.path.exists(manifest):
         with open(manifest, 'w') as f:
             f.write(json.dumps(settings, sort_keys=True, indent=1))
-    return directory
 
 
 def frame_path(directory, frame, pass_):
@@ -311,7 +312,7 @@ def schedule(count, passes):
             previous = frame
 
 
-def stylize_clip(net, frames, styles, directory, *, passes=1, long_term=LONG_TERM, iterations=None,
+def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, long_term=LONG_TERM, iterations=None,
                  temporal_weight=None, flow_method=flow.FLOW_METHOD, initial=None, noise_blend=0.0,
                  blend_weight=BLEND_WEIGHT, **options):
     """Stylizes `frames` (RGB 0..255, one size) into `directory`, yielding FrameProgress and FrameDone.
@@ -328,7 +329,8 @@ def stylize_clip(net, frames, styles, directory, *, passes=1, long_term=LONG_TER
     passes // 2 + 1; the authors' code: 8 of 15) add gamma_t L_temporal against w(x_n). iterations: (per pass,).
 
     Each finished frame is written (8-bit PNG, atomically) and later frames are computed from those files, so a
-    rerun on the same directory skips what is there and gives what an uninterrupted run gives.
+    rerun on the same directory skips what is there and gives what an uninterrupted run gives. settings: what
+    the directory's name stands for (see frames_directory), written there as settings.json.
     temporal_weight: gamma_t (None: default_temporal_weight). `options` go to stylize.stylize.
     """
     count, (height, width) = len(frames), frames[0].shape[:2]
@@ -342,6 +344,7 @@ def stylize_clip(net, frames, styles, directory, *, passes=1, long_term=LONG_TER
             height, width, options.get('content_weight', stylize.CONTENT_WEIGHT), content_layer,
             MULTIPASS_TEMPORAL_RATIO if multipass else TEMPORAL_RATIO)
     mean_pixel = np.asarray(net.mean_pixel, np.float32)
+    _make_frames_directory(directory, settings or {})
     flows = _Flows(frames, flow_method)
     steps = list(schedule(count, passes))
 
