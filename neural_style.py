@@ -668,13 +668,17 @@ def run_video(args, net=None):
 
     net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
     device = args.device or stylize.default_device()
+    gamma_t = args.temporal_weight
+    if gamma_t is None:
+        gamma_t = video.default_temporal_weight(height, width, args.content_weight, args.content_layers[0],
+                                                args.passes > 1)
     initial = {'noise': None, 'content': lambda k: frames[k], 'style': lambda k: resize(styles[0], height, width)}
     print(f'output {width}x{height}, {len(frames)} frames at {fps:g} fps, {len(styles)} style image(s), '
-          f'{args.optimizer}, {"single pass" if args.passes == 1 else f"{args.passes} passes"}, on {device}; '
-          f'finished frames in {directory}', flush=True)
+          f'{args.optimizer}, {"single pass" if args.passes == 1 else f"{args.passes} passes"}, '
+          f'gamma_t {gamma_t:.4g}, on {device}; finished frames in {directory}', flush=True)
     steps = video.stylize_clip(
         net, frames, styles, directory, settings=settings, passes=args.passes, long_term=args.long_term, iterations=args.iterations,
-        temporal_weight=args.temporal_weight, flow_method=args.flow, initial=initial[args.init],
+        temporal_weight=gamma_t, flow_method=args.flow, initial=initial[args.init],
         noise_blend=args.initial_noiseblend, seed=args.seed,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,

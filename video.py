@@ -235,13 +235,15 @@ def _layer_size(layer, height, width):
     return channels, height * width
 
 
-def default_temporal_weight(height, width, content_weight, content_layer, ratio=TEMPORAL_RATIO):
+def default_temporal_weight(height, width, content_weight, content_layer, multipass=False):
     """gamma_t that weighs the temporal loss against the content loss as the authors' code does.
 
     Their content loss is the mean (1/(N M)) sum (F - P)^2 with weight 5 and their temporal loss the paper's
     (1/D) sum c (x - w)^2 with weight 1e3 (5e2 multi-pass); ours is alpha 1/2 sum (F - P)^2, so the same balance
     is gamma_t = ratio * alpha * N M / 2, ratio = 1e3 / 5. For relu4_2 (N = 512, M = D / 192) this is
-    ratio * alpha * (4/3) D: gamma_t L_temporal = 266.7 alpha sum c (x - w)^2, whatever the frame size."""
+    ratio * alpha * (4/3) D: gamma_t L_temporal = 266.7 alpha sum c (x - w)^2, whatever the frame size.
+    multipass: the multi-pass algorithm's ratio, 5e2 / 5."""
+    ratio = MULTIPASS_TEMPORAL_RATIO if multipass else TEMPORAL_RATIO
     N, M = _layer_size(content_layer, height, width)
     return ratio * content_weight * N * M / 2
 
@@ -341,8 +343,7 @@ def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, lon
     if temporal_weight is None:
         content_layer = (options.get('content_layers') or stylize.CONTENT_LAYERS)[0]
         temporal_weight = default_temporal_weight(
-            height, width, options.get('content_weight', stylize.CONTENT_WEIGHT), content_layer,
-            MULTIPASS_TEMPORAL_RATIO if multipass else TEMPORAL_RATIO)
+            height, width, options.get('content_weight', stylize.CONTENT_WEIGHT), content_layer, multipass)
     mean_pixel = np.asarray(net.mean_pixel, np.float32)
     _make_frames_directory(directory, settings or {})
     flows = _Flows(frames, flow_method)

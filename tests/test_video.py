@@ -64,6 +64,7 @@ def test_default_gamma_t_is_the_authors_balance_against_the_content_loss():
     # relu4_2 of a 64x48 frame: 512 channels at 8x6 positions; theirs 1e3 / 5 of a mean over N M, ours half a sum.
     assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2') == pytest.approx(1e3 / 5 * 512 * 48 / 2)
     assert video.default_temporal_weight(48, 64, 2.0, 'relu4_2') == pytest.approx(2 * 200 * 512 * 48 / 2)
+    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2', multipass=True) == pytest.approx(100 * 512 * 24)
     # (4/3) D: independent of the size for relu4_2 when the sides are multiples of 8
     assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2') == pytest.approx(200 * 4 / 3 * 48 * 64 * 3)
 
