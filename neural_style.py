@@ -788,7 +788,7 @@ def _stopped(args, reason, progress, finish):
 
 def _likely_cause(term):
     weight = {'content': '--content-weight', 'style': '--style-weight or --style-layer-weights',
-              'tv': '--tv-weight'}.get(term, 'a loss weight')
+              'tv': '--tv-weight', 'temporal': '--temporal-weight'}.get(term, 'a loss weight')
     return f'{weight} too large for 32-bit floats?' + (' With Adam, --learning-rate?' if term == 'gradient' else '')
 
 

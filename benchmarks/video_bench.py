@@ -27,14 +27,13 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import flow  # noqa: E402
-import stylize  # noqa: E402
 import vgg  # noqa: E402
 import video  # noqa: E402
 
 ASPECT = 3 / 4
 SHIFT = (2.0, 0.7)  # the window's motion per frame, in output pixels
 ZOOM = 0.985  # the window's scale per frame: zooming in by 1.5 %
-FAST_LAYERS = dict(device='/cpu:0', seed=0)
+RUN_OPTIONS = dict(device='/cpu:0', seed=0)  # every run on the CPU from the same white noise
 
 
 # The generated clip
@@ -140,12 +139,12 @@ def coherence(args):
                 stylized, seconds = [], 0.0
                 for k, frame in enumerate(frames):
                     result, took = run_clip(net, [frame], styles, os.path.join(directory, str(k)),
-                                            iterations=(first,), **FAST_LAYERS)
+                                            iterations=(first,), **RUN_OPTIONS)
                     stylized += result
                     seconds += took
             else:
                 options.setdefault('iterations', (first, later))
-                stylized, seconds = run_clip(net, frames, styles, directory, **options, **FAST_LAYERS)
+                stylized, seconds = run_clip(net, frames, styles, directory, **options, **RUN_OPTIONS)
             error = temporal_error(stylized, flows)
             rows.append((name, error, seconds))
             results[name] = stylized
@@ -187,7 +186,7 @@ def speed(args):
             done = {}
             started = time.perf_counter()
             for step in video.stylize_clip(net, frames, [style], os.path.join(scratch, str(size)),
-                                           iterations=(args.iterations, args.iterations), **FAST_LAYERS):
+                                           iterations=(args.iterations, args.iterations), **RUN_OPTIONS):
                 if isinstance(step, video.FrameDone):
                     done[step.frame] = step
                     started = time.perf_counter()
