@@ -677,8 +677,8 @@ def run_video(args, net=None):
           f'{args.optimizer}, {"single pass" if args.passes == 1 else f"{args.passes} passes"}, '
           f'gamma_t {gamma_t:.4g}, on {device}; finished frames in {directory}', flush=True)
     steps = video.stylize_clip(
-        net, frames, styles, directory, settings=settings, passes=args.passes, long_term=args.long_term, iterations=args.iterations,
-        temporal_weight=gamma_t, flow_method=args.flow, initial=initial[args.init],
+        net, frames, styles, directory, settings=settings, passes=args.passes, long_term=args.long_term,
+        iterations=args.iterations, temporal_weight=gamma_t, flow_method=args.flow, initial=initial[args.init],
         noise_blend=args.initial_noiseblend, seed=args.seed,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
