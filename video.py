@@ -326,9 +326,10 @@ def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, lon
     gamma_t sum_j L_temporal(x_i, w(x_{i-j}), c_long) over the previous long_term frames j (c_long: see
     flow.long_term_weights). iterations: (first frame, later frames).
     passes > 1: the multi-pass algorithm. Pass 1 stylizes every frame from its usual start (as the first);
-    pass p > 1 goes backward (p even) or forward (p odd) and starts frame i from (x_i + delta c w(x_n)) / (1 + delta c), x_i its
-    result of pass p-1 and x_n the neighbour's of this pass; the passes after the first half (from pass
-    passes // 2 + 1; the authors' code: 8 of 15) add gamma_t L_temporal against w(x_n). iterations: (per pass,).
+    pass p > 1 goes backward (p even) or forward (p odd) and starts frame i from
+    (x_i + delta c w(x_n)) / (1 + delta c), x_i its result of pass p-1 and x_n the neighbour's of this pass (the
+    frame processed just before); the passes after the first half (from pass passes // 2 + 1; the authors' code:
+    8 of 15) add gamma_t L_temporal against w(x_n). iterations: (per pass,).
 
     Each finished frame is written (8-bit PNG, atomically) and later frames are computed from those files, so a
     rerun on the same directory skips what is there and gives what an uninterrupted run gives. settings: what
