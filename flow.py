@@ -7,6 +7,7 @@ import numpy as np
 
 FLOW_METHODS = ('dis', 'farneback')
 FLOW_METHOD = 'dis'  # OpenCV's DIS (Kroeger et al. 2016): fast and accurate enough on a CPU; the paper used DeepFlow
+DIS_MIN_SIDE = 12  # OpenCV's DIS refuses smaller frames
 # The consistency checker of Ruder, Dosovitskiy & Brox (GCPR 2016 eqs. for c; consistencyChecker.cpp):
 FORWARD_BACKWARD_RELATIVE = 0.01  # |w~ + w^|^2 > 0.01 (|w~|^2 + |w^|^2) + 0.5: forward and backward disagree
 FORWARD_BACKWARD_ABSOLUTE = 0.5
@@ -30,6 +31,8 @@ def optical_flow(a, b, method=FLOW_METHOD):
         raise ValueError(f'unknown flow method {method!r}; choose one of {", ".join(FLOW_METHODS)}')
     a, b = _grey(a), _grey(b)
     if method == 'dis':
+        if min(a.shape) < DIS_MIN_SIDE:
+            raise ValueError(f'DIS optical flow needs frames of at least {DIS_MIN_SIDE}x{DIS_MIN_SIDE} pixels')
         # The medium preset: on a translated texture of sinusoids (the tests') it erred by at most 0.06 px,
         # 'fast' by 0.16 and 'ultrafast' by 0.40.
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

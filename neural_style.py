@@ -652,6 +652,9 @@ def run_video(args, net=None):
     except video.ClipError as error:
         raise UserError(str(error)) from None
     height, width = photos[0].shape[:2]
+    if args.flow == 'dis' and len(photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
+        raise UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at least '
+                        f'{flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow farneback')
     frames = photos
     if args.preserve_colors == 'histogram':
         styles = [colors.match_histogram(style, photos[0]) for style in styles]

@@ -245,6 +245,7 @@ def test_bad_clips_get_one_sentence(clip, capsys, case, expected):
     ('out.mp4', ['--iterations', '1,2,3'], '--iterations has 3 values'),
     ('out.mp4', ['--passes', '2', '--long-term', '2'], 'do not combine'),
     ('out.mp4', ['--start', '2', '--end', '1'], 'is not after --start'),
+    ('out.mp4', ['--max-size', '10'], 'too small for DIS optical flow'),
 ])
 def test_bad_video_options_get_one_sentence(clip, capsys, output, extra, expected):
     assert expected in fails(clip_args(clip, *extra, output=output), capsys)
