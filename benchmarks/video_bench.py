@@ -27,6 +27,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import flow  # noqa: E402
+import stylize  # noqa: E402
 import vgg  # noqa: E402
 import video  # noqa: E402
 
@@ -127,6 +128,8 @@ def coherence(args):
         ('frame by frame (each from white noise, gamma_t = 0)', 'independent', {}),
         ('previous frame warped as start, gamma_t = 0', 'single', dict(temporal_weight=0.0)),
         ('+ temporal loss (short-term, default gamma_t)', 'single', {}),
+        ('+ temporal loss, gamma_t / 10', 'single', dict(temporal_weight=video.default_temporal_weight(
+            height, width, stylize.CONTENT_WEIGHT, stylize.CONTENT_LAYERS[0]) / 10)),
         (f'+ long-term consistency, J = {args.long_term}', 'single', dict(long_term=args.long_term)),
         (f'multi-pass, {args.passes} passes of {args.pass_iterations} iterations', 'multi',
          dict(passes=args.passes, iterations=(args.pass_iterations,))),
