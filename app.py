@@ -19,6 +19,7 @@ import time
 from typing import NamedTuple
 
 import neural_style
+import stylize
 import vgg
 
 TITLE = 'neural-style'
@@ -179,7 +180,7 @@ def build_page(painter):
                     field('style_weight', gr.Slider, 'style weight beta, as a power of ten (3: 1000)',
                           minimum=low, maximum=high, step=step,
                           value=math.log10(painter.option('style_weight').default), elem_id='style-weight'),
-                    field('iterations', gr.Number, 'iterations', value=int(painter.option('iterations').default),
+                    field('iterations', gr.Number, 'iterations', value=stylize.ITERATIONS,
                           precision=0, minimum=1, elem_id='iterations'),
                     field('max_size', gr.Slider, 'size (longest side, pixels)', minimum=SIZE_RANGE[0],
                           maximum=SIZE_RANGE[1], step=SIZE_RANGE[2], value=painter.option('max_size').default,

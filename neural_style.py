@@ -2,11 +2,13 @@
 """Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
 
 This file is the command line: it parses options, reads and writes images, and prints progress. The
-objective and the optimizers are in stylize.py, the network and its weights file in vgg.py.
+objective and the optimizers are in stylize.py, the network and its weights file in vgg.py, a video's
+per-frame loop in video.py and its optical flow in flow.py.
 """
 import argparse
 import csv
 import io
+import json
 import math
 import os
 import signal
@@ -20,9 +22,11 @@ import numpy as np
 
 import cluster
 import colors
+import flow
 import stylize
 import tiling
 import vgg
+import video
 
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
@@ -269,9 +273,11 @@ def build_parser():
         prog='neural_style.py', description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     io = p.add_argument_group('images')
-    io.add_argument('--content', required=True, help='the photograph; the output has its aspect ratio')
+    io.add_argument('--content', required=True, help='the photograph, or a video (see the video options); the '
+                    'output has its aspect ratio')
     io.add_argument('--styles', required=True, nargs='+', help='one or more style images')
-    io.add_argument('--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format')
+    io.add_argument('--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format; '
+                    'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames')
     io.add_argument('--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
                     'if they exist (by default an existing file stops the run before it starts)')
     io.add_argument('--max-size', type=positive_int, default=MAX_SIZE,
@@ -315,9 +321,11 @@ def build_parser():
     opt = p.add_argument_group('optimization')
     opt.add_argument('--optimizer', choices=stylize.OPTIMIZERS, default=stylize.OPTIMIZER,
                      help='L-BFGS (the paper\'s) or Adam')
-    opt.add_argument('--iterations', type=_positive_ints, default=str(stylize.ITERATIONS),
-                     help='optimizer iterations; with --scales, one number for every stage or one per stage '
-                     '(e.g. 500,200,100)')
+    opt.add_argument('--iterations', type=_positive_ints,
+                     help=f'optimizer iterations (default {stylize.ITERATIONS}); with --scales, one number for every '
+                     f'stage or one per stage (e.g. 500,200,100); for a video, the first frame\'s and the later '
+                     f'frames\' (default {video.FIRST_ITERATIONS},{video.LATER_ITERATIONS}), or per frame and pass '
+                     f'with --passes (default {video.PASS_ITERATIONS})')
     opt.add_argument('--scales', type=_scales, metavar='SIZES',
                      help='coarse to fine (Gatys et al. 2017): the longest side of each stage in pixels, e.g. '
                      '256,512,1024; each stage starts from the last one\'s result upsampled, and the last size '
@@ -358,6 +366,23 @@ def build_parser():
                         help=f'memory budget in GB for choosing the tiling (default: '
                         f'{tiling.MEMORY_SHARE:.0%} of the machine\'s RAM)')
 
+    clip = p.add_argument_group('video (Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", 2016)')
+    clip.add_argument('--start', type=_non_negative_float, metavar='SECONDS', help='take the clip from this time')
+    clip.add_argument('--end', type=_positive_float, metavar='SECONDS', help='take the clip up to this time')
+    clip.add_argument('--frames', type=positive_int, metavar='N', help='take at most N frames')
+    clip.add_argument('--temporal-weight', type=_non_negative_float, metavar='GAMMA',
+                      help='gamma_t, the weight of the temporal loss (default: the authors\' balance against the '
+                      'content loss, 200 alpha N M / 2 at the content layer, 100 alpha N M / 2 with --passes; '
+                      'see README); 0 for frame-by-frame stylization from the warped previous frame')
+    clip.add_argument('--long-term', type=positive_int, default=video.LONG_TERM, metavar='J',
+                      help='tie each frame to the previous J stylized frames (long-term consistency); 1: the '
+                      'previous frame only')
+    clip.add_argument('--passes', type=positive_int, default=1, metavar='N',
+                      help=f'the multi-pass algorithm with N passes over the clip, alternately forward and backward '
+                      f'(the authors use {video.MULTIPASS_PASSES}); 1: the single-pass algorithm')
+    clip.add_argument('--flow', choices=flow.FLOW_METHODS, default=flow.FLOW_METHOD,
+                      help='optical flow: OpenCV\'s DIS or Farneback')
+
     out = p.add_argument_group('progress')
     out.add_argument('--print-iterations', type=_non_negative_int, default=PRINT_ITERATIONS,
                      help='print the losses every this many iterations (0: only at the end)')
@@ -375,6 +400,8 @@ def build_parser():
 
 def check_options(args):
     """Checks the options against each other and the file system, before anything is computed."""
+    if args.iterations is None:
+        args.iterations = [stylize.ITERATIONS]
     counts = [('--style-scales', args.style_scales, len(args.styles), 'style images'),
               ('--style-blend-weights', args.style_blend_weights, len(args.styles), 'style images'),
               ('--style-masks', args.style_masks, len(args.styles), 'style images'),
@@ -383,13 +410,12 @@ def check_options(args):
     for option, values, expected, what in counts:
         if values is not None and len(values) != expected:
             raise UserError(f'{option} has {len(values)} values for {expected} {what}')
-    for option, layers in (('--content-layers', args.content_layers), ('--style-layers', args.style_layers)):
-        repeated = sorted({layer for layer in layers if layers.count(layer) > 1}, key=vgg.LAYERS.index)
-        if repeated:
-            raise UserError(f'{option} names {" and ".join(repeated)} more than once; give each layer once '
-                            f'(its weight goes in {option[:-1]}-weights)')
+    _check_layers(args)
     if args.style_blend_weights is not None and sum(args.style_blend_weights) <= 0:
         raise UserError('--style-blend-weights must not all be 0')
+    for option, value, unset in VIDEO_OPTIONS:
+        if getattr(args, value) != unset:
+            raise UserError(f'{option} applies to a video content only; {args.content} is an image')
     if args.scales is None and len(args.iterations) > 1:
         raise UserError(f'--iterations has {len(args.iterations)} values but there are no --scales; give one number')
     if args.scales is not None and len(args.iterations) not in (1, len(args.scales)):
@@ -425,7 +451,19 @@ def check_options(args):
         _check_writable(args.progress_write, args.overwrite)
     if args.progress_plot:
         check_plot_path(args.progress_plot, args.overwrite)
-    if args.device is not None:  # last: asking TensorFlow which devices it sees imports it
+    _check_device(args)  # last: asking TensorFlow which devices it sees imports it
+
+
+def _check_layers(args):
+    for option, layers in (('--content-layers', args.content_layers), ('--style-layers', args.style_layers)):
+        repeated = sorted({layer for layer in layers if layers.count(layer) > 1}, key=vgg.LAYERS.index)
+        if repeated:
+            raise UserError(f'{option} names {" and ".join(repeated)} more than once; give each layer once '
+                            f'(its weight goes in {option[:-1]}-weights)')
+
+
+def _check_device(args):
+    if args.device is not None:
         try:
             stylize.existing_device(args.device)
         except ValueError as error:
@@ -684,6 +722,8 @@ class Run:
 
 def run(args, net=None):
     """One run of the command line, printing its progress; `net`, the loaded network, lets a caller reuse it."""
+    if content_is_video(args.content):
+        return run_video(args, net)
     job = Run(args, net)
     print(job.plan(), flush=True)
     started, progress, last = time.perf_counter(), None, {}
@@ -734,6 +774,224 @@ def _plan_line(size, memory_plan, args):
     tiles = tiling.make_tiles(height, width, memory_plan.tile_size, deepest)
     return (f'{width}x{height}: tiled, {len(tiles)} tiles of {memory_plan.tile_size} px with a '
             f'{tiling.halo(deepest)} px halo, {peak}')
+
+# Video
+
+VIDEO_OPTIONS = [('--start', 'start', None), ('--end', 'end', None), ('--frames', 'frames', None),
+                 ('--temporal-weight', 'temporal_weight', None), ('--long-term', 'long_term', video.LONG_TERM),
+                 ('--passes', 'passes', 1)]
+IMAGE_OPTIONS = [('--scales', 'scales'), ('--style-masks', 'style_masks'), ('--initial', 'initial'),
+                 ('--checkpoint-output', 'checkpoint_output'), ('--progress-write', 'progress_write'),
+                 ('--progress-plot', 'progress_plot'), ('--tile-size', 'tile_size'), ('--max-memory', 'max_memory'),
+                 ('--devices', 'devices'), ('--cluster', 'cluster')]
+# Options that do not change the frames, left out of the frames directory's key.
+UNKEYED_OPTIONS = ('content', 'styles', 'output', 'overwrite', 'network', 'device', 'print_iterations',
+                   'max_megapixels', 'checkpoint_output', 'checkpoint_iterations', 'progress_write')
+
+
+def content_is_video(path):
+    """Whether the content is a video, told by its contents: a file that Pillow does not read as a still image
+    and ffmpeg reads as a video (an animated GIF is a video). A file named like a video that neither reads
+    gets ffmpeg's complaint as a UserError; any other unreadable file is left to read_image to report."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        with _open_image(path) as image:
+            if getattr(image, 'n_frames', 1) == 1:
+                return False
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        pass
+    try:
+        video.probe(path)
+    except video.ClipError as error:
+        if os.path.splitext(path)[1].lower() in video.VIDEO_EXTENSIONS:
+            raise UserError(str(error)) from None
+        return False
+    return True
+
+
+def check_video_options(args):
+    """The options of a video run, checked before anything is computed; returns the output's kind."""
+    for option, value in IMAGE_OPTIONS:
+        if getattr(args, value) is not None:
+            raise UserError(f'{option} is not supported for a video content')
+    iterations = args.iterations or []
+    if len(iterations) > (1 if args.passes > 1 else 2):
+        raise UserError(f'--iterations has {len(iterations)} values; for a video give one number, or two (the '
+                        f'first frame\'s and the later frames\'), or one with --passes')
+    if args.passes > 1 and args.long_term > 1:
+        raise UserError('--long-term and --passes do not combine (the multi-pass algorithm ties each frame to its '
+                        'neighbour only)')
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise UserError(f'--end {args.end:g} is not after --start {args.start:g}')
+    _check_layers(args)
+    if args.device is not None and not _is_device(args.device):
+        raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
+    try:
+        kind = video.output_kind(args.output)
+    except video.ClipError as error:
+        raise UserError(str(error)) from None
+    output = args.output.rstrip('/') or args.output
+    if os.path.isdir(output) and kind != 'directory':
+        raise UserError(f'{output} is a directory')
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise UserError(f'cannot write {output}: directory {directory} does not exist')
+    if not os.access(directory, os.W_OK):
+        raise UserError(f'cannot write {output}: directory {directory} is not writable')
+    _check_device(args)
+    return kind
+
+
+def _frames_settings(args, styles_paths):
+    """What changes the frames: the options and the contents of the input files (the network by path, size and
+    time: hashing 550 MB at every run would cost seconds)."""
+    settings = {name: value for name, value in sorted(vars(args).items()) if name not in UNKEYED_OPTIONS}
+    settings['content_sha256'] = video.file_digest(args.content)
+    settings['styles_sha256'] = [video.file_digest(path) for path in styles_paths]
+    network = vgg.find_weights(args.network)
+    if os.path.exists(network):
+        info = os.stat(network)
+        settings['network'] = [os.path.abspath(network), info.st_size, info.st_mtime_ns]
+    return settings
+
+
+def run_video(args, net=None):
+    """A video content: its frames stylized with temporal consistency (video.py) and written as a clip."""
+    kind = check_video_options(args)
+    styles = [read_image(path, args.max_megapixels) for path in args.styles]
+    settings = _frames_settings(args, args.styles)
+    directory = video.frames_directory(args.output, settings)
+    _check_video_output(args, directory)
+    sizes = {}
+
+    def prepare(frame):
+        if 'size' not in sizes:
+            height, width = output_size(frame.shape, args.width, args.max_size)
+            sizes['size'] = video.even_size(height, width) if kind == 'video' else (height, width)
+            _check_megapixels('the output', *sizes['size'], args.max_megapixels)
+        return resize(frame, *sizes['size'])
+
+    try:
+        photos, fps = video.read_clip(args.content, prepare, args.start, args.end, args.frames)
+    except video.ClipError as error:
+        raise UserError(str(error)) from None
+    height, width = photos[0].shape[:2]
+    if args.flow == 'dis' and len(photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
+        raise UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at least '
+                        f'{flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow farneback')
+    frames = photos
+    if args.preserve_colors == 'histogram':
+        styles = [colors.match_histogram(style, photos[0]) for style in styles]
+    elif args.preserve_colors == 'luminance':
+        styles = [colors.match_luminance(style, photos[0]) for style in styles]
+        frames = [colors.luminance_image(photo) for photo in photos]
+    styles = [scaled_style(style, width, scale)
+              for style, scale in zip(styles, args.style_scales or [1.0] * len(styles))]
+
+    def finish(image, frame):
+        if args.preserve_colors in ('luminance', 'post'):
+            return colors.transfer_luminance(image, photos[frame])
+        return image
+
+    net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+    device = stylize.existing_device(args.device) if args.device else stylize.default_device()  # the graph's
+    gamma_t = args.temporal_weight
+    if gamma_t is None:
+        gamma_t = video.default_temporal_weight(height, width, args.content_weight, args.content_layers[0],
+                                                args.passes > 1)
+    initial = {'noise': None, 'content': lambda k: frames[k], 'style': lambda k: resize(styles[0], height, width)}
+    print(f'output {width}x{height}, {len(frames)} frames at {fps:g} fps, {len(styles)} style image(s), '
+          f'{args.optimizer}, {"single pass" if args.passes == 1 else f"{args.passes} passes"}, '
+          f'gamma_t {gamma_t:.4g}, on {device}; finished frames in {directory}', flush=True)
+    steps = video.stylize_clip(
+        net, frames, styles, directory, settings=settings, passes=args.passes, long_term=args.long_term,
+        iterations=args.iterations, temporal_weight=gamma_t, flow_method=args.flow, initial=initial[args.init],
+        noise_blend=args.initial_noiseblend, seed=args.seed,
+        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
+        style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
+        optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
+        learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
+        device=device, precision=args.precision)
+    started, stop, resumed = time.perf_counter(), None, 0
+    try:
+        for step in steps:
+            if isinstance(step, video.FrameDone):
+                if step.resumed:
+                    resumed += 1
+                else:
+                    print(f'{_frame_prefix(step)}done in {format_duration(step.seconds)} (optical flow '
+                          f'{step.flow_seconds:.2f} s)', flush=True)
+                continue
+            if resumed:
+                print(f'resuming: {resumed} finished frame(s) found in {directory}', flush=True)
+                resumed = 0
+            p = step.progress
+            if args.print_iterations and p.iteration % args.print_iterations == 0 or p.iteration == step.iterations:
+                remaining = '' if math.isnan(step.remaining_seconds) else \
+                    f'  remaining {format_duration(step.remaining_seconds)}'
+                print(f'{_frame_prefix(step)}iteration {p.iteration:>{len(str(step.iterations))}}/{step.iterations}  '
+                      f'content {p.content:.4g}  style {p.style:.4g}  temporal {p.temporal:.4g}  '
+                      f'total {p.total:.4g}{remaining}', flush=True)
+    except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
+        stop = error
+    finally:
+        steps.close()
+    finished = video.finished_frames(directory, len(frames), args.passes)
+    if stop is None and resumed:
+        print(f'all {len(finished)} frames were already finished in {directory}')
+    if finished:
+        clip = [np.clip(np.rint(finish(video.read_png(path), k)), 0, 255).astype(np.uint8)
+                for k, path in enumerate(finished)]
+        video.write_clip(args.output, clip, fps, overwrite=True)
+        _remember_partial(directory, args.output, partial=len(finished) < len(frames) or stop is not None)
+    if stop is not None:
+        if isinstance(stop, KeyboardInterrupt):
+            what, code = f'interrupted ({_signal_name(stop)})', _signal_exit_code(stop)
+        else:
+            what, code = f'error: {stop} ({_likely_cause(stop.term)})', 1
+        saved = f'wrote the {len(finished)} finished frame(s) to {args.output}' if finished else 'no frame finished'
+        raise Stopped(f'{what}; {saved}; run the same command again to continue', code)
+    print(f'wrote {args.output} ({len(finished)} frames at {fps:g} fps) in '
+          f'{format_duration(time.perf_counter() - started)}')
+
+
+PARTIAL = 'partial-output.json'
+
+
+def _remember_partial(directory, output, partial):
+    """Records that `output` holds this run's unfinished clip, so that a rerun may replace it."""
+    record = os.path.join(directory, PARTIAL)
+    if partial:
+        info = os.stat(output)
+        write_atomically(record, lambda f: f.write(json.dumps(
+            [os.path.abspath(output), info.st_size, info.st_mtime_ns]).encode()))
+    elif os.path.exists(record):
+        os.unlink(record)
+
+
+def _check_video_output(args, directory):
+    """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""
+    output = args.output.rstrip('/') or args.output
+    if not os.path.exists(output) or args.overwrite:
+        return
+    record = os.path.join(directory, PARTIAL)
+    if os.path.exists(record):
+        with open(record) as f:
+            path, size, mtime = json.load(f)
+        info = os.stat(output)
+        if path == os.path.abspath(output) and (info.st_size, info.st_mtime_ns) == (size, mtime):
+            return
+    raise UserError(f'{output} exists; choose another name or pass --overwrite')
+
+
+def _frame_prefix(step):
+    passes = f'pass {step.pass_}/{step.passes}  ' if step.passes > 1 else ''
+    return f'{passes}frame {step.frame + 1:>{len(str(step.count))}}/{step.count}  '
 
 
 def _stage_prefix(stage, sizes):
@@ -794,7 +1052,7 @@ def _write_result(path, image):
 
 def _likely_cause(term):
     weight = {'content': '--content-weight', 'style': '--style-weight or --style-layer-weights',
-              'tv': '--tv-weight'}.get(term, 'a loss weight')
+              'tv': '--tv-weight', 'temporal': '--temporal-weight'}.get(term, 'a loss weight')
     return f'{weight} too large for 32-bit floats?' + (' With Adam, --learning-rate?' if term == 'gradient' else '')
 
 

@@ -10,6 +10,11 @@ M_l positions (height x width):
     L_style   = sum_l w_l E_l                                            (eq. 5)
     L_total   = alpha L_content + beta L_style (+ gamma L_tv, not in the paper, off by default)   (eq. 7)
 
+Video (Ruder, Dosovitskiy & Brox, GCPR 2016 / IJCV 2018): a frame x adds gamma_t times the temporal loss
+    L_temporal = 1/D sum_k c_k (x_k - w_k)^2
+over the D = height x width x 3 values, w the previous stylized frame warped onto this one and c the per-pixel
+consistency weights; several (w, c) pairs (long-term consistency) add up.
+
 Spatial control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"): with a
 guide T^l_r (a mask over the output, downsampled to layer l) for the region r a style image governs, the output's
 Gram is the guided one, G^l_r = (T^l_r o F^l)' (T^l_r o F^l), compared per guided position with A^l.
@@ -80,6 +85,13 @@ def guided_gram_matrix(features, guide):
     return gram_matrix(features * guide)
 
 
+def temporal_loss(x, w, c):
+    """L_temporal = 1/D sum_k c_k (x_k - w_k)^2: x and w [1, h, w, 3], c [1, h, w, 1] (Ruder et al. 2016)."""
+    tf = _tf()
+    D = int(np.prod(x.shape[1:]))
+    return tf.reduce_sum(c * tf.square(x - w)) / D
+
+
 def total_variation(image):
     """sum of squared differences between horizontally and vertically neighbouring pixels (not in the paper)."""
     tf = _tf()
@@ -99,13 +111,14 @@ class Progress:
     evaluations: int  # objective and gradient evaluations so far (L-BFGS's line search may take several a step)
     best_total: float  # the lowest total seen so far
     best_image: np.ndarray  # the image with that total: RGB, 0..255, float32 [height, width, 3]
+    temporal: float = 0.0  # gamma_t * L_temporal (video frames only)
 
 
 class NonFiniteLoss(ArithmeticError):
     """A loss term or the gradient stopped being finite: the optimization stops there, before the optimizer
     sees it, and the last Progress yielded holds the best image of the finite iterations.
 
-    term: 'content', 'style', 'tv', 'total' (the sum overflowed) or 'gradient'; value: what it became.
+    term: 'content', 'style', 'tv', 'temporal', 'total' (the sum overflowed) or 'gradient'; value: what it became.
     """
 
     def __init__(self, term, value):
@@ -121,8 +134,8 @@ def _check_finite(values, gradient=None, image=None):
     else the first of the loss terms and their total, then the gradient."""
     if image is not None and not np.all(np.isfinite(image)):
         raise NonFiniteLoss('gradient', 'nan')
-    for term in ('content', 'style', 'tv', 'total'):
-        if not np.isfinite(values[term]):
+    for term in ('content', 'style', 'tv', 'temporal', 'total'):
+        if term in values and not np.isfinite(values[term]):
             raise NonFiniteLoss(term, float(values[term]))
     if gradient is not None and not np.all(np.isfinite(gradient)):
         raise NonFiniteLoss('gradient', 'nan' if np.isnan(gradient).any() else 'inf')
@@ -312,7 +325,7 @@ def layer_features(net, images, content_layers, style_layers, pooling, device, d
 
 def objective(net, image, content_targets, style_targets, *, content_layer_weights, style_layer_weights,
               style_blend_weights, content_weight, style_weight, tv_weight, pooling, dtype='float32',
-              style_guides=None):
+              style_guides=None, temporal_targets=None, temporal_weight=0.0):
     """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
 
     content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of that style);
@@ -322,6 +335,8 @@ def objective(net, image, content_targets, style_targets, *, content_layer_weigh
     style_guides: None, or one dict per style image, layer -> T^l [h_l, w_l]: that style's loss then uses the
     guided Gram G^l_r with M_l replaced by sum T^l^2, the guided count of positions (as the authors' code
     normalizes its guides); a guide of ones is the unguided loss.
+    temporal_targets: None, or (w, c) pairs, w [1, h, w, 3] preprocessed and c [h, w]: adds the term
+    'temporal', temporal_weight times the sum of their L_temporal.
     """
     tf = _tf()
     layer_names = list(content_layer_weights) + list(style_layer_weights)
@@ -349,6 +364,11 @@ def objective(net, image, content_targets, style_targets, *, content_layer_weigh
              'style': style_weight * L_style,
              'tv': tv_weight * total_variation(image)}
     terms['total'] = terms['content'] + terms['style'] + terms['tv']
+    if temporal_targets:
+        terms['temporal'] = temporal_weight * tf.add_n(
+            [temporal_loss(image, tf.constant(np.asarray(w, np.float32)),
+                           tf.constant(np.asarray(c, np.float32)[None, :, :, None])) for w, c in temporal_targets])
+        terms['total'] += terms['temporal']
     return terms
 
 
@@ -358,7 +378,8 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
             content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, pooling=POOLING,
             optimizer=OPTIMIZER, iterations=ITERATIONS, lbfgs_history=LBFGS_HISTORY,
             learning_rate=LEARNING_RATE, beta1=BETA1, beta2=BETA2, epsilon=EPSILON, device=None,
-            precision=PRECISION, tile_size=None, max_memory=None, placement=None):
+            precision=PRECISION, tile_size=None, max_memory=None, placement=None, temporal_targets=None,
+            temporal_weight=0.0):
     """Paints `content` in the style of `styles`, yielding a Progress after every iteration (and for the start).
 
     net: vgg.VGG19. content: RGB 0..255 [h, w, 3]; the output has its size. styles: a list of RGB images at
@@ -375,6 +396,9 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     sessions may have a cluster's master (Placement). With several devices the evaluation is tiled (with
     tile_size, or tiling.spread's size), the tiles of one pass running on all of them at once. A device of a
     cluster that fails raises DeviceLost.
+    temporal_targets: for a video frame, None or (w, c) pairs: w a warped earlier stylized frame (RGB 0..255,
+    content's size), c its consistency weights [h, w] in 0..1; the objective then adds temporal_weight (gamma_t)
+    times the sum of their L_temporal (untiled only).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f'unknown optimizer {optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
@@ -400,6 +424,9 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
                 raise ValueError("a style mask must have the content's height and width, values in 0..1, "
                                  "and not be 0 everywhere")
         style_guides = [layer_guides(mask, style_layers) for mask in style_masks]
+    for w, c in temporal_targets or []:
+        if np.shape(w) != np.shape(content) or np.shape(c) != np.shape(content)[:2]:
+            raise ValueError("a temporal target and its weights must have the content's height and width")
     placement = placement or Placement((existing_device(device) if device else default_device(),))
     device = placement.devices[0]
     dtype = compute_dtype(precision, device)
@@ -408,6 +435,8 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     plan = tiling.plan(content.shape[:2], content_layers, style_layers, tile_size=tile_size,
                        max_memory=max_memory, optimizer=optimizer, lbfgs_history=lbfgs_history,
                        devices=len(placement.devices))
+    if plan.tile_size is not None and temporal_targets:
+        raise ValueError('a video frame with temporal targets is evaluated untiled, on one device')
     if plan.tile_size is not None:
         yield from _stylize_tiled(
             net, content, styles, plan.tile_size, initial=initial, noise_blend=noise_blend, seed=seed,
@@ -426,7 +455,10 @@ def stylize(net, content, styles, *, initial=None, noise_blend=0.0, seed=None,
     x0, lower, upper = _start(net, content.shape, initial, noise_blend, seed)
     weights = dict(content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights,
                    style_blend_weights=blend, content_weight=content_weight, style_weight=style_weight,
-                   tv_weight=tv_weight, pooling=pooling, dtype=dtype, style_guides=style_guides)
+                   tv_weight=tv_weight, pooling=pooling, dtype=dtype, style_guides=style_guides,
+                   temporal_targets=[(vgg.preprocess(np.asarray(w, np.float32), net.mean_pixel)[None], np.asarray(c))
+                                     for w, c in temporal_targets or []],
+                   temporal_weight=temporal_weight)
 
     tf = _tf()
     graph = tf.Graph()
@@ -539,7 +571,8 @@ def _progress(events, mean_pixel):
             yield Progress(iteration=iteration, content=float(values['content']), style=float(values['style']),
                            tv=float(values['tv']), total=float(values['total']),
                            seconds=time.perf_counter() - started, evaluations=evaluations, best_total=best_total,
-                           best_image=best_image.astype(np.float32, copy=False))
+                           best_image=best_image.astype(np.float32, copy=False),
+                           temporal=float(values.get('temporal', 0.0)))
 
 
 def _adam_events(session, image, terms, step, iterations):

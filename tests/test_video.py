@@ -1,0 +1,269 @@
+"""Video: the temporal loss, and a clip end to end on tiny frames (random-weight network)."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+import flow
+import neural_style
+import stylize
+import video
+from conftest import ROOT, random_image, save
+from test_cli import fails
+
+FAST = ['--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2', '--device', '/cpu:0', '--seed', '0',
+        '--print-iterations', '1']
+FPS = 12.5
+
+
+# The temporal loss
+
+def test_temporal_loss_matches_its_formula_and_finite_differences():
+    import tensorflow.compat.v1 as tf
+    rng = np.random.default_rng(0)
+    x0, w = rng.uniform(0, 255, (2, 1, 5, 6, 3))
+    c = rng.uniform(0, 1, (1, 5, 6, 1))
+    expected = np.sum(c * (x0 - w) ** 2) / x0.size  # 1/D sum_k c_k (x_k - w_k)^2, D = 5 * 6 * 3
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float64, x0.shape)
+        loss = stylize.temporal_loss(x, tf.constant(w), tf.constant(c))
+        gradient = tf.gradients(loss, x)[0]
+    with tf.Session(graph=graph) as session:
+        value, analytic = session.run((loss, gradient), {x: x0})
+        assert value == pytest.approx(expected, rel=1e-12)
+        h = 1e-3
+        for index in [(0, 0, 0, 0), (0, 2, 3, 1), (0, 4, 5, 2), (0, 1, 4, 0)]:
+            step = np.zeros_like(x0)
+            step[index] = h
+            numeric = (session.run(loss, {x: x0 + step}) - session.run(loss, {x: x0 - step})) / (2 * h)
+            assert analytic[index] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_a_frame_adds_gamma_t_times_the_temporal_loss(net):
+    """Row 0 of a frame's run is its start: gamma_t/D sum c (x0 - w)^2 for the pairs given, summed."""
+    rng = np.random.default_rng(1)
+    content, start = random_image(12, 16, seed=5), random_image(12, 16, seed=6)
+    pairs = [(random_image(12, 16, seed=7), rng.uniform(0, 1, (12, 16))) for _ in range(2)]
+    steps = stylize.stylize(net, content, [random_image(12, 16, seed=8)], initial=start, iterations=1,
+                            style_layers=('relu1_1',), content_layers=('relu1_2',), device='/cpu:0',
+                            temporal_targets=pairs, temporal_weight=3.0)
+    first = next(steps)
+    steps.close()
+    expected = 3.0 * sum(np.sum(c[:, :, None] * (start - w) ** 2) for w, c in pairs) / start.size
+    assert first.temporal == pytest.approx(expected, rel=1e-4)
+    assert first.total == pytest.approx(first.content + first.style + first.tv + first.temporal, rel=1e-5)
+
+
+def test_default_gamma_t_is_the_authors_balance_against_the_content_loss():
+    # relu4_2 of a 64x48 frame: 512 channels at 8x6 positions; theirs 1e3 / 5 of a mean over N M, ours half a sum.
+    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2') == pytest.approx(1e3 / 5 * 512 * 48 / 2)
+    assert video.default_temporal_weight(48, 64, 2.0, 'relu4_2') == pytest.approx(2 * 200 * 512 * 48 / 2)
+    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2', multipass=True) == pytest.approx(100 * 512 * 24)
+    # (4/3) D: independent of the size for relu4_2 when the sides are multiples of 8
+    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2') == pytest.approx(200 * 4 / 3 * 48 * 64 * 3)
+
+
+# Clips
+
+def textured_clip(count=4, height=24, width=32, seed=0):
+    """A smooth random texture seen through a window moving 1 px right per frame."""
+    from scipy.ndimage import gaussian_filter
+    texture = gaussian_filter(np.random.default_rng(seed).uniform(0, 255, (height + 8, width + 8 + count, 3)),
+                              (1.5, 1.5, 0))
+    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255
+    return [texture[4:4 + height, 4 + k:4 + k + width].astype(np.uint8) for k in range(count)]
+
+
+@pytest.fixture
+def clip(tmp_path, network_path):
+    path = str(tmp_path / 'clip.mp4')
+    video.write_clip(path, textured_clip(), FPS)
+    style = save(tmp_path / 'style.png', random_image(20, 20, seed=2))
+    return dict(content=path, style=style, network=network_path, dir=tmp_path)
+
+
+def clip_args(clip, *extra, output='out.mp4'):
+    return ['--content', clip['content'], '--styles', clip['style'], '--network', clip['network'],
+            '--output', str(clip['dir'] / output)] + FAST + list(extra)
+
+
+def read_back(path):
+    reader = imageio.get_reader(path, format='FFMPEG')
+    try:
+        return [np.asarray(frame) for frame in reader], reader.get_meta_data()
+    finally:
+        reader.close()
+
+
+def frames_of(clip, output):
+    """The finished frames of the one run whose output is `output`, from its frames directory."""
+    (key,) = os.listdir(str(clip['dir'] / output) + '.frames')
+    directory = os.path.join(str(clip['dir'] / output) + '.frames', key)
+    return [video.read_png(path) for path in video.finished_frames(directory, 4, 1)], directory
+
+
+def test_a_clip_end_to_end(clip, capsys):
+    assert neural_style.main(clip_args(clip, '--iterations', '3,2')) == 0
+    frames, meta = read_back(str(clip['dir'] / 'out.mp4'))
+    assert len(frames) == 4 and frames[0].shape == (24, 32, 3) and meta['fps'] == FPS
+    out = capsys.readouterr().out
+    assert 'frame 1/4  iteration 3/3' in out and 'frame 4/4  iteration 2/2' in out and 'remaining' in out
+    assert 'wrote' in out
+
+
+def test_gif_and_directory_outputs_and_part_of_a_clip(clip):
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--frames', '2', output='out.gif')) == 0
+    from PIL import Image
+    with Image.open(clip['dir'] / 'out.gif') as gif:
+        assert gif.n_frames == 2 and gif.size == (32, 24)
+    # frames from 0.1 s on: k / 12.5 >= 0.1 for k >= 2
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--start', '0.1', output='pngs/')) == 0
+    assert sorted(os.listdir(clip['dir'] / 'pngs')) == ['frame_00001.png', 'frame_00002.png']
+
+
+def temporal_error(stylized, contents):
+    """The paper's measure: the mean over frames k > 1 of (1/D) sum c (x_k - w(x_{k-1}))^2, flows from the
+    content frames."""
+    errors = []
+    for k in range(1, len(stylized)):
+        backward = flow.optical_flow(contents[k], contents[k - 1])
+        c = flow.consistency(backward, flow.optical_flow(contents[k - 1], contents[k]))
+        warped, _ = flow.warp(stylized[k - 1], backward)
+        errors.append(np.sum(c[:, :, None] * (stylized[k] - warped) ** 2) / stylized[k].size)
+    return float(np.mean(errors))
+
+
+def test_the_temporal_loss_lowers_the_temporal_error(clip):
+    contents = [frame.astype(np.float32) for frame in read_back(clip['content'])[0]]
+    assert neural_style.main(clip_args(clip, '--iterations', '4,6', '--temporal-weight', '0',
+                                       output='plain.mp4')) == 0
+    assert neural_style.main(clip_args(clip, '--iterations', '4,6', output='coherent.mp4')) == 0
+    plain, _ = frames_of(clip, 'plain.mp4')
+    coherent, _ = frames_of(clip, 'coherent.mp4')
+    np.testing.assert_array_equal(plain[0], coherent[0])  # the same first frame: the same seed, no temporal loss
+    assert temporal_error(coherent, contents) < 0.5 * temporal_error(plain, contents)
+
+
+def test_an_interrupted_clip_resumes_to_the_uninterrupted_result(clip):
+    assert neural_style.main(clip_args(clip, '--iterations', '3,2', output='whole.mp4')) == 0
+    whole, _ = frames_of(clip, 'whole.mp4')
+
+    command = [sys.executable, os.path.join(ROOT, 'neural_style.py')] + clip_args(clip, '--iterations', '3,2')
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, run.kill)
+    watchdog.start()
+    try:
+        for line in run.stdout:
+            if line.startswith('frame 3/4  iteration'):  # frames 1 and 2 are finished
+                break
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        run.kill()
+    assert run.returncode == 130, err
+    assert 'Traceback' not in err
+    assert 'interrupted (SIGINT); wrote the 2 finished frame(s)' in err.strip().splitlines()[-1]
+    partial, meta = read_back(str(clip['dir'] / 'out.mp4'))
+    assert len(partial) == 2 and meta['fps'] == FPS
+    kept, directory = frames_of(clip, 'out.mp4')
+    assert len(kept) == 2
+    finished = {name: os.stat(os.path.join(directory, 'pass1', name)).st_mtime_ns
+                for name in os.listdir(os.path.join(directory, 'pass1'))}
+
+    # the same command again continues at frame 3 and may replace its own unfinished clip
+    assert neural_style.main(clip_args(clip, '--iterations', '3,2')) == 0
+    resumed, _ = frames_of(clip, 'out.mp4')
+    for name, mtime in finished.items():
+        assert os.stat(os.path.join(directory, 'pass1', name)).st_mtime_ns == mtime  # not recomputed
+    assert len(resumed) == 4
+    for a, b in zip(resumed, whole):
+        np.testing.assert_array_equal(a, b)
+    assert len(read_back(str(clip['dir'] / 'out.mp4'))[0]) == 4
+    # a finished clip is another matter: it is kept without --overwrite
+    assert neural_style.main(clip_args(clip, '--iterations', '3,2')) == 1
+
+
+def test_other_options_do_not_mix_frames(clip):
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--frames', '2', output='a.gif')) == 0
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--frames', '2', '--style-weight', '10',
+                                       '--overwrite', output='a.gif')) == 0
+    assert len(os.listdir(clip['dir'] / 'a.gif.frames')) == 2
+
+
+def test_multi_pass_and_long_term(clip):
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--passes', '3', output='multi.gif')) == 0
+    (key,) = os.listdir(clip['dir'] / 'multi.gif.frames')
+    assert sorted(os.listdir(clip['dir'] / 'multi.gif.frames' / key)) == ['pass1', 'pass2', 'pass3',
+                                                                         'settings.json']
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--long-term', '3', output='long.gif')) == 0
+
+
+# Bad input
+
+def ffmpeg(*arguments):
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), '-loglevel', 'error', '-y'] + list(arguments), check=True,
+                   timeout=60)
+
+
+@pytest.mark.parametrize('case, expected', [
+    ('text', 'is neither an image nor a video ffmpeg can read'),
+    ('audio only', 'has no frames (no video stream)'),
+    ('unknown codec', 'uses a codec ffmpeg cannot decode'),
+    ('empty range', 'has no frames between --start and --end'),
+])
+def test_bad_clips_get_one_sentence(clip, capsys, case, expected):
+    path = clip['dir'] / 'bad.mp4'
+    extra = []
+    if case == 'text':
+        path.write_text('not a video')
+    elif case == 'audio only':
+        ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '0.2', str(path))
+    elif case == 'unknown codec':  # the H.264 clip with its codec's tags renamed
+        data = open(clip['content'], 'rb').read()
+        assert b'avc1' in data and b'avcC' in data
+        path.write_bytes(data.replace(b'avc1', b'qqq9').replace(b'avcC', b'qqqC'))
+    else:
+        path = clip['content']
+        extra = ['--start', '5']
+    argv = clip_args(clip, *extra)
+    argv[argv.index('--content') + 1] = str(path)
+    assert expected in fails(argv, capsys)
+
+
+@pytest.mark.parametrize('output, extra, expected', [
+    ('missing/out.mp4', [], 'directory'),
+    ('out.xyz', [], 'cannot write a video of type ".xyz"'),
+    ('out.mp4', ['--scales', '16,32'], '--scales is not supported for a video content'),
+    ('out.mp4', ['--iterations', '1,2,3'], '--iterations has 3 values'),
+    ('out.mp4', ['--passes', '2', '--long-term', '2'], 'do not combine'),
+    ('out.mp4', ['--start', '2', '--end', '1'], 'is not after --start'),
+    ('out.mp4', ['--max-size', '10'], 'too small for DIS optical flow'),
+])
+def test_bad_video_options_get_one_sentence(clip, capsys, output, extra, expected):
+    assert expected in fails(clip_args(clip, *extra, output=output), capsys)
+
+
+def test_an_existing_output_is_kept(clip, capsys):
+    (clip['dir'] / 'out.mp4').write_bytes(b'precious')
+    assert 'exists' in fails(clip_args(clip), capsys)
+    assert (clip['dir'] / 'out.mp4').read_bytes() == b'precious'
+    assert not os.path.exists(clip['dir'] / 'out.mp4.frames')
+
+
+def test_a_missing_style_gets_one_sentence(clip, capsys):
+    argv = clip_args(clip)
+    argv[argv.index('--styles') + 1] = str(clip['dir'] / 'none.png')
+    assert 'does not exist' in fails(argv, capsys)
+
+
+def test_video_options_on_an_image_are_refused(files, capsys):
+    from test_cli import args
+    assert '--passes applies to a video content only' in fails(args(files, '--passes', '2'), capsys)

@@ -1,0 +1,394 @@
+"""Temporally coherent style transfer of a clip (Ruder, Dosovitskiy & Brox): the per-frame loop, its resumable
+frames directory, and reading and writing clips."""
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import flow
+import stylize
+import vgg
+
+# Defaults of the authors' code (manuelruder/artistic-videos), and what they mean here.
+FIRST_ITERATIONS = 2000  # artistic_video.lua -num_iterations 2000,1000: the first frame, from the usual start ...
+LATER_ITERATIONS = 1000  # ... and every later frame, from the previous stylized frame warped
+PASS_ITERATIONS = 100  # artistic_video_multiPass.lua -num_iterations: per frame and pass
+MULTIPASS_PASSES = 15  # artistic_video_multiPass.lua -num_passes (the multi-pass algorithm's; ours is off by default)
+BLEND_WEIGHT = 1.0  # delta, artistic_video_multiPass.lua -blendWeight: the warped neighbour's weight at a new pass
+# gamma_t relative to alpha in the authors' code: -temporal_weight 1e3 (single pass) or 5e2 (multi-pass) against
+# -content_weight 5; translated to this project's losses by default_temporal_weight.
+TEMPORAL_RATIO = 1e3 / 5
+MULTIPASS_TEMPORAL_RATIO = 5e2 / 5
+LONG_TERM = 1  # J: the previous frames tied to each frame; 1 is short-term consistency only (the code's default)
+VIDEO_EXTENSIONS = ('.mp4', '.mov', '.mkv', '.avi', '.m4v')  # written by ffmpeg with H.264
+FRAME_FORMAT = 'frame_{:05d}.png'
+
+
+class ClipError(Exception):
+    """A clip that cannot be read or written: one sentence for the user."""
+
+
+# Reading and writing clips
+
+def _ffmpeg_failure(path, error):
+    """ffmpeg's complaint about an input, as one sentence."""
+    text = str(error)
+    if 'no decoder found' in text or 'Decoder not found' in text or 'unknown codec' in text.lower():
+        return f'video {path} uses a codec ffmpeg cannot decode'
+    if 'does not contain any stream' in text or 'no video stream' in text.lower():
+        return f'video {path} has no frames (no video stream)'
+    return f'{path} is neither an image nor a video ffmpeg can read'
+
+
+def probe(path):
+    """ffmpeg's description of a video file (codec, fps, size, duration), or ClipError."""
+    import imageio_ffmpeg
+
+    frames = imageio_ffmpeg.read_frames(path)
+    try:
+        return next(frames)
+    except (OSError, RuntimeError, StopIteration) as error:
+        raise ClipError(_ffmpeg_failure(path, error)) from None
+    finally:
+        frames.close()
+
+
+def read_clip(path, prepare, start=None, end=None, count=None):
+    """The frames of a video, each RGB float32 0..255 [height, width, 3] passed through prepare(frame) (to
+    resize it, say), and its frame rate. Frame k is at time k / fps; taken are those with
+    start <= time < end, at most `count`."""
+    import imageio_ffmpeg
+
+    meta = probe(path)
+    fps = float(meta.get('fps') or 0)
+    if not fps > 0:
+        raise ClipError(f'video {path} has no frame rate ffmpeg can read')
+    frames, reader = [], imageio_ffmpeg.read_frames(path)
+    try:
+        next(reader)
+        width, height = meta['size']
+        for k, data in enumerate(reader):
+            time_k = k / fps
+            if end is not None and time_k >= end or count is not None and len(frames) >= count:
+                break
+            if start is not None and time_k < start:
+                continue
+            frame = np.frombuffer(data, np.uint8).reshape(height, width, 3).astype(np.float32)
+            frames.append(prepare(frame))
+    except (OSError, RuntimeError) as error:
+        raise ClipError(_ffmpeg_failure(path, error)) from None
+    finally:
+        reader.close()
+    if not frames:
+        within = '' if start is None and end is None else ' between --start and --end'
+        raise ClipError(f'video {path} has no frames{within}')
+    return frames, fps
+
+
+def output_kind(path):
+    """'video' (a container ffmpeg writes), 'gif', or 'directory' (PNG frames: a path ending in / or without an
+    extension, or an existing directory); ClipError for anything else."""
+    extension = os.path.splitext(path.rstrip('/'))[1].lower()
+    if path.endswith(('/', os.sep)) or os.path.isdir(path) or not extension:
+        return 'directory'
+    if extension == '.gif':
+        return 'gif'
+    if extension in VIDEO_EXTENSIONS:
+        return 'video'
+    raise ClipError(f'cannot write a video of type "{extension}"; use {", ".join(VIDEO_EXTENSIONS)}, .gif or a '
+                    f'directory for PNG frames')
+
+
+def even_size(height, width):
+    """H.264 in 4:2:0 needs even sides: the size rounded down to them (at least 2)."""
+    return max(2, height - height % 2), max(2, width - width % 2)
+
+
+def write_clip(path, frames, fps, overwrite=False):
+    """Writes uint8 RGB frames as a video, a GIF or a directory of PNGs (see output_kind), atomically: into a
+    temporary file or directory beside `path`, then renamed over it."""
+    kind = output_kind(path)
+    path = path.rstrip('/') or path
+    if os.path.exists(path) and not overwrite:
+        raise ClipError(f'{path} exists; choose another name or pass --overwrite')
+    directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    if kind == 'directory':
+        temporary = tempfile.mkdtemp(dir=directory, prefix=f'.{base}.', suffix='.tmp')
+        try:
+            for k, frame in enumerate(frames):
+                _write_png(os.path.join(temporary, FRAME_FORMAT.format(k + 1)), frame)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            os.replace(temporary, path)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        return
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f'.{base}.', suffix='.tmp' + os.path.splitext(path)[1])
+    os.close(fd)
+    try:
+        if kind == 'gif':
+            from PIL import Image
+            images = [Image.fromarray(frame) for frame in frames]
+            images[0].save(temporary, format='GIF', save_all=True, append_images=images[1:],
+                           duration=round(1000 / fps), loop=0)
+        else:
+            import imageio.v2 as imageio
+            writer = imageio.get_writer(temporary, format='FFMPEG', fps=fps, codec='libx264', macro_block_size=1,
+                                        ffmpeg_log_level='error')
+            try:
+                for frame in frames:
+                    writer.append_data(frame)
+            finally:
+                writer.close()
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _write_png(path, image):
+    from PIL import Image
+    Image.fromarray(np.asarray(image, np.uint8)).save(path, format='PNG')
+
+
+def _write_png_atomically(path, image):
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.' + os.path.basename(path) + '.',
+                                     suffix='.tmp')
+    os.close(fd)
+    try:
+        _write_png(temporary, image)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def read_png(path):
+    from PIL import Image
+    with Image.open(path) as image:
+        return np.asarray(image.convert('RGB'), np.float32)
+
+
+# The frames directory
+
+def file_digest(path):
+    """SHA256 of a file's contents."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def frames_directory(output, settings):
+    """Where the finished frames of a run go: beside the output, in `<output>.frames/<key>`, the key a hash of
+    `settings` (everything that changes the frames). A rerun with the same settings finds its frames; one with
+    other settings gets a directory of its own. Made, with the settings as settings.json, by stylize_clip."""
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return os.path.join(output.rstrip('/') + '.frames', key)
+
+
+def _make_frames_directory(directory, settings):
+    os.makedirs(directory, exist_ok=True)
+    manifest = os.path.join(directory, 'settings.json')
+    if not os.path.exists(manifest):
+        with open(manifest, 'w') as f:
+            f.write(json.dumps(settings, sort_keys=True, indent=1))
+
+
+def frame_path(directory, frame, pass_):
+    """The file of frame `frame` (0-based) after pass `pass_` (1-based)."""
+    return os.path.join(directory, f'pass{pass_}', FRAME_FORMAT.format(frame + 1))
+
+
+def finished_frames(directory, count, passes):
+    """The latest finished version of each frame, in order, up to the first frame with none: paths."""
+    paths = []
+    for frame in range(count):
+        done = [frame_path(directory, frame, p) for p in range(passes, 0, -1)
+                if os.path.exists(frame_path(directory, frame, p))]
+        if not done:
+            break
+        paths.append(done[0])
+    return paths
+
+
+# gamma_t
+
+def _layer_size(layer, height, width):
+    """(N_l, M_l) of a layer for an input of height x width: channels and positions."""
+    channels = 3
+    for name in vgg.layers_up_to(layer):
+        if name.startswith('conv'):
+            channels = vgg.CONV_SHAPES[name][3]
+        elif name.startswith('pool'):
+            height, width = (height + 1) // 2, (width + 1) // 2
+    return channels, height * width
+
+
+def default_temporal_weight(height, width, content_weight, content_layer, multipass=False):
+    """gamma_t that weighs the temporal loss against the content loss as the authors' code does.
+
+    Their content loss is the mean (1/(N M)) sum (F - P)^2 with weight 5 and their temporal loss the paper's
+    (1/D) sum c (x - w)^2 with weight 1e3 (5e2 multi-pass); ours is alpha 1/2 sum (F - P)^2, so the same balance
+    is gamma_t = ratio * alpha * N M / 2, ratio = 1e3 / 5. For relu4_2 (N = 512, M = D / 192) this is
+    ratio * alpha * (4/3) D: gamma_t L_temporal = 266.7 alpha sum c (x - w)^2, whatever the frame size.
+    multipass: the multi-pass algorithm's ratio, 5e2 / 5."""
+    ratio = MULTIPASS_TEMPORAL_RATIO if multipass else TEMPORAL_RATIO
+    N, M = _layer_size(content_layer, height, width)
+    return ratio * content_weight * N * M / 2
+
+
+# The per-clip loop
+
+@dataclass
+class FrameProgress:
+    """An iteration of frame `frame` (0-based) of `count` in pass `pass_` of `passes`."""
+    frame: int
+    count: int
+    pass_: int
+    passes: int
+    iterations: int  # this frame's in this pass
+    progress: stylize.Progress
+    remaining_seconds: float  # the whole clip's, estimated from this run's speed; nan before it is known
+
+
+@dataclass
+class FrameDone:
+    """Frame `frame` of pass `pass_` written to `path`; resumed: it was there from an earlier run."""
+    frame: int
+    count: int
+    pass_: int
+    passes: int
+    path: str
+    resumed: bool
+    flow_seconds: float  # spent on optical flow and consistency for this frame
+    seconds: float  # in all for this frame
+
+
+class _Flows:
+    """Optical flows and consistency weights between content frames, each computed once."""
+
+    def __init__(self, frames, method):
+        self.frames, self.method, self.cache, self.seconds = frames, method, {}, 0.0
+
+    def flow(self, a, b):
+        if (a, b) not in self.cache:
+            started = time.perf_counter()
+            self.cache[a, b] = flow.optical_flow(self.frames[a], self.frames[b], self.method)
+            self.seconds += time.perf_counter() - started
+        return self.cache[a, b]
+
+    def weights(self, a, b):
+        """c on frame a's grid for frame b warped onto it."""
+        if ('c', a, b) not in self.cache:
+            backward, forward = self.flow(a, b), self.flow(b, a)
+            started = time.perf_counter()
+            self.cache['c', a, b] = flow.consistency(backward, forward)
+            self.seconds += time.perf_counter() - started
+        return self.cache['c', a, b]
+
+    def warped(self, image, a, b, fill=None):
+        """image (frame b's) warped onto frame a's grid."""
+        return flow.warp(image, self.flow(a, b), fill)[0].astype(np.float32)
+
+
+def schedule(count, passes):
+    """(pass, frame, neighbour) in processing order: pass 1 forward, and in the multi-pass algorithm later
+    passes alternately backward and forward; the neighbour is the frame processed just before in that pass
+    (None for the first)."""
+    for pass_ in range(1, passes + 1):
+        order = range(count) if pass_ % 2 else range(count - 1, -1, -1)
+        previous = None
+        for frame in order:
+            yield pass_, frame, previous
+            previous = frame
+
+
+def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, long_term=LONG_TERM, iterations=None,
+                 temporal_weight=None, flow_method=flow.FLOW_METHOD, initial=None, noise_blend=0.0,
+                 blend_weight=BLEND_WEIGHT, **options):
+    """Stylizes `frames` (RGB 0..255, one size) into `directory`, yielding FrameProgress and FrameDone.
+
+    passes 1: the single-pass algorithm. The first frame starts as stylize.stylize would: from initial(0) with
+    noise_blend, `initial` a function of the frame's index giving an image of the frames' size, or from white
+    noise if `initial` is None; every later frame i starts from x_{i-1} warped by the flow from
+    frame i to i-1, its pixels from outside frame i-1 set to the mean pixel (as the authors' code), and adds
+    gamma_t sum_j L_temporal(x_i, w(x_{i-j}), c_long) over the previous long_term frames j (c_long: see
+    flow.long_term_weights). iterations: (first frame, later frames).
+    passes > 1: the multi-pass algorithm. Pass 1 stylizes every frame from its usual start (as the first);
+    pass p > 1 goes backward (p even) or forward (p odd) and starts frame i from
+    (x_i + delta c w(x_n)) / (1 + delta c), x_i its result of pass p-1 and x_n the neighbour's of this pass (the
+    frame processed just before); the passes after the first half (from pass passes // 2 + 1; the authors' code:
+    8 of 15) add gamma_t L_temporal against w(x_n). iterations: (per pass,).
+
+    Each finished frame is written (8-bit PNG, atomically) and later frames are computed from those files, so a
+    rerun on the same directory skips what is there and gives what an uninterrupted run gives. settings: what
+    the directory's name stands for (see frames_directory), written there as settings.json.
+    temporal_weight: gamma_t (None: default_temporal_weight). `options` go to stylize.stylize.
+    """
+    count, (height, width) = len(frames), frames[0].shape[:2]
+    multipass = passes > 1
+    if iterations is None:
+        iterations = (PASS_ITERATIONS,) if multipass else (FIRST_ITERATIONS, LATER_ITERATIONS)
+    first_iterations, later_iterations = iterations[0], iterations[-1]
+    if temporal_weight is None:
+        content_layer = (options.get('content_layers') or stylize.CONTENT_LAYERS)[0]
+        temporal_weight = default_temporal_weight(
+            height, width, options.get('content_weight', stylize.CONTENT_WEIGHT), content_layer, multipass)
+    mean_pixel = np.asarray(net.mean_pixel, np.float32)
+    _make_frames_directory(directory, settings or {})
+    flows = _Flows(frames, flow_method)
+    steps = list(schedule(count, passes))
+
+    def planned(pass_, frame):
+        return later_iterations if multipass or frame > 0 else first_iterations
+
+    remaining = sum(planned(p, f) for p, f, _ in steps if not os.path.exists(frame_path(directory, f, p)))
+    started, done_iterations = time.perf_counter(), 0
+    for pass_, frame, neighbour in steps:
+        path = frame_path(directory, frame, pass_)
+        if os.path.exists(path):
+            yield FrameDone(frame, count, pass_, passes, path, True, 0.0, 0.0)
+            continue
+        frame_started, flow_before = time.perf_counter(), flows.seconds
+        content, start, blend, targets = frames[frame], None, 0.0, None
+        if not multipass and frame > 0:
+            start = flows.warped(read_png(frame_path(directory, frame - 1, 1)), frame, frame - 1, mean_pixel)
+            previous = [frame - j for j in range(1, long_term + 1) if frame - j >= 0]
+            c_long = flow.long_term_weights([flows.weights(frame, j) for j in previous])
+            targets = [(flows.warped(read_png(frame_path(directory, j, 1)), frame, j, mean_pixel), c)
+                       for j, c in zip(previous, c_long)]
+        elif pass_ > 1:
+            start = read_png(frame_path(directory, frame, pass_ - 1))
+            if neighbour is not None:
+                warped = flows.warped(read_png(frame_path(directory, neighbour, pass_)), frame, neighbour)
+                c = flows.weights(frame, neighbour)[:, :, None]
+                start = (start + blend_weight * c * warped) / (1 + blend_weight * c)
+                if pass_ >= passes // 2 + 1:
+                    targets = [(warped, c[:, :, 0])]
+        else:
+            start, blend = (None, 0.0) if initial is None else (initial(frame), noise_blend)
+        count_iterations = planned(pass_, frame)
+        for progress in stylize.stylize(net, content, styles, initial=start, noise_blend=blend,
+                                        iterations=count_iterations, temporal_targets=targets,
+                                        temporal_weight=temporal_weight if targets else 0.0, **options):
+            left = remaining - progress.iteration
+            rate = (time.perf_counter() - started) / (done_iterations + progress.iteration) \
+                if done_iterations + progress.iteration else math.nan
+            yield FrameProgress(frame, count, pass_, passes, count_iterations, progress, rate * left)
+        done_iterations += count_iterations
+        remaining -= count_iterations
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _write_png_atomically(path, np.clip(np.rint(progress.best_image), 0, 255).astype(np.uint8))
+        yield FrameDone(frame, count, pass_, passes, path, False, flows.seconds - flow_before,
+                        time.perf_counter() - frame_started)
