@@ -398,9 +398,11 @@ def add_total_variation(image, weight, gradient):
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
-# Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py):
-UNTILED_BASE_BYTES = 2.1e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
-TILED_BASE_BYTES = 1.65e9  # TensorFlow, the weights, one graph for both passes and the targets
+# Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py); the
+# fixed parts refitted on 64 px, 128 px and 1024x768 runs once the convolutions' input gradient stopped holding a
+# second copy of the weights (0.4 GB less at small sizes):
+UNTILED_BASE_BYTES = 1.7e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
+TILED_BASE_BYTES = 1.45e9  # TensorFlow, the weights, one graph for both passes and the targets
 UNTILED_BYTES_PER_FLOAT = 3.1  # per activation float of the whole image: 1.9 KB a pixel up to relu5_1
 LBFGS_WORKER_BYTES = 0.2e9  # L-BFGS's worker thread: 0.03 to 0.4 GB more at the peak, from run to run (measured)
 TILED_BYTES_PER_FLOAT = 1.75  # per activation float of a tile's crop: 1.07 KB a pixel up to relu5_1

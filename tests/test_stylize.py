@@ -69,8 +69,8 @@ def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, im
     threads_at_close = []  # per session opened, the names of the live threads at each close
     open_session = stylize._session
 
-    def recording_session(graph):
-        session, counts = open_session(graph), []
+    def recording_session(graph, *options):
+        session, counts = open_session(graph, *options), []
         close = session.close
 
         def recording_close():
