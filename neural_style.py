@@ -668,14 +668,8 @@ class Run:
         steps = stylize_in_stages(
             self.net, self.content, self.styles, self.sizes, iterations,
             style_scales=args.style_scales or [1.0] * len(self.styles), style_masks=self.masks, init=args.init,
-            initial=self.initial, noise_blend=args.initial_noiseblend, seed=args.seed,
-            content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
-            style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
-            style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
-            style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
-            optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
-            learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-            placement=self.placement, precision=args.precision, tile_size=args.tile_size, max_memory=self.budget)
+            initial=self.initial, placement=self.placement, tile_size=args.tile_size, max_memory=self.budget,
+            **stylize_options(args))
         try:
             for stage, progress in steps:
                 done = sum(iterations[:stage]) + progress.iteration  # over all stages: names the checkpoints
@@ -747,6 +741,17 @@ def run(args, net=None):
     except KeyboardInterrupt as interrupt:
         raise Stopped(f'interrupted ({_signal_name(interrupt)}) after the run; wrote the finished image to '
                       f'{args.output}', _signal_exit_code(interrupt)) from None
+
+
+def stylize_options(args):
+    """The options of stylize.stylize that are the command line's own, the same for an image and a video."""
+    return dict(noise_blend=args.initial_noiseblend, seed=args.seed,
+                content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+                style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
+                style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
+                style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
+                optimizer=args.optimizer, lbfgs_history=args.lbfgs_history, learning_rate=args.learning_rate,
+                beta1=args.beta1, beta2=args.beta2, epsilon=args.eps, precision=args.precision)
 
 
 def _placement(args):
@@ -909,14 +914,7 @@ def run_video(args, net=None):
     steps = video.stylize_clip(
         net, frames, styles, directory, settings=settings, passes=args.passes, long_term=args.long_term,
         iterations=args.iterations, temporal_weight=gamma_t, flow_method=args.flow, initial=initial[args.init],
-        noise_blend=args.initial_noiseblend, seed=args.seed,
-        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
-        style_blend_weights=args.style_blend_weights, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, pooling=args.pooling,
-        optimizer=args.optimizer, lbfgs_history=args.lbfgs_history,
-        learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2, epsilon=args.eps,
-        device=device, precision=args.precision)
+        device=device, **stylize_options(args))
     started, stop, resumed = time.perf_counter(), None, 0
     try:
         for step in steps:
