@@ -27,6 +27,7 @@ import cluster
 import neural_style
 import stylize
 import vgg
+import video
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
 # conv2_1, ..., up to conv5_1 (the rectified outputs, as everywhere in neural_style.py).
@@ -101,14 +102,6 @@ def figure(name, styles, seed):
     raise ValueError(f'unknown figure {name!r}')
 
 
-def _file_hash(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cell_settings(args, cell):
     """The neural_style.py options that decide a cell's image, besides its files."""
     return ['--max-size', str(args.max_size), '--iterations', str(args.iterations)] + cell.options
@@ -143,7 +136,7 @@ def render_cells(args, fig, net):
     """Renders the cells not rendered before, here one after another, or with --devices or --cluster as
     neural_style.py processes, one per device or worker at a time; returns (row, column) -> image, and -> the
     path of each result."""
-    hashes = {path: _file_hash(path) for path in {args.content, args.network, *args.style}}
+    hashes = {path: video.file_digest(path) for path in {args.content, args.network, *args.style}}
     pending, shown, paths = [], {}, {}
     for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
         if cell.shown:
