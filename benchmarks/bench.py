@@ -115,8 +115,9 @@ def run_configuration(config):
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peak_gpu_mb=gpu_peak)
 
 
-def in_subprocess(kind, payload):
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), '--worker', kind, json.dumps(payload)],
+def in_subprocess(kind, payload, script=__file__):
+    """Runs `script --worker KIND PAYLOAD` in a fresh process (its peak memory its own); its last line, as JSON."""
+    result = subprocess.run([sys.executable, os.path.abspath(script), '--worker', kind, json.dumps(payload)],
                             capture_output=True, text=True)
     if result.returncode:
         sys.exit(f'benchmark worker failed:\n{result.stderr[-3000:]}')

@@ -16,7 +16,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import bench  # noqa: E402  (beside this file: its subprocess runner)
 
 ASPECT = 3 / 4
 
@@ -93,11 +94,7 @@ def fixed_part(config):
 
 
 def in_subprocess(kind, payload):
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), '--worker', kind, json.dumps(payload)],
-                            capture_output=True, text=True)
-    if result.returncode:
-        sys.exit(f'benchmark worker failed:\n{result.stderr[-3000:]}')
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return bench.in_subprocess(kind, payload, script=__file__)
 
 
 def main():
