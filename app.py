@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A local web page (Gradio) that runs neural_style.py's runs and shows the image as it forms.
 
-The page builds neural_style.py's arguments from its fields, shows them as the equivalent command, and runs
-them through the command line's own neural_style.Run: the same checks, one-sentence errors, optimization and
+The page builds neural_style.py's arguments from its fields, shows them as the equivalent command, parses them
+with the command line's parser and runs them as job.Run: the same checks, one-sentence errors, optimization and
 output. One run at a time; others wait in Gradio's queue.
 """
 import argparse
@@ -18,6 +18,8 @@ import threading
 import time
 from typing import NamedTuple
 
+import images
+import job
 import neural_style
 import stylize
 import vgg
@@ -45,10 +47,6 @@ def _option_text(value):
     return f'{value:g}' if isinstance(value, float) else str(value)
 
 
-def _refuse(message):
-    raise neural_style.UserError(message)
-
-
 def next_refresh(drawing, resumed, refresh_seconds, drawing_share):
     """When the page may refresh next, after one drawn from `drawing` until the handler `resumed` (Gradio had
     then encoded and sent it): refresh_seconds later, or later still so that drawing takes drawing_share of
@@ -57,32 +55,31 @@ def next_refresh(drawing, resumed, refresh_seconds, drawing_share):
 
 
 class Painter:
-    """The page's runs: each one neural_style.Run with the page's settings, writing into a directory of its own
-    under `workdir`; the network is loaded once and kept for the next run."""
+    """The page's runs: each one job.Run of the page's fields, writing into a directory of its own under
+    `workdir`; the network is loaded once and kept for the next run."""
 
-    # The page's settings after the images, in the order of the handler's arguments: neural_style.py's option
+    # The page's fields after the images, in the order of the handler's arguments: neural_style.py's option
     # names. The style weight comes as a power of ten (the log slider); 'off' is no --preserve-colors.
-    SETTINGS = ('style_weight', 'iterations', 'max_size', 'optimizer', 'init', 'preserve_colors', 'seed',
+    FIELDS = ('style_weight', 'iterations', 'max_size', 'optimizer', 'init', 'preserve_colors', 'seed',
                 'content_weight', 'tv_weight', 'pooling', 'scales', 'learning_rate', 'precision')
 
     def __init__(self, workdir, network=None, refresh_seconds=REFRESH_SECONDS, drawing_share=DRAWING_SHARE):
         self.workdir, self.network = workdir, network
         self.refresh_seconds, self.drawing_share = refresh_seconds, drawing_share
-        self.parser = neural_style.build_parser()
-        self.parser.error = _refuse  # argparse's message is shown on the page, instead of exiting the server
+        self.parser = neural_style.build_parser(raise_errors=True)  # its message is shown on the page
         self.net, self.net_path = None, None
         self.stops = {}  # session -> threading.Event that its Stop button sets
 
     def option(self, dest):
         """neural_style.py's option of that name (its flag, default, choices and help are the page's)."""
-        return next(action for action in self.parser._actions if action.dest == dest)
+        return self.parser.option(dest)
 
-    def arguments(self, content, styles, output, settings):
-        """neural_style.py's arguments for the page's settings: each option whose value is not its default."""
+    def arguments(self, content, styles, output, fields):
+        """neural_style.py's arguments for the page's fields: each option whose value is not its default."""
         argv = ['--content', content, '--styles', *styles, '--output', output]
         if self.network:
             argv += ['--network', self.network]
-        for dest, value in zip(self.SETTINGS, settings):
+        for dest, value in zip(self.FIELDS, fields):
             if dest == 'style_weight':
                 value = 10.0 ** value
             if value in (None, '', 'off'):
@@ -94,47 +91,47 @@ class Painter:
                 argv += [option.option_strings[0], _option_text(value)]
         return argv
 
-    def paint(self, content, styles, *settings, request=None):
+    def paint(self, content, styles, *fields, request=None):
         """The Start button: yields an Update for the first step, then at most every refresh_seconds and
         drawing_share, and at the end (or at Stop), when the image shown is the output file as written, offered
         for download."""
         session, stop = getattr(request, 'session_hash', ''), threading.Event()
         self.stops[session] = stop
         try:
-            yield from self._paint(content, styles, settings, stop)
+            yield from self._paint(content, styles, fields, stop)
         finally:
             if self.stops.get(session) is stop:
                 del self.stops[session]
 
-    def _paint(self, content, styles, settings, stop):
+    def _paint(self, content, styles, fields, stop):
         if not content or not styles:
             yield Update(None, None, 'Give a content image and at least one style image.', '', None)
             return
         output = os.path.join(tempfile.mkdtemp(prefix='run-', dir=self.workdir), OUTPUT_NAME)
-        argv = self.arguments(content, styles, output, settings)
+        argv = self.arguments(content, styles, output, fields)
         shown = [os.path.basename(a) if a in [content, output, *styles] else a for a in argv]
         command = shlex.join(['python', 'neural_style.py', *shown])
         yield Update(None, None, 'starting: reading the images and the network', command, None)
         try:
             args = self.parser.parse_args(argv)
-            job = neural_style.Run(args, self._network(args.network))
-        except (neural_style.UserError, vgg.WeightsError) as error:
+            run = job.Run(args, self._network(args.network))
+        except job.USER_ERRORS as error:
             yield Update(None, None, f'neural_style.py: error: {error}', command, None)
             return
-        yield Update(None, None, job.plan(), command, None)
-        steps, progress, next_at = job.steps(), None, 0.0
+        yield Update(None, None, run.plan(), command, None)
+        steps, progress, next_at = run.steps(), None, 0.0
         try:
             for stage, progress in steps:
                 if stop.is_set():
                     break
                 drawing = time.perf_counter()
                 if drawing >= next_at:
-                    yield Update(neural_style.pixels(job.finish(progress.best_image)), job.plot(),
-                                 job.line(stage, progress), command, None)
+                    yield Update(images.to_uint8(run.as_written(progress.best_image)), run.plot(),
+                                 run.line(stage, progress), command, None)
                     next_at = next_refresh(drawing, time.perf_counter(), self.refresh_seconds, self.drawing_share)
-        except neural_style.Stopped as stopped:  # a loss that is not finite: the best image so far is written
+        except job.Stopped as stopped:  # a loss that is not finite: the best image so far is written
             written = output if os.path.exists(output) else None
-            yield Update(written, job.plot(), f'neural_style.py: {stopped}', command, written)
+            yield Update(written, run.plot(), f'neural_style.py: {stopped}', command, written)
             return
         finally:
             steps.close()  # at Stop, writes the best image so far
@@ -142,9 +139,9 @@ class Painter:
             status = (f'stopped at iteration {progress.iteration}: the best image so far is below'
                       if progress else 'stopped before the first iteration; nothing written')
         else:
-            status = f'done: {job.line(stage, progress)}'
+            status = f'done: {run.line(stage, progress)}'
         written = output if os.path.exists(output) else None
-        yield Update(written, job.plot(), status, command, written)
+        yield Update(written, run.plot(), status, command, written)
 
     def stop(self, request=None):
         """The Stop button: the run of this session stops at its next step, keeping its best image."""
@@ -160,7 +157,7 @@ class Painter:
 
 
 def build_page(painter):
-    """The page: the images and main settings, "more" settings, Start and Stop, the result, plot and command."""
+    """The page: the images and main fields, "more" fields, Start and Stop, the result, plot and command."""
     import gradio as gr
 
     def field(dest, widget, label, **options):
@@ -176,7 +173,7 @@ def build_page(painter):
                 styles = gr.File(label='style images (one or more)', file_count='multiple', file_types=['image'],
                                  elem_id='styles', height=120)
                 low, high, step = STYLE_WEIGHT_EXPONENTS
-                settings = [
+                fields = [
                     field('style_weight', gr.Slider, 'style weight beta, as a power of ten (3: 1000)',
                           minimum=low, maximum=high, step=step,
                           value=math.log10(painter.option('style_weight').default), elem_id='style-weight'),
@@ -195,7 +192,7 @@ def build_page(painter):
                           elem_id='seed'),
                 ]
                 with gr.Accordion('more', open=False):
-                    settings += [
+                    fields += [
                         field('content_weight', gr.Number, 'content weight alpha',
                               value=painter.option('content_weight').default),
                         field('tv_weight', gr.Number, 'total-variation weight',
@@ -220,13 +217,13 @@ def build_page(painter):
                 command = gr.Code(label='the same run on the command line', language='shell', interactive=False,
                                   wrap_lines=True, show_line_numbers=False, elem_id='command')
 
-        def paint(request: gr.Request, content, styles, *settings):  # Gradio passes the request first
-            yield from painter.paint(content, styles, *settings, request=request)
+        def paint(request: gr.Request, content, styles, *fields):  # Gradio passes the request first
+            yield from painter.paint(content, styles, *fields, request=request)
 
         def stop_run(request: gr.Request):
             painter.stop(request)
 
-        start.click(paint, [content, styles, *settings], [image, plot, status, command, download],
+        start.click(paint, [content, styles, *fields], [image, plot, status, command, download],
                     api_name='paint', concurrency_limit=1, concurrency_id='run')
         stop.click(stop_run, None, None, api_name='stop', queue=False)
     return page.queue(default_concurrency_limit=1)

@@ -10,7 +10,7 @@ through the first worker's master. Nothing here is a protocol of its own: it is 
 
 TensorFlow's server has no authentication and (as of TensorFlow 2.21) listens on every interface whatever
 address the cluster spec gives it: anyone who reaches the port can run any graph on the worker, file reads and
-writes included. Keep the port private (README, "Many devices and machines").
+writes included. Keep the port private (docs/devices.md).
 """
 import argparse
 import os
@@ -20,6 +20,8 @@ import socket
 import sys
 import time
 
+import devices
+
 DEFAULT_PORT = 2222  # TensorFlow's documented example port for a tf.distribute.Server
 JOB = 'worker'  # the job a client names the workers by
 SERVER_JOB = 'neural_style_server'  # the name a worker boots with: a client's cluster_def may not reuse it
@@ -27,7 +29,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to wait for a worker's port at the start of a r
 WARNING = ('this worker runs any TensorFlow graph sent by anyone who can reach port {port} on any of this '
            "machine's network interfaces, file reads and writes included (TensorFlow's server has no "
            'authentication and listens on all interfaces): keep the port private with a firewall rule or an SSH '
-           'tunnel (README, "Many devices and machines")')
+           'tunnel (docs/devices.md)')
 
 
 class ClusterError(Exception):
@@ -75,7 +77,7 @@ def worker_devices(addresses):
     as a client places ops on them (/job:worker/task:i/device:GPU:k)."""
     import tensorflow.compat.v1 as tf
 
-    devices = []
+    placed = []
     for task, address in enumerate(addresses):
         try:
             with tf.Session(f'grpc://{address}', graph=tf.Graph()) as session:
@@ -85,30 +87,15 @@ def worker_devices(addresses):
                                f'{error.message.splitlines()[0]}') from None
         kinds = [name.rsplit('/', 1)[-1] for name in found]  # device:CPU:0, device:GPU:0, ...
         gpus = sorted(kind for kind in kinds if kind.startswith('device:GPU:'))
-        devices += [f'/job:{JOB}/task:{task}/{kind}' for kind in (gpus or ['device:CPU:0'])]
-    return devices
-
-
-def local_placement(text):
-    """--devices: 'all' (every GPU TensorFlow sees here, else the CPU) or a comma-separated list of devices such as
-    /gpu:0,/gpu:1; /cpu:N names logical CPU devices on this machine's cores (useful to test, and to measure what
-    spreading costs). ValueError for a device that does not exist."""
-    import stylize
-    names = stylize.every_gpu() if text.strip() == 'all' else [name.strip() for name in text.split(',') if name.strip()]
-    if not names:
-        raise ValueError('--devices names no device; give e.g. /gpu:0,/gpu:1 or all')
-    devices = stylize.existing_devices(names, logical_cpus=True)
-    if len(set(devices)) != len(devices):
-        raise ValueError(f'--devices names a device twice: {text}')
-    return stylize.Placement(tuple(devices))
+        placed += [f'/job:{JOB}/task:{task}/{kind}' for kind in (gpus or ['device:CPU:0'])]
+    return placed
 
 
 def remote_placement(addresses):
     """--cluster: every worker's devices (worker_devices), with the first worker's master and the cluster's
     ClusterDef. Checks first that every worker can be reached (ClusterError, before any work)."""
-    import stylize
     check_reachable(addresses)
-    return stylize.Placement(tuple(worker_devices(addresses)), session_target(addresses), cluster_def(addresses))
+    return devices.Placement(tuple(worker_devices(addresses)), session_target(addresses), cluster_def(addresses))
 
 
 def lost_worker(addresses, error):

@@ -24,10 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import cluster
+import devices
+import files
+import images
+import job
 import neural_style
+import progress_plot
 import stylize
 import vgg
-import video
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
 # conv2_1, ..., up to conv5_1 (the rectified outputs, as everywhere in neural_style.py).
@@ -136,34 +140,34 @@ def render_cells(args, fig, net):
     """Renders the cells not rendered before, here one after another, or with --devices or --cluster as
     neural_style.py processes, one per device or worker at a time; returns (row, column) -> image, and -> the
     path of each result."""
-    hashes = {path: video.file_digest(path) for path in {args.content, args.network, *args.style}}
+    hashes = {path: files.file_digest(path) for path in {args.content, args.network, *args.style}}
     pending, shown, paths = [], {}, {}
     for number, ((row, column), cell) in enumerate(sorted(fig.cells.items()), start=1):
         if cell.shown:
             shown[row, column] = cell.shown
             continue
-        job = CellJob(number, cell_label(fig, row, column), cell,
+        cell_job = CellJob(number, cell_label(fig, row, column), cell,
                       cell_path(args, cell, row, column, hashes), {'figure': args.figure, 'row': fig.rows[row],
                                                                    'column': fig.columns[column]})
-        paths[row, column] = job.path
-        if job.done():
-            print(f'[{number}/{len(fig.cells)}] {job.label}: reusing {job.path}', flush=True)
+        paths[row, column] = cell_job.path
+        if cell_job.done():
+            print(f'[{number}/{len(fig.cells)}] {cell_job.label}: reusing {cell_job.path}', flush=True)
         else:
-            pending.append(job)
+            pending.append(cell_job)
     places = cell_places(args)
     if places:
         _render_concurrently(args, pending, places, len(fig.cells))
-    for job in pending if not places else []:
-        print(f'[{job.number}/{len(fig.cells)}] {job.label}' + job.starting_over(), flush=True)
-        command = cell_command(args, job.cell, job.path)
+    for cell_job in pending if not places else []:
+        print(f'[{cell_job.number}/{len(fig.cells)}] {cell_job.label}' + cell_job.starting_over(), flush=True)
+        command = cell_command(args, cell_job.cell, cell_job.path)
         started = time.perf_counter()
         try:
             neural_style.run(neural_style.build_parser().parse_args(command), net)
-        except neural_style.Stopped as stop:
-            raise job.stopped(str(stop), stop.code) from None
-        job.finish(command, time.perf_counter() - started)
-    images = {key: neural_style.read_image(path) for key, path in {**shown, **paths}.items()}
-    return images, paths
+        except job.Stopped as stop:
+            raise cell_job.stopped(str(stop), stop.code) from None
+        cell_job.finish(command, time.perf_counter() - started)
+    cell_images = {key: images.read_image(path) for key, path in {**shown, **paths}.items()}
+    return cell_images, paths
 
 
 @dataclass
@@ -188,14 +192,14 @@ class CellJob:
         return f': starting over, the run that wrote {self.path} did not finish' if os.path.exists(self.path) else ''
 
     def stopped(self, reason, code):
-        return neural_style.Stopped(f'cell {self.number} ({self.label}) did not finish: '
+        return job.Stopped(f'cell {self.number} ({self.label}) did not finish: '
                                     f'{reason.removeprefix("error: ")}', code)
 
     def finish(self, command, seconds):
         record = dict(self.record, command=shlex.join(['python', 'neural_style.py'] + command),
                       seconds=round(seconds, 1))
         # Written last: a cell counts as done only once its .json exists.
-        neural_style.write_atomically(self.record_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
+        files.write_atomically(self.record_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
 
 
 def cell_places(args):
@@ -204,7 +208,7 @@ def cell_places(args):
     if args.cluster:
         return [['--cluster', address] for address in cluster.parse_addresses(args.cluster)]
     if args.devices:  # as --devices, one each: a logical /cpu:N is a device of the cell's own process
-        return [['--devices', device] for device in cluster.local_placement(args.devices).devices]
+        return [['--devices', device] for device in devices.local_placement(args.devices).devices]
     return None
 
 
@@ -217,26 +221,26 @@ def _render_concurrently(args, jobs, places, count):
     try:
         while (waiting and failure is None) or running:
             while waiting and free and failure is None:
-                job, place = waiting.pop(0), free.pop(0)
-                command = cell_command(args, job.cell, job.path, device=False)
+                cell_job, place = waiting.pop(0), free.pop(0)
+                command = cell_command(args, cell_job.cell, cell_job.path, device=False)
                 log = tempfile.TemporaryFile('w+')  # the run's messages, for the sentence if it fails
                 process = subprocess.Popen([sys.executable, script] + command + place,
                                            stdout=subprocess.DEVNULL, stderr=log, text=True,
                                            start_new_session=True)  # Ctrl-C reaches it only through us
-                running[process] = (job, place, log, command, time.perf_counter())
-                print(f'[{job.number}/{count}] {job.label}: on {place[1]}' + job.starting_over(), flush=True)
+                running[process] = (cell_job, place, log, command, time.perf_counter())
+                print(f'[{cell_job.number}/{count}] {cell_job.label}: on {place[1]}' + cell_job.starting_over(), flush=True)
             for process in [p for p in running if p.poll() is not None]:
-                job, place, log, command, started = running.pop(process)
+                cell_job, place, log, command, started = running.pop(process)
                 free.append(place)
                 log.seek(0)
                 lines = [line for line in log.read().splitlines() if line.startswith('neural_style.py: ')]
                 log.close()
                 if process.returncode == 0:
-                    job.finish(command, time.perf_counter() - started)
-                    print(f'[{job.number}/{count}] {job.label}: done on {place[1]}', flush=True)
+                    cell_job.finish(command, time.perf_counter() - started)
+                    print(f'[{cell_job.number}/{count}] {cell_job.label}: done on {place[1]}', flush=True)
                 elif failure is None:
                     reason = lines[-1].removeprefix('neural_style.py: ') if lines else f'exit status {process.returncode}'
-                    failure = job.stopped(reason, process.returncode if process.returncode > 0 else 1)
+                    failure = cell_job.stopped(reason, process.returncode if process.returncode > 0 else 1)
                     _interrupt(running)
             time.sleep(0.1)
     except KeyboardInterrupt:
@@ -256,8 +260,6 @@ def _interrupt(running):
 
 def write_losses_plot(path, fig, paths):
     """The total loss of each cell against the iteration, one line per cell, from the CSVs beside the cells."""
-    import progress_plot
-
     runs = {}
     for (row, column), cell in sorted(paths.items()):
         if os.path.exists(losses_path(cell)):  # cells rendered before the CSVs were kept have none
@@ -265,15 +267,15 @@ def write_losses_plot(path, fig, paths):
                 runs[cell_label(fig, row, column)] = [(int(r['iteration']), float(r['total']))
                                                       for r in csv.DictReader(f)]
     figure = progress_plot.totals_figure(runs)
-    neural_style.write_atomically(path, lambda f: progress_plot.save(figure, f))
+    files.write_atomically(path, lambda f: progress_plot.save(figure, f))
 
 
-def contact_sheet(fig, images, subtitle):
+def contact_sheet(fig, cell_images, subtitle):
     """The sheet: a title, the column labels above and the row labels left of a grid of equal boxes, each
     image scaled down to fit its box (inputs) or shown at its size (results)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    results = [image for key, image in images.items() if fig.cells[key].shown is None]
+    results = [image for key, image in cell_images.items() if fig.cells[key].shown is None]
     box_height, box_width = max(i.shape[0] for i in results), max(i.shape[1] for i in results)
     font = ImageFont.load_default(size=int(np.clip(box_height // 9, 11, 22)))
     line, gap = font.size + font.size // 2, max(4, font.size // 2)
@@ -294,10 +296,10 @@ def contact_sheet(fig, images, subtitle):
     for i, label in enumerate(fig.rows):
         y = top + i * (box_height + gap) + (box_height - font.size) / 2
         draw.text((left - gap - measure.textlength(label, font=font), y), label, font=font, fill='black')
-    for (i, j), image in images.items():
+    for (i, j), image in cell_images.items():
         scale = min(1.0, box_height / image.shape[0], box_width / image.shape[1])
         height, width = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
-        tile = Image.fromarray(np.clip(np.rint(neural_style.resize(image, height, width)), 0, 255).astype(np.uint8))
+        tile = Image.fromarray(images.to_uint8(images.resize(image, height, width)))
         sheet.paste(tile, (left + j * (box_width + gap) + (box_width - width) // 2,
                            top + i * (box_height + gap) + (box_height - height) // 2))
     return np.asarray(sheet, dtype=np.float32)
@@ -333,7 +335,7 @@ def build_parser():
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '
                    '/gpu:0,/gpu:1, or all (each GPU TensorFlow sees)')
     p.add_argument('--cluster', metavar='HOST:PORT,...', help='render cells side by side, one per worker started '
-                   'with `python cluster.py worker` (README, "Many devices and machines")')
+                   'with `python cluster.py worker` (docs/devices.md)')
     p.add_argument('--progress-plot', metavar='PATH', help='a PNG of each cell\'s total loss against the '
                    'iteration (needs matplotlib), e.g. beside the sheet; --overwrite replaces it too')
     return p
@@ -341,35 +343,35 @@ def build_parser():
 
 def run(args):
     if args.figure != 'styles' and len(args.style) > 1:
-        raise neural_style.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
+        raise job.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
                                      f'several are for the "styles" figure')
     if args.device and (args.devices or args.cluster):
-        raise neural_style.UserError('--device is where cells run one after another; with --devices or --cluster '
+        raise job.UserError('--device is where cells run one after another; with --devices or --cluster '
                                      'leave it out')
     if args.devices and args.cluster:
-        raise neural_style.UserError('--devices and --cluster each say where cells run: give one of them')
+        raise job.UserError('--devices and --cluster each say where cells run: give one of them')
     if args.cluster:  # before any work: every worker answers
         cluster.check_reachable(cluster.parse_addresses(args.cluster))
-    neural_style.check_image_path(args.output, args.overwrite)
+    images.check_image_path(args.output, args.overwrite)
     if args.progress_plot:
-        neural_style.check_plot_path(args.progress_plot, args.overwrite)
+        images.check_plot_path(args.progress_plot, args.overwrite)
     args.network = vgg.find_weights(args.network)  # the cells' commands and hashes name the file found
-    content = neural_style.read_image(args.content)
+    content = images.read_image(args.content)
     for path in args.style:
-        neural_style.read_image(path)
+        images.read_image(path)
     net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
     fig = figure(args.figure, args.style, args.seed)
     started = time.perf_counter()
-    images, paths = render_cells(args, fig, net)
-    height, width = neural_style.output_size(content.shape, None, args.max_size)
+    cell_images, paths = render_cells(args, fig, net)
+    height, width = images.output_size(content.shape, None, args.max_size)
     subtitle = (f'{os.path.basename(args.content)}' +
                 ('' if args.figure == 'styles' else f' in the style of {os.path.basename(args.style[0])}') +
                 f', {width}x{height}, {args.iterations} L-BFGS iterations' +
                 ('' if args.figure == 'init' else f', seed {args.seed}'))
-    neural_style.write_image(args.output, contact_sheet(fig, images, subtitle))
+    images.write_image(args.output, contact_sheet(fig, cell_images, subtitle))
     if args.progress_plot:
         write_losses_plot(args.progress_plot, fig, paths)
-    print(f'wrote {args.output} in {neural_style.format_duration(time.perf_counter() - started)}')
+    print(f'wrote {args.output} in {job.format_duration(time.perf_counter() - started)}')
 
 
 def main(argv=None):
@@ -378,10 +380,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         run(args)
-    except (neural_style.UserError, vgg.WeightsError, cluster.ClusterError) as error:
+    except job.USER_ERRORS as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
-    except neural_style.Stopped as stop:  # a cell's run: interrupted (its code 128 + the signal), or a loss not finite
+    except job.Stopped as stop:  # a cell's run: interrupted (its code 128 + the signal), or a loss not finite
         if stop.code == 1:
             print(f'{parser.prog}: error: {stop}; the same command computes that cell again', file=sys.stderr)
         else:

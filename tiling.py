@@ -22,21 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import stylize
+import devices
+import losses
 import vgg
 
 
 # The receptive field, from the layer list.
-
-def strides(last_layer):
-    """layer -> its stride in input pixels (2 ** the poolings up to and including it), up to `last_layer`."""
-    stride, out = 1, {}
-    for name in vgg.layers_up_to(last_layer):
-        if name.startswith('pool'):
-            stride *= 2
-        out[name] = stride
-    return out
-
 
 def reach(last_layer):
     """(before, after): how far outside its own stride x stride block of input pixels a position of
@@ -55,7 +46,7 @@ def reach(last_layer):
 def alignment(last_layer):
     """The stride of `last_layer`: tile origins on its multiples make every pooling window of a tile one of
     the whole image's."""
-    return strides(last_layer)[last_layer]
+    return vgg.strides(last_layer)[last_layer]
 
 
 def halo(last_layer):
@@ -113,11 +104,6 @@ def make_tiles(height, width, tile_size, last_layer, *, margin=None, origin=0):
             for left, right, crop_left, crop_right in _spans(width, tile_size, margin, origin)]
 
 
-def layer_shape(height, width, stride):
-    """(height, width) of a layer of this stride: SAME pooling rounds each halving up."""
-    return _ceil_div(height, stride), _ceil_div(width, stride)
-
-
 # The network over one tile.
 
 class TileNetwork:
@@ -128,16 +114,17 @@ class TileNetwork:
     (run_tiles).
 
     content_coefficients: layer -> alpha w_l. guided: the number of guided styles (0: unguided). device: where
-    the graph runs; placement: the stylize.Placement whose session (master, cluster) it runs in.
+    the graph runs; placement: the devices.Placement whose session (master, cluster) it runs in.
     """
 
     def __init__(self, net, content_coefficients, style_layers, *, guided=0, pooling,
                  dtype, device, placement=None):
-        tf = stylize._tf()
+        import tensorflow.compat.v1 as tf
+
         self.content_layers, self.style_layers = list(content_coefficients), list(style_layers)
         names = list(dict.fromkeys(self.content_layers + self.style_layers))
-        self.deepest = stylize._deepest(names)
-        self.strides = strides(self.deepest)
+        self.deepest = vgg.deepest(names)
+        self.strides = vgg.strides(self.deepest)
         graph = tf.Graph()
         with graph.as_default(), tf.device(device):
             self.x = tf.placeholder(tf.float32, [1, None, None, 3], name='crop')
@@ -147,10 +134,10 @@ class TileNetwork:
                 box = self.boxes[name] = tf.placeholder(tf.int32, [4], name=f'box_{name}')
                 own[name] = tf.cast(layers[name], tf.float32)[:, box[0]:box[1], box[2]:box[3], :]
             self.features = {name: own[name] for name in self.content_layers}
-            self.grams = {name: stylize.gram_matrix(own[name]) for name in self.style_layers}
+            self.grams = {name: losses.gram_matrix(own[name]) for name in self.style_layers}
             self.guides = [{name: tf.placeholder(tf.float32, [1, None, None, 1]) for name in self.style_layers}
                            for _ in range(guided)]
-            self.guided_grams = [{name: stylize.guided_gram_matrix(own[name], T[name])
+            self.guided_grams = [{name: losses.guided_gram_matrix(own[name], T[name])
                                   for name in self.style_layers} for T in self.guides]
             # Pass 2: the content targets over the own positions, and D = c (G - A) per style layer (per guided
             # style), fed in.
@@ -158,12 +145,12 @@ class TileNetwork:
             self.D = [{name: tf.placeholder(tf.float32, [own[name].shape[-1]] * 2) for name in self.style_layers}
                       for _ in range(max(guided, 1))]
             surrogate = tf.add_n(
-                [float(weight) * stylize.content_loss(own[name], self.P[name])
+                [float(weight) * losses.content_loss(own[name], self.P[name])
                  for name, weight in content_coefficients.items()] +
                 [_style_surrogate(own[name] if not guided else own[name] * self.guides[r][name], D[name])
                  for r, D in enumerate(self.D) for name in self.style_layers])
             self.gradient = tf.gradients(surrogate, self.x)[0]
-        self.session, self.placement = stylize._session(graph, placement, TILE_GRAPPLER_PASSES), placement
+        self.session, self.placement = devices.session(graph, placement, TILE_GRAPPLER_PASSES), placement
 
     def feeds(self, crop, tile):
         feed = {self.x: crop}
@@ -172,18 +159,18 @@ class TileNetwork:
         return feed
 
     def close(self):
-        stylize.close(self.session, self.placement)
+        devices.close(self.session, self.placement)
 
 
 # Grappler's passes for the tile graph: its layout optimizer and remapper (the fused convolutions). Measured with a
-# 512 px tile (672 px crop), the full set of passes stylize._session runs took 0.55 GB more at the peak (each pass
+# 512 px tile (672 px crop), the full set of passes devices.session runs took 0.55 GB more at the peak (each pass
 # copies a graph that holds the weights) for 2% less CPU time.
 TILE_GRAPPLER_PASSES = ('layout', 'remap')
 
 
 def _style_surrogate(F, D):
     """sum_ij D_ij (F' F)_ij for a feature map F [1, h, w, N], as sum_k (F D)_k . F_k (the same sum)."""
-    tf = stylize._tf()
+    import tensorflow.compat.v1 as tf
     F = tf.reshape(F, [-1, F.shape[-1]])
     return tf.reduce_sum(tf.matmul(F, D) * F)
 
@@ -238,8 +225,8 @@ def image_targets(networks, tiles, image):
     weights, for both."""
     network = networks[0]
     height, width = image.shape[1:3]
-    P = {name: np.zeros((1,) + layer_shape(height, width, network.strides[name]) +
-                        (vgg.CONV_SHAPES[_conv_of(name)][3],), np.float32) for name in network.content_layers}
+    P = {name: np.zeros((1,) + vgg.layer_shape(height, width, network.strides[name]) + (vgg.channels(name),),
+                        np.float32) for name in network.content_layers}
     A = dict.fromkeys(network.style_layers, 0.0)
 
     def request(network, tile):
@@ -254,37 +241,29 @@ def image_targets(networks, tiles, image):
             A[name] = A[name] + G.astype(np.float64)
 
     run_tiles(networks, tiles, request, consume)
-    positions = {name: int(np.prod(layer_shape(height, width, network.strides[name]))) for name in A}
+    positions = {name: int(np.prod(vgg.layer_shape(height, width, network.strides[name]))) for name in A}
     return P, {name: G.astype(np.float32) for name, G in A.items()}, positions
 
 
-def _conv_of(name):
-    """The convolution whose channels a layer has (relu4_2 -> conv4_2, pool3 -> conv3_4)."""
-    if name.startswith('pool'):
-        return [conv for conv in vgg.CONV_SHAPES if conv.startswith(f'conv{name[4:]}_')][-1]
-    return name.replace('relu', 'conv')
-
-
 class TiledObjective:
-    """stylize.objective's terms and their gradient with respect to the image, evaluated over `tiles` in two
+    """losses.objective's terms and their gradient with respect to the image, evaluated over `tiles` in two
     passes (module docstring). Called with a preprocessed image [1, h, w, 3] (float32), returns (terms,
-    gradient): terms as stylize.objective's, float32; the gradient float32 [1, h, w, 3].
+    gradient): terms as losses.objective's, float32; the gradient float32 [1, h, w, 3].
 
     networks: the TileNetworks to run the tiles on (run_tiles); tile k goes to networks[k % len(networks)].
-    After a call, `moved` holds the bytes fed to and fetched from the networks (README, Many devices and
-    machines).
+    After a call, `moved` holds the bytes fed to and fetched from the networks (docs/devices.md).
     content_targets: layer -> P^l over the whole image. style_targets: one dict per style image, layer ->
-    (A^l, M_l of that style). style_guides: None, or one dict per style, layer -> T^l over the whole image.
+    (A^l, M_l of that style). settings: a stylize.Settings (the weights and layers). style_guides: None, or one
+    dict per style, layer -> T^l over the whole image.
     """
 
-    def __init__(self, networks, tiles, content_targets, style_targets, *, content_layer_weights,
-                 style_layer_weights, style_blend_weights, content_weight, style_weight, tv_weight,
-                 style_guides=None):
+    def __init__(self, networks, tiles, content_targets, style_targets, settings, style_guides=None):
         self.networks, self.tiles = list(networks), list(tiles)
         self.P, self.style_targets, self.style_guides = content_targets, style_targets, style_guides
-        self.content_layer_weights, self.style_layer_weights = content_layer_weights, style_layer_weights
-        self.blend = np.asarray(style_blend_weights, np.float64) / np.sum(style_blend_weights)
-        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
+        self.content_layer_weights, self.style_layer_weights = settings.content_weights(), settings.style_weights()
+        self.blend = settings.blend(len(style_targets))
+        self.content_weight, self.style_weight = settings.content_weight, settings.style_weight
+        self.tv_weight = settings.tv_weight
         self.shape = max(tile.own[2] for tile in self.tiles), max(tile.own[3] for tile in self.tiles)
 
     def __call__(self, image, gradient=True):
@@ -341,12 +320,11 @@ class TiledObjective:
         differences = [{} for _ in grams]
         for name, w in self.style_layer_weights.items():
             N = grams[0][name].shape[0]
-            M = np.prod(layer_shape(*self.shape, self.networks[0].strides[name]))
+            M = np.prod(vgg.layer_shape(*self.shape, self.networks[0].strides[name]))
             for r, (blend, targets) in enumerate(zip(self.blend, self.style_targets)):
-                A, M_style = targets[name]
                 G = grams[r if self._guided() else 0][name]
-                M_r = np.sum(self.style_guides[r][name] ** 2) if self._guided() else M
-                D = G - A.astype(np.float64) * (M_r / M_style)
+                A, M_r = losses.style_target(*targets[name], M, self.style_guides[r][name] if self._guided() else None)
+                D = G - A
                 L_style += blend * w * np.sum(D ** 2) / (4.0 * N ** 2 * M_r ** 2)
                 slot = differences[r if self._guided() else 0]
                 slot[name] = slot.get(name, 0.0) + self.style_weight * blend * w / (2.0 * N ** 2 * M_r ** 2) * D
@@ -377,7 +355,7 @@ class TiledObjective:
 
 
 def add_total_variation(image, weight, gradient):
-    """stylize.total_variation of an image [1, h, w, 3], in NumPy; adds `weight` times its gradient to
+    """losses.total_variation of an image [1, h, w, 3], in NumPy; adds `weight` times its gradient to
     `gradient` unless it is None. Float32 throughout, one difference image at a time: the image may be large."""
     L_tv = 0.0
     for axis in (1, 2):
@@ -440,7 +418,7 @@ def plan(shape, content_layers, style_layers, *, tile_size, max_memory, optimize
     fits (the smallest, an alignment step, if none does); untiled when neither is given. With several devices
     and no tile_size, tiled so that each device has a tile (spread), in tiles no larger than would fit."""
     height, width = shape
-    deepest = stylize._deepest(list(content_layers) + list(style_layers))
+    deepest = vgg.deepest(list(content_layers) + list(style_layers))
     if tile_size is None and devices > 1:
         fitting = plan(shape, content_layers, style_layers, tile_size=None, max_memory=max_memory,
                        optimizer=optimizer, lbfgs_history=lbfgs_history).tile_size
@@ -462,7 +440,7 @@ def spread(shape, content_layers, style_layers, count):
     """The largest tile size (a multiple of the alignment) that cuts an image of `shape` (height, width) into
     at least `count` tiles, one for each of `count` devices; the smallest, one alignment step, if none does."""
     height, width = shape
-    step = alignment(stylize._deepest(list(content_layers) + list(style_layers)))
+    step = alignment(vgg.deepest(list(content_layers) + list(style_layers)))
     sizes = range(step * _ceil_div(max(height, width), step), 0, -step)
     return next((size for size in sizes if _ceil_div(height, size) * _ceil_div(width, size) >= count), step)
 
@@ -471,8 +449,8 @@ def activation_floats(deepest):
     """Floats per input pixel of the feature maps from the input up to `deepest` (each layer's channels over
     its stride squared): what a forward and backward pass keeps, about 610 up to relu5_1."""
     floats = 3
-    for name, stride in strides(deepest).items():
-        floats += vgg.CONV_SHAPES[_conv_of(name)][3] / stride ** 2
+    for name, stride in vgg.strides(deepest).items():
+        floats += vgg.channels(name) / stride ** 2
     return floats
 
 
@@ -491,8 +469,8 @@ def estimate_peak(height, width, content_layers, style_layers, tile_size, optimi
     """The estimated peak memory of a run in bytes: the fixed part (TensorFlow, the weights and their graph),
     the network's feature maps for the whole image or for the largest tile's crop, and the host's images and
     optimizer state (host_bytes_per_pixel)."""
-    deepest = stylize._deepest(list(content_layers) + list(style_layers))
-    content_floats = sum(vgg.CONV_SHAPES[_conv_of(name)][3] / strides(deepest)[name] ** 2 for name in content_layers)
+    deepest = vgg.deepest(list(content_layers) + list(style_layers))
+    content_floats = sum(vgg.channels(name) / vgg.strides(deepest)[name] ** 2 for name in content_layers)
     pixels = height * width
     if tile_size is None:
         network = UNTILED_BYTES_PER_FLOAT * activation_floats(deepest) * pixels

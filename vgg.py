@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import files
+
 WEIGHTS_FILE = 'imagenet-vgg-verydeep-19.mat'
 WEIGHTS_URL = 'https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat'
 WEIGHTS_SHA256 = 'abdb57167f82a2a1fbab1e1c16ad9373411883f262a1a37ee5db2e6fb0044695'
@@ -273,6 +275,34 @@ def layers_up_to(last):
     return LAYERS[:LAYERS.index(last) + 1]
 
 
+def deepest(layers):
+    """The deepest of some layers: the network is built up to it."""
+    return max(layers, key=LAYERS.index)
+
+
+def strides(last_layer):
+    """layer -> its stride in input pixels (2 ** the poolings up to and including it), up to `last_layer`."""
+    stride, out = 1, {}
+    for name in layers_up_to(last_layer):
+        if name.startswith('pool'):
+            stride *= 2
+        out[name] = stride
+    return out
+
+
+def layer_shape(height, width, stride):
+    """(height, width) of a layer of this stride for an input of height x width: SAME pooling rounds each
+    halving up."""
+    return -(-height // stride), -(-width // stride)
+
+
+def channels(layer):
+    """N_l, the channels of a layer (those of the convolution it follows: relu4_2 -> conv4_2, pool3 -> conv3_4)."""
+    if layer.startswith('pool'):
+        layer = [conv for conv in CONV_SHAPES if conv.startswith(f'conv{layer[4:]}_')][-1]
+    return CONV_SHAPES[layer.replace('relu', 'conv')][3]
+
+
 def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
     """The graph from `image` ([1, height, width, 3], preprocessed) up to `last_layer`: layer name -> tensor.
 
@@ -309,7 +339,7 @@ def _conv3x3(x, kernel, dtype):
     """A 3x3 convolution with stride 1 and SAME padding whose gradient with respect to its input is taken as a
     forward convolution of the incoming gradient with the kernel rotated by 180 degrees, input and output
     channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
-    Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; README, Performance)."""
+    Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
     _register_rotated_input_gradient()
@@ -376,14 +406,11 @@ def load_net_cached(path, cache_dir):
     arrays = {'mean_pixel': net.mean_pixel, 'layout': np.array(net.layout)}
     for name in CONV_SHAPES:
         arrays['kernel_' + name], arrays['bias_' + name] = net.kernels[name], net.biases[name]
-    temporary = f'{entry}.{os.getpid()}.tmp.npz'
     try:
         os.makedirs(cache_dir, exist_ok=True)
-        np.savez(temporary, checksum=np.int64(checksum(arrays)), **arrays)
-        os.replace(temporary, entry)
-    except OSError:  # a cache that cannot be written is skipped, leaving no half-written entry behind
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        files.write_atomically(entry, lambda f: np.savez(f, checksum=np.int64(checksum(arrays)), **arrays))
+    except OSError:  # a cache that cannot be written is skipped (write_atomically leaves nothing behind)
+        pass
     return net
 
 
@@ -395,16 +422,6 @@ _CHUNK = 1 << 20
 
 class DownloadError(Exception):
     """A download failed; the message says why and what to do, in one sentence."""
-
-
-def _digests(path, hashes=None):
-    """Feeds the file at `path` into `hashes` (default: new SHA256 and MD5) and returns them."""
-    hashes = hashes if hashes is not None else (hashlib.sha256(), hashlib.md5())
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b''):
-            for h in hashes:
-                h.update(chunk)
-    return hashes
 
 
 class _ProgressBar:
@@ -446,7 +463,7 @@ def download(url=WEIGHTS_URL, dest=None, sha256=WEIGHTS_SHA256, stream=None):
     final = os.path.join(dest, WEIGHTS_FILE)
     part = final + '.part'
     if os.path.exists(final):
-        digest = _digests(final)[0].hexdigest()
+        digest = files.file_digest(final)
         if digest != sha256:
             raise DownloadError(f'{final} exists but its SHA256 is {digest}, not {sha256}: move it away and '
                                 f'run the command again')
@@ -458,7 +475,7 @@ def download(url=WEIGHTS_URL, dest=None, sha256=WEIGHTS_SHA256, stream=None):
         response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the part is as long as the file already (or longer): check it
-            return _finish(part, final, _digests(part, [hashlib.sha256()])[0], sha256, stream)
+            return _finish(part, final, files.digests(part, [hashlib.sha256()])[0], sha256, stream)
         raise DownloadError(f'{url} answered HTTP {error.code} {error.reason}: the link may be dead; give '
                             f'another with --url, or try `{GET_COMMAND} --source keras`') from None
     except (urllib.error.URLError, OSError) as error:
@@ -474,7 +491,7 @@ def download(url=WEIGHTS_URL, dest=None, sha256=WEIGHTS_SHA256, stream=None):
             offset = 0  # the server sends the whole file: start again
         length = response.headers.get('Content-Length')
         total = offset + int(length) if length and length.isdigit() else None
-        digest = _digests(part, [hashlib.sha256()])[0] if offset else hashlib.sha256()
+        digest = files.digests(part, [hashlib.sha256()])[0] if offset else hashlib.sha256()
         stream.write(f'{"resuming" if offset else "downloading"} {url} to {final}\n')
         done = _receive(response, part, offset, digest, _ProgressBar(stream, total, offset), url)
     if total is not None and done < total:
@@ -546,7 +563,7 @@ def download_keras(url=KERAS_WEIGHTS_URL, dest=None, file_hash=KERAS_WEIGHTS_MD5
 def check(path):
     """One line on the weights file at `path`: its layout and whether it is a published file."""
     net = load_net(path)
-    sha256, md5 = (h.hexdigest() for h in _digests(path))
+    sha256, md5 = (h.hexdigest() for h in files.digests(path, [hashlib.sha256(), hashlib.md5()]))
     published = PUBLISHED.get(sha256) or PUBLISHED.get(md5)
     return (f'{path}: VGG-19 ({net.layout}), SHA256 {sha256}, MD5 {md5}: ' +
             (published if published else 'not a published file (a re-save?), but its layers are VGG-19\'s'))

@@ -1,5 +1,6 @@
 """Temporally coherent style transfer of a clip (Ruder, Dosovitskiy & Brox): the per-frame loop, its resumable
 frames directory, and reading and writing clips."""
+import dataclasses
 import hashlib
 import json
 import math
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import files
 import flow
+import images
 import stylize
 import vgg
 
@@ -123,7 +126,7 @@ def write_clip(path, frames, fps, overwrite=False):
         temporary = tempfile.mkdtemp(dir=directory, prefix=f'.{base}.', suffix='.tmp')
         try:
             for k, frame in enumerate(frames):
-                _write_png(os.path.join(temporary, FRAME_FORMAT.format(k + 1)), frame)
+                images.write_image(os.path.join(temporary, FRAME_FORMAT.format(k + 1)), frame)
             if os.path.isdir(path):
                 shutil.rmtree(path)
             os.replace(temporary, path)
@@ -136,8 +139,8 @@ def write_clip(path, frames, fps, overwrite=False):
     try:
         if kind == 'gif':
             from PIL import Image
-            images = [Image.fromarray(frame) for frame in frames]
-            images[0].save(temporary, format='GIF', save_all=True, append_images=images[1:],
+            pictures = [Image.fromarray(frame) for frame in frames]
+            pictures[0].save(temporary, format='GIF', save_all=True, append_images=pictures[1:],
                            duration=round(1000 / fps), loop=0)
         else:
             import imageio.v2 as imageio
@@ -155,54 +158,30 @@ def write_clip(path, frames, fps, overwrite=False):
         raise
 
 
-def _write_png(path, image):
-    from PIL import Image
-    Image.fromarray(np.asarray(image, np.uint8)).save(path, format='PNG')
-
-
-def _write_png_atomically(path, image):
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.' + os.path.basename(path) + '.',
-                                     suffix='.tmp')
-    os.close(fd)
-    try:
-        _write_png(temporary, image)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def read_png(path):
-    from PIL import Image
-    with Image.open(path) as image:
-        return np.asarray(image.convert('RGB'), np.float32)
-
-
 # The frames directory
 
-def file_digest(path):
-    """SHA256 of a file's contents."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def frames_directory(output, settings):
+def frames_directory(output, net, frames, styles, settings, clip):
     """Where the finished frames of a run go: beside the output, in `<output>.frames/<key>`, the key a hash of
-    `settings` (everything that changes the frames). A rerun with the same settings finds its frames; one with
-    other settings gets a directory of its own. Made, with the settings as settings.json, by stylize_clip."""
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    return os.path.join(output.rstrip('/') + '.frames', key)
+    everything that decides them: the frames and styles as stylize_clip is given them, the network's weights,
+    the stylize.Settings and the ClipSettings. A rerun of the same finds its frames; any other run gets a
+    directory of its own. Made, with the settings as settings.json, by stylize_clip."""
+    digest = hashlib.sha256(json.dumps(_manifest(settings, clip), sort_keys=True).encode())
+    for array in [*frames, *styles, net.mean_pixel, *(net.kernels[name] for name in sorted(net.kernels)),
+                  *(net.biases[name] for name in sorted(net.biases))]:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return os.path.join(output.rstrip('/') + '.frames', digest.hexdigest()[:16])
 
 
-def _make_frames_directory(directory, settings):
+def _manifest(settings, clip):
+    return {'settings': dataclasses.asdict(settings), 'clip': dataclasses.asdict(clip)}
+
+
+def _make_frames_directory(directory, settings, clip):
     os.makedirs(directory, exist_ok=True)
     manifest = os.path.join(directory, 'settings.json')
     if not os.path.exists(manifest):
-        with open(manifest, 'w') as f:
-            f.write(json.dumps(settings, sort_keys=True, indent=1))
+        files.write_atomically(manifest, lambda f: f.write(
+            json.dumps(_manifest(settings, clip), sort_keys=True, indent=1).encode()))
 
 
 def frame_path(directory, frame, pass_):
@@ -224,17 +203,6 @@ def finished_frames(directory, count, passes):
 
 # gamma_t
 
-def _layer_size(layer, height, width):
-    """(N_l, M_l) of a layer for an input of height x width: channels and positions."""
-    channels = 3
-    for name in vgg.layers_up_to(layer):
-        if name.startswith('conv'):
-            channels = vgg.CONV_SHAPES[name][3]
-        elif name.startswith('pool'):
-            height, width = (height + 1) // 2, (width + 1) // 2
-    return channels, height * width
-
-
 def default_temporal_weight(height, width, content_weight, content_layer, multipass=False):
     """gamma_t that weighs the temporal loss against the content loss as the authors' code does.
 
@@ -244,7 +212,7 @@ def default_temporal_weight(height, width, content_weight, content_layer, multip
     ratio * alpha * (4/3) D: gamma_t L_temporal = 266.7 alpha sum c (x - w)^2, whatever the frame size.
     multipass: the multi-pass algorithm's ratio, 5e2 / 5."""
     ratio = MULTIPASS_TEMPORAL_RATIO if multipass else TEMPORAL_RATIO
-    N, M = _layer_size(content_layer, height, width)
+    N, M = vgg.channels(content_layer), math.prod(vgg.layer_shape(height, width, vgg.strides(content_layer)[content_layer]))
     return ratio * content_weight * N * M / 2
 
 
@@ -314,15 +282,31 @@ def schedule(count, passes):
             previous = frame
 
 
-def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, long_term=LONG_TERM, iterations=None,
-                 temporal_weight=None, flow_method=flow.FLOW_METHOD, initial=None, noise_blend=0.0,
-                 blend_weight=BLEND_WEIGHT, **options):
+@dataclass(frozen=True)
+class ClipSettings:
+    """What decides a clip's frames besides stylize.Settings (whose iterations and temporal_weight each frame
+    replaces): the algorithm of Ruder, Dosovitskiy & Brox and its parameters."""
+    passes: int = 1  # 1: the single-pass algorithm; more: the multi-pass algorithm with that many passes
+    long_term: int = LONG_TERM  # J, the previous frames tied to each frame (single pass)
+    iterations: tuple = None  # (first frame, later frames), or (per frame and pass,) with passes > 1; None: default
+    temporal_weight: float = None  # gamma_t; None: default_temporal_weight
+    flow_method: str = flow.FLOW_METHOD
+    init: str = 'noise'  # the first frame's start (every frame's in pass 1 of the multi-pass algorithm): stylize.INITS
+    blend_weight: float = BLEND_WEIGHT  # delta, the multi-pass algorithm's
+
+    def __post_init__(self):
+        if self.iterations is not None:
+            object.__setattr__(self, 'iterations', tuple(self.iterations))
+
+
+def stylize_clip(net, frames, styles, directory, settings, clip, placement=None):
     """Stylizes `frames` (RGB 0..255, one size) into `directory`, yielding FrameProgress and FrameDone.
 
-    passes 1: the single-pass algorithm. The first frame starts as stylize.stylize would: from initial(0) with
-    noise_blend, `initial` a function of the frame's index giving an image of the frames' size, or from white
-    noise if `initial` is None; every later frame i starts from x_{i-1} warped by the flow from
-    frame i to i-1, its pixels from outside frame i-1 set to the mean pixel (as the authors' code), and adds
+    settings: a stylize.Settings; clip: a ClipSettings.
+    passes 1: the single-pass algorithm. The first frame starts as stylize.stylize would: from clip.init
+    ('content': the frame, 'style': the first style image at the frames' size) with the settings' noise_blend,
+    or from white noise; every later frame i starts from x_{i-1} warped by the flow from frame i to i-1, its
+    pixels from outside frame i-1 set to the mean pixel (as the authors' code), and adds
     gamma_t sum_j L_temporal(x_i, w(x_{i-j}), c_long) over the previous long_term frames j (c_long: see
     flow.long_term_weights). iterations: (first frame, later frames).
     passes > 1: the multi-pass algorithm. Pass 1 stylizes every frame from its usual start (as the first);
@@ -332,22 +316,22 @@ def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, lon
     8 of 15) add gamma_t L_temporal against w(x_n). iterations: (per pass,).
 
     Each finished frame is written (8-bit PNG, atomically) and later frames are computed from those files, so a
-    rerun on the same directory skips what is there and gives what an uninterrupted run gives. settings: what
-    the directory's name stands for (see frames_directory), written there as settings.json.
-    temporal_weight: gamma_t (None: default_temporal_weight). `options` go to stylize.stylize.
+    rerun on the same directory (frames_directory) skips what is there and gives what an uninterrupted run
+    gives.
     """
     count, (height, width) = len(frames), frames[0].shape[:2]
-    multipass = passes > 1
-    if iterations is None:
-        iterations = (PASS_ITERATIONS,) if multipass else (FIRST_ITERATIONS, LATER_ITERATIONS)
+    passes, multipass = clip.passes, clip.passes > 1
+    iterations = clip.iterations or ((PASS_ITERATIONS,) if multipass else (FIRST_ITERATIONS, LATER_ITERATIONS))
     first_iterations, later_iterations = iterations[0], iterations[-1]
+    temporal_weight = clip.temporal_weight
     if temporal_weight is None:
-        content_layer = (options.get('content_layers') or stylize.CONTENT_LAYERS)[0]
-        temporal_weight = default_temporal_weight(
-            height, width, options.get('content_weight', stylize.CONTENT_WEIGHT), content_layer, multipass)
+        temporal_weight = default_temporal_weight(height, width, settings.content_weight, settings.content_layers[0],
+                                                  multipass)
+    initial = {'noise': None, 'content': lambda k: frames[k],
+               'style': lambda k: images.resize(styles[0], height, width)}[clip.init]
     mean_pixel = np.asarray(net.mean_pixel, np.float32)
-    _make_frames_directory(directory, settings or {})
-    flows = _Flows(frames, flow_method)
+    _make_frames_directory(directory, settings, clip)
+    flows = _Flows(frames, clip.flow_method)
     steps = list(schedule(count, passes))
 
     def planned(pass_, frame):
@@ -363,25 +347,26 @@ def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, lon
         frame_started, flow_before = time.perf_counter(), flows.seconds
         content, start, blend, targets = frames[frame], None, 0.0, None
         if not multipass and frame > 0:
-            start = flows.warped(read_png(frame_path(directory, frame - 1, 1)), frame, frame - 1, mean_pixel)
-            previous = [frame - j for j in range(1, long_term + 1) if frame - j >= 0]
+            start = flows.warped(images.read_image(frame_path(directory, frame - 1, 1)), frame, frame - 1, mean_pixel)
+            previous = [frame - j for j in range(1, clip.long_term + 1) if frame - j >= 0]
             c_long = flow.long_term_weights([flows.weights(frame, j) for j in previous])
-            targets = [(flows.warped(read_png(frame_path(directory, j, 1)), frame, j, mean_pixel), c)
+            targets = [(flows.warped(images.read_image(frame_path(directory, j, 1)), frame, j, mean_pixel), c)
                        for j, c in zip(previous, c_long)]
         elif pass_ > 1:
-            start = read_png(frame_path(directory, frame, pass_ - 1))
+            start = images.read_image(frame_path(directory, frame, pass_ - 1))
             if neighbour is not None:
-                warped = flows.warped(read_png(frame_path(directory, neighbour, pass_)), frame, neighbour)
+                warped = flows.warped(images.read_image(frame_path(directory, neighbour, pass_)), frame, neighbour)
                 c = flows.weights(frame, neighbour)[:, :, None]
-                start = (start + blend_weight * c * warped) / (1 + blend_weight * c)
+                start = (start + clip.blend_weight * c * warped) / (1 + clip.blend_weight * c)
                 if pass_ >= passes // 2 + 1:
                     targets = [(warped, c[:, :, 0])]
-        else:
-            start, blend = (None, 0.0) if initial is None else (initial(frame), noise_blend)
+        elif initial is not None:
+            start, blend = initial(frame), settings.noise_blend
         count_iterations = planned(pass_, frame)
-        for progress in stylize.stylize(net, content, styles, initial=start, noise_blend=blend,
-                                        iterations=count_iterations, temporal_targets=targets,
-                                        temporal_weight=temporal_weight if targets else 0.0, **options):
+        frame_settings = dataclasses.replace(settings, iterations=count_iterations, noise_blend=blend,
+                                             temporal_weight=temporal_weight if targets else 0.0)
+        for progress in stylize.stylize(net, content, styles, frame_settings, initial=start,
+                                        temporal_targets=targets, placement=placement):
             left = remaining - progress.iteration
             rate = (time.perf_counter() - started) / (done_iterations + progress.iteration) \
                 if done_iterations + progress.iteration else math.nan
@@ -389,6 +374,6 @@ def stylize_clip(net, frames, styles, directory, *, settings=None, passes=1, lon
         done_iterations += count_iterations
         remaining -= count_iterations
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _write_png_atomically(path, np.clip(np.rint(progress.best_image), 0, 255).astype(np.uint8))
+        images.write_image(path, progress.best_image)
         yield FrameDone(frame, count, pass_, passes, path, False, flows.seconds - flow_before,
                         time.perf_counter() - frame_started)

@@ -93,11 +93,11 @@ def run_configuration(config):
     rng = np.random.default_rng(0)
     content = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
     style = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
-    options = {'precision': config['precision']} if config['precision'] != 'float32' else {}
+    settings = stylize.Settings(optimizer=config['optimizer'], iterations=config['iterations'], seed=0,
+                                precision=config['precision'])
     stamps, evaluations = [], []
     started = time.perf_counter()
-    for progress in stylize.stylize(net, content, [style], optimizer=config['optimizer'],
-                                    iterations=config['iterations'], seed=0, **options):
+    for progress in stylize.stylize(net, content, [style], settings):
         stamps.append(time.perf_counter())
         evaluations.append(progress.evaluations)
     warmup = config['warmup']

@@ -46,10 +46,8 @@ def objective(net, placement, width, height, tile_size):
 
     P = tiling.image_targets(networks, tiles(content), preprocessed(content))[0]
     _, A, M = tiling.image_targets(networks, tiles(style), preprocessed(style))
-    evaluate = tiling.TiledObjective(
-        networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}],
-        content_layer_weights=content_weights, style_layer_weights=style_weights, style_blend_weights=[1.0],
-        content_weight=stylize.CONTENT_WEIGHT, style_weight=stylize.STYLE_WEIGHT, tv_weight=0.0)
+    evaluate = tiling.TiledObjective(networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}],
+                                     stylize.Settings())  # the default weights, as content_weights and style_weights
     return evaluate, preprocessed(x), networks
 
 
@@ -64,7 +62,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import cluster
-    import stylize
+    import devices
     import synthetic_vgg
     import vgg
     from workers import running
@@ -76,7 +74,7 @@ def main(argv=None):
         net = vgg.load_net(path)
     width, height = args.size, args.size * 3 // 4
     with running(args.workers, threads=args.threads) as workers:
-        setups = {'this process, /cpu:0': stylize.Placement(('/cpu:0',)),
+        setups = {'this process, /cpu:0': devices.Placement(('/cpu:0',)),
                   f'{args.workers} local workers, {args.threads} thread(s) each':
                       cluster.remote_placement([worker.address for worker in workers])}
         prepared = {name: objective(net, placement, width, height, args.tile_size)

@@ -37,6 +37,7 @@ def _rss_mb():
 
 def run_configuration(config):
     import numpy as np
+    import devices
     import stylize
     import tiling
     import vgg
@@ -52,8 +53,9 @@ def run_configuration(config):
                                     config['optimizer'], stylize.LBFGS_HISTORY)
     stamps, cpu = [], []  # wall and process CPU seconds: the latter is steadier on a shared machine
     started = time.perf_counter()
-    for _ in stylize.stylize(net, content, [style], optimizer=config['optimizer'], iterations=config['iterations'],
-                             seed=0, tile_size=tile, device='/cpu:0'):
+    settings = stylize.Settings(optimizer=config['optimizer'], iterations=config['iterations'], seed=0,
+                                tile_size=tile)
+    for _ in stylize.stylize(net, content, [style], settings, placement=devices.Placement(('/cpu:0',))):
         stamps.append(time.perf_counter())
         cpu.append(time.process_time())
     tiles = len(tiling.make_tiles(height, width, tile, 'relu5_1')) if tile else None
@@ -80,12 +82,9 @@ def fixed_part(config):
     steps.append(('graph built (both passes)', _rss_mb()))
     image = np.random.default_rng(0).normal(size=(1, 48, 64, 3)).astype(np.float32)
     tiles = tiling.make_tiles(48, 64, 32, 'relu5_1')
-    P, A, M = tiling.image_targets(network, tiles, image)
+    P, A, M = tiling.image_targets([network], tiles, image)
     steps.append(('targets: first pass-1 run', _rss_mb()))
-    objective = tiling.TiledObjective([network], tiles, P, [{n: (A[n], M[n]) for n in A}],
-                                      content_layer_weights={'relu4_2': 1.0},
-                                      style_layer_weights={n: 0.2 for n in stylize.STYLE_LAYERS},
-                                      style_blend_weights=[1.0], content_weight=1.0, style_weight=1e3, tv_weight=0.0)
+    objective = tiling.TiledObjective([network], tiles, P, [{n: (A[n], M[n]) for n in A}], stylize.Settings())
     objective(image)
     steps.append(('first evaluation: first pass-2 run', _rss_mb()))
     objective(image)

@@ -22,7 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT]
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
 
-import neural_style  # noqa: E402
+import images  # noqa: E402
+import job  # noqa: E402
 
 
 def median_seconds(function, repeats):
@@ -49,17 +50,17 @@ def main():
               for i in range(options.rows)]
     os.environ.setdefault('GRADIO_TEMP_DIR', tempfile.mkdtemp(prefix='page-overhead-'))
     image, plot = gr.Image(format='png', render=False), gr.Plot(format='png', render=False)
-    # Stand-ins for a neural_style.Run at that point, with what its finish() and plot() read.
+    # Stand-ins for a job.Run at that point, with what its as_written() and plot() read.
     plain = SimpleNamespace(args=SimpleNamespace(preserve_colors=None), photo=best, iterations=[options.rows],
                             losses=losses)
     coloured = SimpleNamespace(args=SimpleNamespace(preserve_colors='luminance'), photo=best,
                                iterations=[options.rows], losses=losses)
-    figure = neural_style.Run.plot(plain)
-    pixels = neural_style.pixels(best)
+    figure = job.Run.plot(plain)
+    pixels = images.to_uint8(best)
     parts = {
-        'image as written (no colour preservation)': lambda: neural_style.pixels(neural_style.Run.finish(plain, best)),
-        'image as written (luminance transfer)': lambda: neural_style.pixels(neural_style.Run.finish(coloured, best)),
-        'loss plot (matplotlib Figure)': lambda: neural_style.Run.plot(plain),
+        'image as written (no colour preservation)': lambda: images.to_uint8(job.Run.as_written(plain, best)),
+        'image as written (luminance transfer)': lambda: images.to_uint8(job.Run.as_written(coloured, best)),
+        'loss plot (matplotlib Figure)': lambda: job.Run.plot(plain),
         "Gradio: the image to PNG in its cache": lambda: image.postprocess(pixels),
         "Gradio: the plot to PNG (base64)": lambda: plot.postprocess(figure),
     }

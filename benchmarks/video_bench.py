@@ -26,7 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
+import devices  # noqa: E402
 import flow  # noqa: E402
+import images  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 import video  # noqa: E402
@@ -34,7 +36,7 @@ import video  # noqa: E402
 ASPECT = 3 / 4
 SHIFT = (2.0, 0.7)  # the window's motion per frame, in output pixels
 ZOOM = 0.985  # the window's scale per frame: zooming in by 1.5 %
-RUN_OPTIONS = dict(device='/cpu:0', seed=0)  # every run on the CPU from the same white noise
+SETTINGS = dict(seed=0)  # every run from the same white noise, on the CPU (PLACEMENT)
 
 
 # The generated clip
@@ -90,22 +92,22 @@ def temporal_error(stylized, flows):
     return float(np.mean(errors))
 
 
-def run_clip(net, frames, styles, directory, **options):
-    """video.stylize_clip to the end; returns the finished frames and the seconds it took."""
+def run_clip(net, frames, styles, directory, **clip):
+    """video.stylize_clip with these ClipSettings to the end; returns the finished frames and the seconds it
+    took."""
     started = time.perf_counter()
-    for _ in video.stylize_clip(net, frames, styles, directory, **options):
+    clip = video.ClipSettings(**clip)
+    for _ in video.stylize_clip(net, frames, styles, directory, stylize.Settings(**SETTINGS), clip,
+                                devices.Placement(('/cpu:0',))):
         pass
-    passes = options.get('passes', 1)
-    paths = video.finished_frames(directory, len(frames), passes)
-    return [video.read_png(path) for path in paths], time.perf_counter() - started
+    paths = video.finished_frames(directory, len(frames), clip.passes)
+    return [images.read_image(path) for path in paths], time.perf_counter() - started
 
 
 def coherence(args):
-    import neural_style
-
     width = args.size
     height = round(width * ASPECT)
-    source = neural_style.read_image(args.image) if args.image else texture(600, 800)
+    source = images.read_image(args.image) if args.image else texture(600, 800)
     frames, start_scale = make_clip(source, args.frames, height, width)
     flows = [None] + [(true_flow(k, k - 1, height, width, source.shape, start_scale),
                        true_flow(k - 1, k, height, width, source.shape, start_scale)) for k in range(1, args.frames)]
@@ -114,8 +116,8 @@ def coherence(args):
                         for e, f in zip(estimated, flows[1:])])
     print(f'clip: {args.frames} frames of {width}x{height}; DIS flow vs the true flow: mean endpoint error '
           f'{endpoint:.3f} px (8 px from the borders)', flush=True)
-    style = neural_style.read_image(args.style) if args.style else texture(height, width, seed=1)
-    styles = [neural_style.scaled_style(style, width, 1.0)]
+    style = images.read_image(args.style) if args.style else texture(height, width, seed=1)
+    styles = [images.scaled_style(style, width, 1.0)]
     if args.network:
         net = vgg.load_net(args.network)
     else:
@@ -142,12 +144,12 @@ def coherence(args):
                 stylized, seconds = [], 0.0
                 for k, frame in enumerate(frames):
                     result, took = run_clip(net, [frame], styles, os.path.join(directory, str(k)),
-                                            iterations=(first,), **RUN_OPTIONS)
+                                            iterations=(first,))
                     stylized += result
                     seconds += took
             else:
                 options.setdefault('iterations', (first, later))
-                stylized, seconds = run_clip(net, frames, styles, directory, **options, **RUN_OPTIONS)
+                stylized, seconds = run_clip(net, frames, styles, directory, **options)
             error = temporal_error(stylized, flows)
             rows.append((name, error, seconds))
             results[name] = stylized
@@ -164,10 +166,10 @@ def write_sheet(path, frames, rows):
     from PIL import Image
     height, width = frames[0].shape[:2]
     sheet = np.full(((len(rows) + 1) * (height + 4), len(frames) * (width + 4), 3), 255, np.uint8)
-    for r, images in enumerate([frames] + [images for _, images in rows]):
-        for k, image in enumerate(images):
+    for r, row in enumerate([frames] + [stylized for _, stylized in rows]):
+        for k, image in enumerate(row):
             sheet[r * (height + 4):r * (height + 4) + height, k * (width + 4):k * (width + 4) + width] = \
-                np.clip(np.rint(image), 0, 255).astype(np.uint8)
+                images.to_uint8(image)
     Image.fromarray(sheet).save(path)
     print(f'wrote {path}')
 
@@ -190,7 +192,9 @@ def speed(args):
             done = {}
             started = time.perf_counter()
             for step in video.stylize_clip(net, frames, [style], os.path.join(scratch, str(size)),
-                                           iterations=(args.iterations, args.iterations), **RUN_OPTIONS):
+                                           stylize.Settings(**SETTINGS),
+                                           video.ClipSettings(iterations=(args.iterations, args.iterations)),
+                                           devices.Placement(('/cpu:0',))):
                 if isinstance(step, video.FrameDone):
                     done[step.frame] = step
                     started = time.perf_counter()

@@ -87,3 +87,22 @@ def files(tmp_path, network_path):
     content = save(tmp_path / 'content.png', random_image(30, 40, seed=1))
     style = save(tmp_path / 'style.jpg', random_image(25, 25, seed=2))
     return dict(content=content, style=style, network=network_path, dir=tmp_path)
+
+
+def stylize_with(net, content, styles, *, initial=None, style_masks=None, temporal_targets=None, device=None,
+                 **settings):
+    """stylize.stylize with its settings given by name and the device by its name, as the tests write them."""
+    import devices
+    import stylize
+    return stylize.stylize(net, content, styles, stylize.Settings(**settings), initial=initial,
+                           style_masks=style_masks, temporal_targets=temporal_targets,
+                           placement=devices.one_device(device))
+
+
+def as_settings(weights):
+    """A stylize.Settings from the objective's weights as the tests write them: layer -> weight dicts."""
+    import stylize
+    weights = dict(weights)
+    content, style = weights.pop('content_layer_weights'), weights.pop('style_layer_weights')
+    return stylize.Settings(content_layers=tuple(content), content_layer_weights=tuple(content.values()),
+                            style_layers=tuple(style), style_layer_weights=tuple(style.values()), **weights)

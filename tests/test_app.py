@@ -26,7 +26,7 @@ COMMAND = ['--iterations', '3', '--max-size', '16', '--seed', '0']
 
 def settings(**changes):
     values = dict(SETTINGS, **changes)
-    return [values[name] for name in app.Painter.SETTINGS]
+    return [values[name] for name in app.Painter.FIELDS]
 
 
 def read(path):

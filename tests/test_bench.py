@@ -17,8 +17,8 @@ def measured(monkeypatch, network_path, evaluations_per_iteration):
     clock = [0.0]
     monkeypatch.setattr(bench.time, 'perf_counter', lambda: clock[0])
 
-    def optimization(net, content, styles, iterations, **options):
-        for iteration in range(iterations + 1):
+    def optimization(net, content, styles, settings, **options):
+        for iteration in range(settings.iterations + 1):
             count = 1 + evaluations_per_iteration * iteration
             if iteration:
                 clock[0] += evaluations_per_iteration

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import images
 import neural_style
 import stylize
 from conftest import ROOT, random_image, save
@@ -101,17 +102,17 @@ def png(path, width, height, bit_depth=8, raw=None):
 def test_greyscale_palette_and_rgba_become_rgb_exactly(tmp_path):
     rgb = random_image(6, 5, seed=3).astype(np.uint8)
     grey = save(tmp_path / 'grey.png', rgb[:, :, 0], 'L')
-    np.testing.assert_array_equal(neural_style.read_image(grey), np.repeat(rgb[:, :, :1], 3, axis=2))
+    np.testing.assert_array_equal(images.read_image(grey), np.repeat(rgb[:, :, :1], 3, axis=2))
     few_colours = rgb // 128 * 255  # at most 8 colours: a palette holds them exactly
     palette = str(tmp_path / 'palette.png')
     Image.fromarray(few_colours).convert('P', palette=Image.Palette.ADAPTIVE).save(palette)
     with Image.open(palette) as stored:
         assert stored.mode == 'P'
-    np.testing.assert_array_equal(neural_style.read_image(palette), few_colours)
+    np.testing.assert_array_equal(images.read_image(palette), few_colours)
     rgba = np.dstack([rgb, np.arange(30, dtype=np.uint8).reshape(6, 5) * 8])
     transparent = str(tmp_path / 'rgba.png')
     Image.fromarray(rgba, 'RGBA').save(transparent)
-    np.testing.assert_array_equal(neural_style.read_image(transparent), rgb)  # alpha dropped
+    np.testing.assert_array_equal(images.read_image(transparent), rgb)  # alpha dropped
 
 
 def test_cmyk_jpeg_becomes_rgb(tmp_path):
@@ -120,13 +121,13 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     path = save(tmp_path / 'cmyk.jpg', rgb, 'CMYK')
     with Image.open(path) as stored:
         assert stored.mode == 'CMYK'
-    assert np.abs(neural_style.read_image(path) - rgb).mean() < 3
+    assert np.abs(images.read_image(path) - rgb).mean() < 3
 
 
 def test_sixteen_bit_colour_is_reduced_to_eight_bits(tmp_path):
     values = np.array([[[0, 65535, 32896], [257, 1000, 65280]]], dtype=np.uint16)
     raw = b''.join(b'\0' + row.astype('>u2').tobytes() for row in values)
-    image = neural_style.read_image(png(tmp_path / 'deep.png', 2, 1, bit_depth=16, raw=raw))
+    image = images.read_image(png(tmp_path / 'deep.png', 2, 1, bit_depth=16, raw=raw))
     assert image.shape == (1, 2, 3)
     assert np.abs(image - values / 257.0).max() <= 1
 
@@ -135,20 +136,20 @@ def test_exif_orientation_of_a_camera_jpeg_is_honoured(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: to be shown turned 90 degrees clockwise
     Image.fromarray(random_image(20, 40, seed=4).astype(np.uint8)).save(tmp_path / 'camera.jpg', exif=exif)
-    assert neural_style.read_image(str(tmp_path / 'camera.jpg')).shape == (40, 20, 3)
+    assert images.read_image(str(tmp_path / 'camera.jpg')).shape == (40, 20, 3)
 
 
 def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
     values = np.array([[0, 65535], [32896, 257]], dtype=np.uint16)
     Image.fromarray(values).save(tmp_path / 'deep.png')
-    image = neural_style.read_image(str(tmp_path / 'deep.png'))
+    image = images.read_image(str(tmp_path / 'deep.png'))
     np.testing.assert_allclose(image[:, :, 0], values / 257.0, atol=1e-4)
 
 
 def test_output_size():
-    assert neural_style.output_size((300, 400, 3), None, 512) == (300, 400)  # never scaled up
-    assert neural_style.output_size((600, 1024, 3), None, 512) == (300, 512)
-    assert neural_style.output_size((300, 400, 3), 800, 512) == (600, 800)
+    assert images.output_size((300, 400, 3), None, 512) == (300, 400)  # never scaled up
+    assert images.output_size((600, 1024, 3), None, 512) == (300, 512)
+    assert images.output_size((300, 400, 3), 800, 512) == (600, 800)
 
 
 @pytest.mark.parametrize('extra, expected', [
@@ -322,7 +323,7 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
         assert image.size == (32, 24) and image.mode == 'RGB'
     with open(csv_path) as f:
         rows = list(csv.reader(f))
-    assert rows[0] == list(neural_style.ProgressLog.HEADER)
+    assert rows[0] == list(images.ProgressLog.HEADER)
     iterations = [int(row[0]) for row in rows[1:]]
     assert iterations == list(range(len(iterations))) and len(iterations) >= 4
     assert all(float(row[4]) > 0 for row in rows[1:])
@@ -341,7 +342,7 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
 
 def write_log(path):
     """A progress CSV of one row."""
-    log = neural_style.ProgressLog(str(path))
+    log = images.ProgressLog(str(path))
     log.add(stylize.Progress(iteration=0, content=1.0, style=2.0, tv=0.0, total=3.0, seconds=0.0, evaluations=1,
                              best_total=3.0, best_image=np.zeros((2, 3, 3), np.float32)))
     log.close()
@@ -364,7 +365,7 @@ def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs
         with open(tmp_path / f'plain-{mask:o}', 'w'):  # what an ordinary open() gives
             pass
         expected = stat.S_IMODE(os.stat(tmp_path / f'plain-{mask:o}').st_mode)
-        neural_style.write_image(str(image), np.zeros((2, 3, 3)))
+        images.write_image(str(image), np.zeros((2, 3, 3)))
         write_log(table)
         assert [stat.S_IMODE(os.stat(path).st_mode) for path in (image, table)] == [expected, expected]
     umask(0o077)
@@ -373,6 +374,6 @@ def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs
         for path in (image, table):
             path.write_bytes(b'old')
             os.chmod(path, mode)
-        neural_style.write_image(str(image), np.zeros((2, 3, 3)))
+        images.write_image(str(image), np.zeros((2, 3, 3)))
         write_log(table)
         assert [stat.S_IMODE(os.stat(path).st_mode) for path in (image, table)] == [mode, mode]

@@ -62,9 +62,9 @@ def captured(monkeypatch):
     """stylize.stylize replaced by a recorder of what the command line hands it (no optimization)."""
     calls = []
 
-    def fake(net, content, styles, **options):
+    def fake(net, content, styles, settings, **options):
         calls.append(dict(content=content, styles=styles, **options))
-        yield stylize.Progress(iteration=options['iterations'], content=0.0, style=0.0, tv=0.0, total=0.0,
+        yield stylize.Progress(iteration=settings.iterations, content=0.0, style=0.0, tv=0.0, total=0.0,
                                seconds=0.0, evaluations=0, best_total=0.0,
                                best_image=np.asarray(content, np.float32))
 

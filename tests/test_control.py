@@ -2,10 +2,12 @@
 import numpy as np
 import pytest
 
-import neural_style
+import devices
+import losses
 import reference
 import stylize
-from conftest import random_image
+from conftest import random_image, stylize_with
+from images import resize
 from test_losses import graph_terms, objective_settings
 
 FAST = dict(content_layers=('relu2_2',), style_layers=('relu1_1', 'relu2_1'), device='/cpu:0')
@@ -31,7 +33,7 @@ def reference_guides(mask):
 def test_guides_have_each_layers_resolution_and_the_networks_pooling(conv_weights, net):
     mask = np.random.default_rng(0).uniform(size=(21, 27))  # odd sizes at every pooling: border windows
     layers = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_2', 'relu5_1')
-    guides = stylize.layer_guides(mask, layers)
+    guides = losses.layer_guides(mask, layers)
     features = reference.features(conv_weights, net.mean_pixel, random_image(21, 27, seed=1))
     expected = reference_guides(mask)
     for name in layers:
@@ -65,7 +67,7 @@ def test_guided_objective_matches_numpy(net, conv_weights):
     settings = objective_settings(content_weight=0.0, style_weight=1.0, content_layer_weights={'relu1_2': 1.0},
                                   style_layer_weights=layer_weights,
                                   style_blend_weights=[1.0, 3.0],
-                                  style_guides=[stylize.layer_guides(m, layer_weights) for m in masks])
+                                  style_guides=[losses.layer_guides(m, layer_weights) for m in masks])
     x = random_image(height, width, seed=6)
     terms, _ = graph_terms(net, x, content, [style, second], settings)(x)
     expected = guided_style_loss(conv_weights, net.mean_pixel, x, [style, second], masks, layer_weights, [1, 3])
@@ -75,7 +77,7 @@ def test_guided_objective_matches_numpy(net, conv_weights):
 def test_a_guide_of_ones_is_the_unguided_loss(net, images):
     content, style = images
     layer_weights = {'relu1_1': 1.0, 'relu2_1': 1.0}
-    ones = stylize.layer_guides(np.ones(content.shape[:2]), layer_weights)
+    ones = losses.layer_guides(np.ones(content.shape[:2]), layer_weights)
     x = random_image(*content.shape[:2], seed=7)
     settings = dict(content_layer_weights={'relu1_2': 1.0}, style_layer_weights=layer_weights)
     plain, _ = graph_terms(net, x, content, [style], objective_settings(**settings))(x)
@@ -91,7 +93,7 @@ def test_complementary_masks_give_each_region_its_own_style(net, conv_weights):
     bluish = reddish[:, :, ::-1].copy()
     masks = halves(height, width)
     content = random_image(height, width, seed=9)
-    progress = list(stylize.stylize(net, content, [reddish, bluish], style_masks=masks, content_weight=0.0,
+    progress = list(stylize_with(net, content, [reddish, bluish], style_masks=masks, content_weight=0.0,
                                     iterations=25, seed=10, **FAST))
     start, result = progress[0].best_image, progress[-1].best_image
     F = {name: reference.features(conv_weights, net.mean_pixel, image)
@@ -121,18 +123,20 @@ def test_complementary_masks_give_each_region_its_own_style(net, conv_weights):
 def test_bad_masks(net, images, masks, message):
     content, style = images
     with pytest.raises(ValueError, match=message):
-        next(stylize.stylize(net, content, [style, style], style_masks=masks, **FAST))
+        next(stylize_with(net, content, [style, style], style_masks=masks, **FAST))
 
 
 def test_each_stage_has_its_size_and_starts_from_the_last_result_upsampled(net, images):
     content, style = images
     sizes = [(10, 14), (20, 28)]
-    stages = list(neural_style.stylize_in_stages(net, content, [style], sizes, [4, 2], style_scales=[1.0],
-                                                 seed=0, **FAST))
+    layers = {name: value for name, value in FAST.items() if name != 'device'}
+    settings = [stylize.Settings(iterations=count, seed=0, **layers) for count in (4, 2)]
+    stages = list(stylize.stylize_in_stages(net, content, [style], list(zip(sizes, settings)), style_scales=[1.0],
+                                            placement=devices.one_device(FAST['device'])))
     assert [(stage, p.iteration) for stage, p in stages] == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4),
                                                              (1, 0), (1, 1), (1, 2)]
     for stage, p in stages:
         assert p.best_image.shape == sizes[stage] + (3,)
     first_result = stages[4][1].best_image
     second_start = stages[5][1].best_image  # iteration 0 of a stage: its starting image
-    np.testing.assert_allclose(second_start, neural_style.resize(first_result, 20, 28), atol=1e-3)
+    np.testing.assert_allclose(second_start, resize(first_result, 20, 28), atol=1e-3)

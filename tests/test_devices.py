@@ -12,12 +12,14 @@ import pytest
 from PIL import Image
 
 import cluster
+import images
 import neural_style
 import reproduce
 import stylize
 import tiling
 import vgg
-from conftest import ROOT, random_image, save
+from conftest import ROOT, as_settings, random_image, save
+from devices import Placement
 from test_losses import objective_settings
 from workers import free_port, running
 
@@ -44,8 +46,7 @@ def tiled_evaluation(net, placement, x, content, style, tile_size=32):
         P = tiling.image_targets(networks, tiles(content), preprocessed(content))[0]
         _, A, M = tiling.image_targets(networks, tiles(style), preprocessed(style))
         objective = tiling.TiledObjective(
-            networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}],
-            **{key: value for key, value in settings.items() if key != 'pooling'})
+            networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}], as_settings(settings))
         terms, gradient = objective(preprocessed(x))
         return terms, gradient, objective.moved
     finally:
@@ -64,12 +65,12 @@ def assert_same_evaluation(one, several):
 def case(net):
     """An odd-sized image cut into 9 tiles of 32 px, and its evaluation on one device."""
     x, content, style = random_image(70, 83, seed=4), random_image(70, 83, seed=1), random_image(40, 50, seed=2)
-    return x, content, style, tiled_evaluation(net, stylize.Placement(('/cpu:0',)), x, content, style)
+    return x, content, style, tiled_evaluation(net, Placement(('/cpu:0',)), x, content, style)
 
 
 def test_two_logical_cpu_devices_equal_one(net, case):
     x, content, style, one = case
-    several = tiled_evaluation(net, stylize.Placement(('/cpu:0', '/cpu:1')), x, content, style)
+    several = tiled_evaluation(net, Placement(('/cpu:0', '/cpu:1')), x, content, style)
     assert_same_evaluation(one, several)
     assert several[2] == one[2]  # the same tiles travel, whichever device runs them
 
@@ -102,7 +103,7 @@ def command(files, tmp_path, name, extra, iterations=3):
 def read_csv(path):
     with open(path, newline='') as f:
         rows = list(csv.reader(f))
-    assert rows[0] == list(neural_style.ProgressLog.HEADER)
+    assert rows[0] == list(images.ProgressLog.HEADER)
     return np.array([[float(value) for value in row[1:5]] for row in rows[1:]])  # the losses, not the seconds
 
 

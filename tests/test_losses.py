@@ -3,10 +3,11 @@ finite differences."""
 import numpy as np
 import pytest
 
+import losses
 import reference
 import stylize
 import vgg
-from conftest import random_image
+from conftest import as_settings, random_image
 
 
 def evaluate(fn, *arrays):
@@ -28,14 +29,14 @@ def rng():
 
 def test_content_loss_and_its_gradient(rng):
     F, P = rng.normal(size=(1, 5, 6, 8)), rng.normal(size=(1, 5, 6, 8))
-    value, (dF, _) = evaluate(stylize.content_loss, F, P)
+    value, (dF, _) = evaluate(losses.content_loss, F, P)
     assert value == pytest.approx(0.5 * ((F - P) ** 2).sum(), rel=1e-12)
     np.testing.assert_allclose(dF, F - P, rtol=1e-12)  # paper eq. 2
 
 
 def test_gram_matrix(rng):
     F = rng.normal(size=(1, 4, 7, 5))
-    G, _ = evaluate(stylize.gram_matrix, F)
+    G, _ = evaluate(losses.gram_matrix, F)
     expected = np.array([[np.sum(F[0, :, :, i] * F[0, :, :, j]) for j in range(5)] for i in range(5)])
     np.testing.assert_allclose(G, expected, rtol=1e-12)
 
@@ -47,7 +48,7 @@ def test_style_layer_loss_and_the_papers_gradient(rng):
     A = reference.gram(rng.normal(size=(h, w, N)))
 
     def E(F, A):
-        return stylize.style_layer_loss(stylize.gram_matrix(F), A, N, M)
+        return losses.style_layer_loss(losses.gram_matrix(F), A, N, M)
 
     value, (dF, _) = evaluate(E, F, A)
     G = reference.gram(F[0])
@@ -60,7 +61,7 @@ def test_style_layer_loss_and_the_papers_gradient(rng):
 
 def test_total_variation(rng):
     image = rng.normal(size=(1, 6, 5, 3))
-    value, _ = evaluate(stylize.total_variation, image)
+    value, _ = evaluate(losses.total_variation, image)
     assert value == pytest.approx(reference.total_variation(image[0]), rel=1e-12)
 
 
@@ -77,14 +78,15 @@ def graph_terms(net, x, content, styles, settings):
     """The objective's terms and total gradient for image x (RGB 0..255), targets from content and styles."""
     import tensorflow.compat.v1 as tf
     content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
-    targets = stylize.layer_features(net, [content] + list(styles), content_layers, style_layers,
+    targets = losses.layer_features(net, [content] + list(styles), content_layers, style_layers,
                                      settings['pooling'], '/cpu:0')
     P = targets[0][0]
     targets = [{n: (grams[n], positions[n]) for n in style_layers} for _, grams, positions in targets[1:]]
     graph = tf.Graph()
     with graph.as_default():
         image = tf.placeholder(tf.float32, (1,) + x.shape)
-        terms = stylize.objective(net, image, P, targets, **settings)
+        weights = {key: value for key, value in settings.items() if key != 'style_guides'}
+        terms = losses.objective(net, image, P, targets, as_settings(weights), style_guides=settings.get('style_guides'))
         gradient = tf.gradients(terms['total'], image)[0]
     session = tf.Session(graph=graph)
     return lambda pixels: session.run((terms, gradient), {image: vgg.preprocess(pixels, net.mean_pixel)[None]})

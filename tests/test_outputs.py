@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import images
 import neural_style
-import stylize
-from conftest import ROOT
+from conftest import ROOT, stylize_with
 from test_cli import args, fails
 
 # The command line in a subprocess, with `patch` (Python source) run first to slow a step down.
 PATCHED_MAIN = r'''
 import sys, time
-import neural_style, stylize
+import images, losses, neural_style, stylize
 exec(sys.argv[1])
 sys.exit(neural_style.main(sys.argv[2:]))
 '''
@@ -52,12 +52,12 @@ def temporaries(directory):
 
 
 SLOW_TARGETS = '''
-real_layer_features = stylize.layer_features
+real_layer_features = losses.layer_features
 def slow_layer_features(*args, **kwargs):
     print('computing the targets', flush=True)
     time.sleep(120)
     return real_layer_features(*args, **kwargs)
-stylize.layer_features = slow_layer_features
+losses.layer_features = slow_layer_features
 '''
 
 
@@ -81,14 +81,14 @@ def test_a_loss_that_overflows_at_once_leaves_no_csv(files, capsys):
 
 
 SLOW_WRITE = '''
-real_write_image, writes = neural_style.write_image, []
+real_write_image, writes = images.write_image, []
 def slow_write_image(path, image):
     writes.append(path)
     if len(writes) == 1:  # the first write only: the one that is interrupted
         print('writing', path, flush=True)
         time.sleep(120)
     real_write_image(path, image)
-neural_style.write_image = slow_write_image
+images.write_image = slow_write_image
 '''
 
 
@@ -172,7 +172,7 @@ def test_stylize_refuses_a_repeated_layer(net, images):
     content, style = images
     for layers in (dict(style_layers=('relu1_1', 'relu1_1')), dict(content_layers=('relu2_2', 'relu2_2'))):
         with pytest.raises(ValueError, match='named more than once'):
-            next(stylize.stylize(net, content, [style], device='/cpu:0', iterations=1, **layers))
+            next(stylize_with(net, content, [style], device='/cpu:0', iterations=1, **layers))
 
 
 def test_two_outputs_on_one_file_are_refused(files, capsys):
@@ -194,12 +194,12 @@ def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_pat
     Image.fromarray(grey).save(tmp_path / 'float.tif')
     with Image.open(tmp_path / 'float.tif') as stored:
         assert stored.mode == 'F'
-    image = neural_style.read_image(str(tmp_path / 'float.tif'))
+    image = images.read_image(str(tmp_path / 'float.tif'))
     np.testing.assert_allclose(image, np.repeat(grey[:, :, None], 3, axis=2) * 255, rtol=1e-6)
     Image.fromarray(grey * 1000).save(tmp_path / 'wide.tif')
-    with pytest.raises(neural_style.UserError, match=r'holds floating-point values from [0-9.]+ to 9[0-9.]+; '
+    with pytest.raises(images.ImageError, match=r'holds floating-point values from [0-9.]+ to 9[0-9.]+; '
                                                      r'only 0\.\.1 \(black to white\) is understood'):
-        neural_style.read_image(str(tmp_path / 'wide.tif'))
+        images.read_image(str(tmp_path / 'wide.tif'))
 
 
 @pytest.mark.parametrize('extra', [['--device', '/gpu:3'], ['--device', '/gpu:3', '--precision', 'mixed'],
@@ -218,7 +218,7 @@ def test_a_device_that_does_not_exist_is_refused(files, capsys, extra):
 def test_stylize_refuses_a_device_that_does_not_exist(net, images):
     content, style = images
     with pytest.raises(ValueError, match='device /gpu:3 does not exist here; TensorFlow sees /cpu:0'):
-        next(stylize.stylize(net, content, [style], device='/gpu:3', iterations=1))
+        next(stylize_with(net, content, [style], device='/gpu:3', iterations=1))
 
 
 def test_the_device_printed_is_the_one_the_graph_runs_on(files, capsys):

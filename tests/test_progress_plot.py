@@ -7,6 +7,7 @@ import sys
 import pytest
 from PIL import Image
 
+import job
 import neural_style
 import progress_plot
 from conftest import ROOT, random_image, save
@@ -76,11 +77,11 @@ def test_rewritten_at_each_checkpoint(files, saved_figures):
 
 def test_written_when_interrupted(files, saved_figures):
     plot = files['dir'] / 'losses.png'
-    job = neural_style.Run(neural_style.build_parser().parse_args(args(files, '--max-size', '16',
-                                                                          '--progress-plot', str(plot))))
-    steps = job.steps()
+    run = job.Run(neural_style.build_parser().parse_args(args(files, '--max-size', '16',
+                                                              '--progress-plot', str(plot))))
+    steps = run.steps()
     next(steps), next(steps)
-    with pytest.raises(neural_style.Stopped, match='interrupted .* and the plot to .*losses.png'):
+    with pytest.raises(job.Stopped, match='interrupted .* and the plot to .*losses.png'):
         steps.throw(KeyboardInterrupt())
     assert plot.exists() and (files['dir'] / 'out.png').exists()
     assert plotted(saved_figures[-1])['total'][0] == [0.0, 1.0]

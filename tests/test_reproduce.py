@@ -213,7 +213,7 @@ def assert_recomputed_in_full(inputs, command, partial, capsys):
 
 def test_a_cell_whose_loss_is_not_finite_is_not_reused(inputs, capsys, monkeypatch):
     """Issue 12, item 1: a loss that stops being finite leaves the best image, but not a finished cell."""
-    def overflowing(net, content, styles, **options):
+    def overflowing(net, content, styles, settings, **options):
         yield stylize.Progress(iteration=0, content=1.0, style=1.0, tv=0.0, total=2.0, seconds=0.0, evaluations=1,
                                best_total=2.0, best_image=np.asarray(content, np.float32))
         raise stylize.NonFiniteLoss('style', float('inf'))

@@ -2,13 +2,15 @@
 import numpy as np
 import pytest
 
+import devices
 import stylize
+from conftest import stylize_with
 
 FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')
 
 
 def run(net, content, style, **options):
-    return list(stylize.stylize(net, content, [style], **dict(FAST, **options)))
+    return list(stylize_with(net, content, [style], **dict(FAST, **options)))
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
@@ -67,7 +69,7 @@ def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, im
     import threading
     content, style = images
     threads_at_close = []  # per session opened, the names of the live threads at each close
-    open_session = stylize._session
+    open_session = devices.session
 
     def recording_session(graph, *options):
         session, counts = open_session(graph, *options), []
@@ -80,8 +82,8 @@ def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, im
         threads_at_close.append(counts)
         return session
 
-    monkeypatch.setattr(stylize, '_session', recording_session)
-    generator = stylize.stylize(net, content, [style], iterations=500, **FAST)
+    monkeypatch.setattr(devices, 'session', recording_session)
+    generator = stylize_with(net, content, [style], iterations=500, **FAST)
     next(generator)
     generator.close()
     assert stylize.LBFGS_THREAD not in [thread.name for thread in threading.enumerate()]
@@ -98,7 +100,7 @@ def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, im
 def test_bad_arguments(net, images, bad, message):
     content, style = images
     with pytest.raises(ValueError, match=message):
-        next(stylize.stylize(net, content, [style], **dict(FAST, **bad)))
+        next(stylize_with(net, content, [style], **dict(FAST, **bad)))
 
 
 def test_mixed_precision_drifts_little_from_float32(net, images):
@@ -112,7 +114,7 @@ def test_mixed_precision_drifts_little_from_float32(net, images):
     assert mixed[-1].best_total == pytest.approx(exact[-1].best_total, rel=0.05)
     assert mixed[-1].best_total < 0.5 * mixed[0].total
     with pytest.raises(ValueError, match='unknown precision'):
-        next(stylize.stylize(net, content, [style], precision='half', **FAST))
+        next(stylize_with(net, content, [style], precision='half', **FAST))
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
@@ -134,7 +136,7 @@ def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, imag
     monkeypatch.setattr(scipy.optimize, 'minimize', recording_minimize)
     progress = []
     with pytest.raises(stylize.NonFiniteLoss) as caught:
-        for p in stylize.stylize(net, content, [style], **dict(FAST, optimizer=optimizer, iterations=20,
+        for p in stylize_with(net, content, [style], **dict(FAST, optimizer=optimizer, iterations=20,
                                                                  initial=content, content_weight=3e38)):
             progress.append(p)
     assert caught.value.term == 'content' and str(caught.value) == 'the content loss became inf'
@@ -145,6 +147,6 @@ def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, imag
 
 def test_an_overflowing_first_evaluation_yields_nothing(net, images):
     content, style = images
-    generator = stylize.stylize(net, content, [style], **dict(FAST, style_weight=1e38, iterations=5))
+    generator = stylize_with(net, content, [style], **dict(FAST, style_weight=1e38, iterations=5))
     with pytest.raises(stylize.NonFiniteLoss, match='the style loss became inf'):
         next(generator)

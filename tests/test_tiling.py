@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import pytest
 
+import losses
 import neural_style
 import reference
 import stylize
 import tiling
 import vgg
-from conftest import ROOT, random_image
+from conftest import ROOT, as_settings, random_image
 from test_losses import graph_terms, objective_settings
 
 EXACT = 1e-5  # float32 sums taken in another order
@@ -86,7 +87,7 @@ def tiled_terms(net, x, content, styles, settings, tile_size, masks=None, **over
     """The tiled objective's terms and gradient at x (RGB 0..255), its targets computed tile by tile, and the
     targets: (terms, gradient, P, [A per style])."""
     content_weights, style_weights = settings['content_layer_weights'], settings['style_layer_weights']
-    guides = None if masks is None else [stylize.layer_guides(mask, style_weights) for mask in masks]
+    guides = None if masks is None else [losses.layer_guides(mask, style_weights) for mask in masks]
     network = tiling.TileNetwork(net, {name: settings['content_weight'] * w for name, w in content_weights.items()},
                                  list(style_weights), guided=len(styles) if masks else 0,
                                  pooling=settings['pooling'], dtype='float32', device='/cpu:0')
@@ -102,7 +103,7 @@ def tiled_terms(net, x, content, styles, settings, tile_size, masks=None, **over
         A = [tiling.image_targets([network], tiles(style), preprocessed(style))[1:] for style in styles]
         objective = tiling.TiledObjective(
             [network], tiles(x), P, [{name: (grams[name], M[name]) for name in style_weights} for grams, M in A],
-            style_guides=guides, **{key: value for key, value in settings.items() if key != 'pooling'})
+            as_settings(settings), style_guides=guides)
         terms, gradient = objective(preprocessed(x))
     finally:
         network.close()
@@ -111,7 +112,7 @@ def tiled_terms(net, x, content, styles, settings, tile_size, masks=None, **over
 
 def untiled_terms(net, x, content, styles, settings, masks=None):
     if masks is not None:
-        settings = dict(settings, style_guides=[stylize.layer_guides(m, settings['style_layer_weights'])
+        settings = dict(settings, style_guides=[losses.layer_guides(m, settings['style_layer_weights'])
                                                 for m in masks])
     return graph_terms(net, x, content, styles, settings)(x)
 
@@ -139,7 +140,7 @@ def test_tiled_equals_untiled_with_the_papers_layers(net, default_case):
     terms, gradient, P, A = tiled_terms(net, x, content, [style], settings, 96)
     errors = differences((terms, gradient), untiled)
     assert max(errors.values()) < EXACT, errors
-    (P_untiled, _, _), (_, A_untiled, _) = stylize.layer_features(
+    (P_untiled, _, _), (_, A_untiled, _) = losses.layer_features(
         net, [content, style], ['relu4_2'], list(stylize.STYLE_LAYERS), 'avg', '/cpu:0')
     np.testing.assert_allclose(P['relu4_2'], P_untiled['relu4_2'], rtol=EXACT, atol=EXACT * P_untiled['relu4_2'].max())
     for name in stylize.STYLE_LAYERS:

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import flow
+import images
+import losses
 import neural_style
-import stylize
 import video
-from conftest import ROOT, random_image, save
+from conftest import ROOT, random_image, save, stylize_with
 from test_cli import fails
 
 FAST = ['--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2', '--device', '/cpu:0', '--seed', '0',
@@ -32,7 +33,7 @@ def test_temporal_loss_matches_its_formula_and_finite_differences():
     graph = tf.Graph()
     with graph.as_default():
         x = tf.placeholder(tf.float64, x0.shape)
-        loss = stylize.temporal_loss(x, tf.constant(w), tf.constant(c))
+        loss = losses.temporal_loss(x, tf.constant(w), tf.constant(c))
         gradient = tf.gradients(loss, x)[0]
     with tf.Session(graph=graph) as session:
         value, analytic = session.run((loss, gradient), {x: x0})
@@ -50,9 +51,9 @@ def test_a_frame_adds_gamma_t_times_the_temporal_loss(net):
     rng = np.random.default_rng(1)
     content, start = random_image(12, 16, seed=5), random_image(12, 16, seed=6)
     pairs = [(random_image(12, 16, seed=7), rng.uniform(0, 1, (12, 16))) for _ in range(2)]
-    steps = stylize.stylize(net, content, [random_image(12, 16, seed=8)], initial=start, iterations=1,
-                            style_layers=('relu1_1',), content_layers=('relu1_2',), device='/cpu:0',
-                            temporal_targets=pairs, temporal_weight=3.0)
+    steps = stylize_with(net, content, [random_image(12, 16, seed=8)], initial=start, iterations=1,
+                         style_layers=('relu1_1',), content_layers=('relu1_2',), device='/cpu:0',
+                         temporal_targets=pairs, temporal_weight=3.0)
     first = next(steps)
     steps.close()
     expected = 3.0 * sum(np.sum(c[:, :, None] * (start - w) ** 2) for w, c in pairs) / start.size
@@ -105,7 +106,7 @@ def frames_of(clip, output):
     """The finished frames of the one run whose output is `output`, from its frames directory."""
     (key,) = os.listdir(str(clip['dir'] / output) + '.frames')
     directory = os.path.join(str(clip['dir'] / output) + '.frames', key)
-    return [video.read_png(path) for path in video.finished_frames(directory, 4, 1)], directory
+    return [images.read_image(path) for path in video.finished_frames(directory, 4, 1)], directory
 
 
 def test_a_clip_end_to_end(clip, capsys):

@@ -1,0 +1,179 @@
+"""Where graphs run: the devices TensorFlow sees, a run's placement on devices and machines, and the sessions
+that run its graphs there (docs/devices.md)."""
+import contextlib
+import threading
+from dataclasses import dataclass
+
+PRECISIONS = ('float32', 'mixed')  # the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed
+CLUSTER_OPERATION_TIMEOUT = 600  # seconds a Session.run on a cluster may take before its worker counts as lost
+CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost worker's never comes)
+# Grappler's passes over a graph of constants with no loops or functions cost about 2 s at the first run and gain
+# nothing here (measured at 512 px); the remapper's fused convolutions and the layout optimizer stay.
+UNNEEDED_GRAPPLER_PASSES = ('constant_folding', 'arithmetic_optimization', 'dependency_optimization',
+                            'loop_optimization', 'function_optimization', 'shape_optimization',
+                            'common_subgraph_elimination')
+
+
+# Devices
+
+def is_device_name(name):
+    """Whether `name` is written as a device (/cpu:0, /GPU:1, /device:gpu:0), whether it exists or not."""
+    kind, _, index = name.lower().lstrip('/').replace('device:', '').partition(':')
+    return kind in ('cpu', 'gpu') and index.isdigit()
+
+
+def default_device():
+    """The first GPU when TensorFlow sees one, else the CPU."""
+    import tensorflow as tf
+    return '/gpu:0' if tf.config.list_physical_devices('GPU') else '/cpu:0'
+
+
+def existing_device(name):
+    """`name` (/cpu:0, /GPU:1, /device:gpu:0, ...) as /cpu:0 or /gpu:1 if TensorFlow sees that device here; a
+    ValueError naming the devices it sees otherwise. The sessions place ops softly (an op without a kernel for
+    the device falls back to the CPU), which would otherwise run a whole graph for /gpu:3 on the CPU."""
+    return existing_devices([name])[0]
+
+
+def existing_devices(names, logical_cpus=False):
+    """existing_device of each name; with logical_cpus, /cpu:N of any N is allowed too (a session makes that many
+    CPU devices on this machine's cores: Placement.logical_cpus)."""
+    import tensorflow as tf
+    seen = [f'/{device.device_type.lower()}:{device.name.rpartition(":")[2]}'
+            for device in tf.config.list_physical_devices() if device.device_type in ('CPU', 'GPU')]
+    found = []
+    for name in names:
+        kind, _, index = name.lower().lstrip('/').replace('device:', '').partition(':')
+        if f'/{kind}:{index}' not in seen and not (logical_cpus and kind == 'cpu' and index.isdigit()):
+            raise ValueError(f'device {name} does not exist here; TensorFlow sees {", ".join(seen)}')
+        found.append(f'/{kind}:{index}')
+    return found
+
+
+def every_gpu():
+    """Each GPU TensorFlow sees here, else the CPU: --devices all."""
+    import tensorflow as tf
+    return [f'/gpu:{i}' for i in range(len(tf.config.list_physical_devices('GPU')))] or ['/cpu:0']
+
+
+def compute_dtype(precision, device):
+    """The convolutions' arithmetic: float32, or for 'mixed' bfloat16 on a CPU and float16 (tensor cores) on a GPU.
+    The image, the feature maps entering the losses, the Grams and the losses stay float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'unknown precision {precision!r}; choose one of {", ".join(PRECISIONS)}')
+    if precision == 'float32':
+        return 'float32'
+    return 'float16' if 'gpu' in device.lower() else 'bfloat16'
+
+
+# Placement
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a run's graphs go (docs/devices.md). devices: the first holds an untiled run's graph; a tiled
+    evaluation spreads its tiles over all of them. target: the master of the sessions, '' for this process or
+    'grpc://host:port', a worker's, with cluster_def naming every worker of the cluster."""
+    devices: tuple
+    target: str = ''
+    cluster_def: object = None
+
+    def logical_cpus(self):
+        """How many CPU devices a local session makes: enough for the highest /cpu:N named (several logical
+        CPU devices share this machine's cores)."""
+        indexes = [int(name.rpartition(':')[2]) for name in self.devices if not self.target and 'cpu' in name]
+        return max(indexes, default=0) + 1
+
+
+def one_device(name=None):
+    """The placement of a run on one device of this machine: `name` if TensorFlow sees it (ValueError
+    otherwise), else default_device()."""
+    return Placement((existing_device(name) if name else default_device(),))
+
+
+def local_placement(text):
+    """--devices: 'all' (every GPU TensorFlow sees here, else the CPU) or a comma-separated list of devices such as
+    /gpu:0,/gpu:1; /cpu:N names logical CPU devices on this machine's cores (useful to test, and to measure what
+    spreading costs). ValueError for a device that does not exist."""
+    names = every_gpu() if text.strip() == 'all' else [name.strip() for name in text.split(',') if name.strip()]
+    if not names:
+        raise ValueError('--devices names no device; give e.g. /gpu:0,/gpu:1 or all')
+    found = existing_devices(names, logical_cpus=True)
+    if len(set(found)) != len(found):
+        raise ValueError(f'--devices names a device twice: {text}')
+    return Placement(tuple(found))
+
+
+# Sessions
+
+def session(graph, placement=None, grappler_passes=None):
+    """A session for `graph` on the placement's devices and master (default: this process). grappler_passes:
+    the only Grappler passes to run, e.g. ('layout', 'remap'); default: all but UNNEEDED_GRAPPLER_PASSES."""
+    import tensorflow.compat.v1 as tf
+    from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
+
+    config = tf.ConfigProto(allow_soft_placement=True)
+    config.gpu_options.allow_growth = True  # share the GPU with others
+    rewrite = config.graph_options.rewrite_options
+    if grappler_passes:
+        rewrite.optimizers.extend(grappler_passes)
+    else:
+        for unneeded in UNNEEDED_GRAPPLER_PASSES:
+            setattr(rewrite, unneeded, RewriterConfig.OFF)
+    if placement is None:
+        return tf.Session(graph=graph, config=config)
+    config.device_count['CPU'] = placement.logical_cpus()
+    if placement.cluster_def is not None:
+        config.cluster_def.CopyFrom(placement.cluster_def)
+        config.operation_timeout_in_ms = CLUSTER_OPERATION_TIMEOUT * 1000  # a worker that hangs is a lost one
+    return tf.Session(placement.target, graph=graph, config=config)
+
+
+@contextlib.contextmanager
+def opened(graph, placement=None):
+    """A session for `graph` (session()), closed at the end (close())."""
+    running = session(graph, placement)
+    try:
+        yield running
+    finally:
+        close(running, placement)
+
+
+def close(running, placement=None):
+    """Closes a session. On a cluster it waits at most CLUSTER_CLOSE_WAIT seconds: TensorFlow's close waits for
+    every worker of the session, a lost one too (until the operation timeout), and the run is over by then."""
+    if placement is None or not placement.target:
+        running.close()
+        return
+    closing = threading.Thread(target=_close_quietly, args=(running,), daemon=True, name='closing a session')
+    closing.start()
+    closing.join(CLUSTER_CLOSE_WAIT)
+
+
+def _close_quietly(running):
+    try:
+        running.close()
+    except Exception:  # a lost worker's error, reported already by the run
+        pass
+
+
+class DeviceLost(Exception):
+    """A device of a cluster failed during a run (a worker stopped or became unreachable): TensorFlow's error,
+    raised where the run was; the last Progress yielded holds the best image so far."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+
+    def __str__(self):
+        return self.error.message.strip().splitlines()[0] if getattr(self.error, 'message', '') else str(self.error)
+
+
+def device_failures(placement, events):
+    """`events` passed on, TensorFlow's error for a device of a cluster that failed raised as DeviceLost."""
+    import tensorflow.compat.v1 as tf
+    try:
+        yield from events
+    except tf.errors.OpError as error:
+        if not placement.target:
+            raise
+        raise DeviceLost(error) from None

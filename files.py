@@ -1,0 +1,81 @@
+"""Files written so that nothing is lost: atomically, with the mode the user's umask gives, after checking that
+they can be written; and files' digests."""
+import hashlib
+import os
+import stat
+import tempfile
+
+
+class PathError(Exception):
+    """A path that cannot be written, or may not be replaced: one sentence for the user."""
+
+
+def umask():
+    """The process's umask, which can only be read by setting it: set to the usual value and put back."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temporary_beside(path):
+    """A new hidden temporary file in `path`'s directory, to be renamed over `path`: (descriptor, its path).
+    It has the mode the file will keep: an existing file's, else what open() gives a new file under the umask
+    (mkstemp makes it owner-only, and the mode survives the rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(temporary)
+        raise
+    return fd, temporary
+
+
+def write_atomically(path, write):
+    """Calls write(file) on a temporary file beside `path` (temporary_beside), then renames it over `path`: a
+    crash never leaves half a file."""
+    fd, temporary = temporary_beside(path)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def check_writable(path, overwrite):
+    """Raises PathError unless `path` can be written: it does not exist (or `overwrite`), is not a directory, and
+    a temporary file beside it can be made."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise PathError(f'{path} exists; choose another name or pass --overwrite')
+    if os.path.isdir(path):
+        raise PathError(f'{path} is a directory')
+    if not os.path.isdir(directory):
+        raise PathError(f'cannot write {path}: directory {directory} does not exist')
+    if not os.access(directory, os.W_OK):
+        raise PathError(f'cannot write {path}: directory {directory} is not writable')
+    try:  # the file system has the last word (/proc, a read-only mount, a name too long): try it
+        fd, temporary = temporary_beside(path)
+        os.close(fd)
+        os.unlink(temporary)
+    except OSError as error:
+        raise PathError(f'cannot write {path}: {error.strerror or error}') from None
+
+
+def digests(path, hashes):
+    """Feeds the file at `path` into each of `hashes` (hashlib objects) in one read; returns them."""
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            for digest in hashes:
+                digest.update(block)
+    return hashes
+
+
+def file_digest(path):
+    """SHA256 of a file's contents, in hex."""
+    return digests(path, [hashlib.sha256()])[0].hexdigest()

@@ -1,0 +1,565 @@
+"""One checked run of the command line's options, without printing: an image in stages (Run) or a clip
+(VideoRun). The command line (neural_style.py) prints their steps; the page (app.py) shows them.
+
+Made, a run has checked the options against each other and the file system, read its images and loaded the
+network; steps() optimizes, writes what it makes as it goes, and raises Stopped (after writing the best it has)
+for an interrupt, a loss that is not finite or a lost worker.
+"""
+import dataclasses
+import json
+import math
+import os
+import signal
+
+import cluster
+import colors
+import devices
+import files
+import flow
+import images
+import progress_plot
+import stylize
+import tiling
+import vgg
+import video
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one sentence, without a traceback."""
+
+
+# Everything reported to the user as one sentence.
+USER_ERRORS = (UserError, files.PathError, images.ImageError, vgg.WeightsError, cluster.ClusterError, video.ClipError)
+
+
+class Stopped(Exception):
+    """The run stopped early (interrupted, a loss not finite, a lost worker) after writing what it had; `code`:
+    the exit status."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+# The options
+
+VIDEO_OPTIONS = [('--start', 'start', None), ('--end', 'end', None), ('--frames', 'frames', None),
+                 ('--temporal-weight', 'temporal_weight', None), ('--long-term', 'long_term', video.LONG_TERM),
+                 ('--passes', 'passes', 1)]
+IMAGE_OPTIONS = [('--scales', 'scales'), ('--style-masks', 'style_masks'), ('--initial', 'initial'),
+                 ('--checkpoint-output', 'checkpoint_output'), ('--progress-write', 'progress_write'),
+                 ('--progress-plot', 'progress_plot'), ('--tile-size', 'tile_size'), ('--max-memory', 'max_memory'),
+                 ('--devices', 'devices'), ('--cluster', 'cluster')]
+
+
+def run_settings(args, max_memory=None):
+    """The stylize.Settings of the options (each stage and frame replaces its iterations)."""
+    return stylize.Settings(
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
+        style_blend_weights=args.style_blend_weights, pooling=args.pooling, optimizer=args.optimizer,
+        lbfgs_history=args.lbfgs_history, learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2,
+        epsilon=args.eps, noise_blend=args.initial_noiseblend, seed=args.seed, precision=args.precision,
+        tile_size=args.tile_size, max_memory=max_memory)
+
+
+def check_options(args):
+    """Checks an image run's options against each other and the file system, before anything is computed."""
+    if args.iterations is None:
+        args.iterations = [stylize.ITERATIONS]
+    counts = [('--style-scales', args.style_scales, len(args.styles), 'style images'),
+              ('--style-blend-weights', args.style_blend_weights, len(args.styles), 'style images'),
+              ('--style-masks', args.style_masks, len(args.styles), 'style images'),
+              ('--style-layer-weights', args.style_layer_weights, len(args.style_layers), 'style layers'),
+              ('--content-layer-weights', args.content_layer_weights, len(args.content_layers), 'content layers')]
+    for option, values, expected, what in counts:
+        if values is not None and len(values) != expected:
+            raise UserError(f'{option} has {len(values)} values for {expected} {what}')
+    _check_layers(args)
+    if args.style_blend_weights is not None and sum(args.style_blend_weights) <= 0:
+        raise UserError('--style-blend-weights must not all be 0')
+    for option, value, unset in VIDEO_OPTIONS:
+        if getattr(args, value) != unset:
+            raise UserError(f'{option} applies to a video content only; {args.content} is an image')
+    if args.scales is None and len(args.iterations) > 1:
+        raise UserError(f'--iterations has {len(args.iterations)} values but there are no --scales; give one number')
+    if args.scales is not None and len(args.iterations) not in (1, len(args.scales)):
+        raise UserError(f'--iterations has {len(args.iterations)} values for {len(args.scales)} scales; '
+                        f'give one number or one per scale')
+    if args.scales is not None and args.width is not None:
+        raise UserError('--scales sets the output size (its last value); leave out --width')
+    if (args.checkpoint_output is None) != (args.checkpoint_iterations is None):
+        raise UserError('--checkpoint-output and --checkpoint-iterations go together')
+    if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
+        raise UserError(f'--checkpoint-output {args.checkpoint_output} has no %s for the iteration number')
+    if args.tile_size is not None:
+        deepest = vgg.deepest(args.content_layers + args.style_layers)
+        if args.tile_size % tiling.alignment(deepest):
+            raise UserError(f'--tile-size {args.tile_size} is not a multiple of {tiling.alignment(deepest)}, the '
+                            f'stride of {deepest} (the deepest loss layer)')
+    _check_device_name(args)
+    chosen = [option for option, value in (('--device', args.device), ('--devices', args.devices),
+                                           ('--cluster', args.cluster)) if value is not None]
+    if len(chosen) > 1:
+        raise UserError(f'{" and ".join(chosen)} each say where the run goes: give one of them')
+    outputs = [args.output]
+    if args.checkpoint_output:
+        outputs += [checkpoint_path(args.checkpoint_output, i)
+                    for i in range(args.checkpoint_iterations, sum(stage_iterations(args)), args.checkpoint_iterations)]
+    _check_distinct([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
+                    [('--progress-write', args.progress_write)] * bool(args.progress_write) +
+                    [('--progress-plot', args.progress_plot)] * bool(args.progress_plot))
+    for path in outputs:
+        images.check_image_path(path, args.overwrite)
+    if args.progress_write:
+        files.check_writable(args.progress_write, args.overwrite)
+    if args.progress_plot:
+        images.check_plot_path(args.progress_plot, args.overwrite)
+    _check_device(args)  # last: asking TensorFlow which devices it sees imports it
+
+
+def check_video_options(args):
+    """The options of a video run, checked before anything is computed; returns the output's kind."""
+    for option, value in IMAGE_OPTIONS:
+        if getattr(args, value) is not None:
+            raise UserError(f'{option} is not supported for a video content')
+    iterations = args.iterations or []
+    if len(iterations) > (1 if args.passes > 1 else 2):
+        raise UserError(f'--iterations has {len(iterations)} values; for a video give one number, or two (the '
+                        f'first frame\'s and the later frames\'), or one with --passes')
+    if args.passes > 1 and args.long_term > 1:
+        raise UserError('--long-term and --passes do not combine (the multi-pass algorithm ties each frame to its '
+                        'neighbour only)')
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise UserError(f'--end {args.end:g} is not after --start {args.start:g}')
+    _check_layers(args)
+    _check_device_name(args)
+    kind = video.output_kind(args.output)
+    output = args.output.rstrip('/') or args.output
+    if os.path.isdir(output) and kind != 'directory':
+        raise UserError(f'{output} is a directory')
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise UserError(f'cannot write {output}: directory {directory} does not exist')
+    if not os.access(directory, os.W_OK):
+        raise UserError(f'cannot write {output}: directory {directory} is not writable')
+    _check_device(args)
+    return kind
+
+
+def _check_layers(args):
+    for option, layers in (('--content-layers', args.content_layers), ('--style-layers', args.style_layers)):
+        repeated = sorted({layer for layer in layers if layers.count(layer) > 1}, key=vgg.LAYERS.index)
+        if repeated:
+            raise UserError(f'{option} names {" and ".join(repeated)} more than once; give each layer once '
+                            f'(its weight goes in {option[:-1]}-weights)')
+
+
+def _check_device_name(args):
+    if args.device is not None and not devices.is_device_name(args.device):
+        raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
+
+
+def _check_device(args):
+    if args.device is not None:
+        try:
+            devices.existing_device(args.device)
+        except ValueError as error:
+            raise UserError(f'--device: {error}') from None
+
+
+def _check_distinct(outputs):
+    """Refuses two outputs, (option, path), on one file: the later write would replace the earlier silently."""
+    seen = {}
+    for option, path in outputs:
+        earlier = seen.setdefault(os.path.realpath(path), (option, path))
+        if earlier != (option, path):
+            raise UserError(f'{earlier[0]} {earlier[1]} and {option} {path} are the same file; give each output '
+                            f'a name of its own')
+
+
+def checkpoint_path(pattern, iteration):
+    """--checkpoint-output's file for an iteration: every %s replaced by its number, any other % kept."""
+    return pattern.replace('%s', str(iteration))
+
+
+def content_is_video(path):
+    """Whether the content is a video, told by its contents: a file that Pillow does not read as a still image
+    and ffmpeg reads as a video (an animated GIF is a video). A file named like a video that neither reads
+    gets ffmpeg's complaint as a ClipError; any other unreadable file is left to images.read_image to report."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0 or images.is_still_image(path):
+        return False
+    try:
+        video.probe(path)
+    except video.ClipError:
+        if os.path.splitext(path)[1].lower() in video.VIDEO_EXTENSIONS:
+            raise
+        return False
+    return True
+
+
+def placement(args):
+    """Where the run's graphs go: the devices of --cluster's workers, --devices, or --device (default: the GPU
+    if TensorFlow sees one, else the CPU). Reaches every worker before any work (ClusterError)."""
+    try:
+        if args.cluster:
+            return cluster.remote_placement(cluster.parse_addresses(args.cluster))
+        if args.devices:
+            return devices.local_placement(args.devices)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return devices.one_device(args.device)
+
+
+# Colour preservation (Gatys et al., arXiv 1606.05897): what the network sees, and the image as written.
+
+def styles_for(preserve_colors, styles, photo):
+    """The style images the network sees: matched to the photograph's colours (histogram) or luminance."""
+    if preserve_colors == 'histogram':
+        return [colors.match_histogram(style, photo) for style in styles]
+    if preserve_colors == 'luminance':
+        return [colors.match_luminance(style, photo) for style in styles]
+    return styles
+
+
+def content_for(preserve_colors, image):
+    """A content (or starting) image as the network sees it: its luminance, for luminance-only transfer."""
+    return colors.luminance_image(image) if preserve_colors == 'luminance' else image
+
+
+def as_written(preserve_colors, image, photo):
+    """A result as written: its luminance on the photograph's colours, for luminance and post preservation."""
+    if preserve_colors in ('luminance', 'post'):
+        return colors.transfer_luminance(image, images.resize(photo, *image.shape[:2]))
+    return image
+
+
+# How a run stopped, in one sentence
+
+def signal_name(interrupt):
+    return interrupt.args[0] if interrupt.args else 'SIGINT'
+
+
+def signal_exit_code(interrupt):
+    return 128 + signal.Signals[signal_name(interrupt)].value
+
+
+def _likely_cause(term):
+    weight = {'content': '--content-weight', 'style': '--style-weight or --style-layer-weights',
+              'tv': '--tv-weight', 'temporal': '--temporal-weight'}.get(term, 'a loss weight')
+    return f'{weight} too large for 32-bit floats?' + (' With Adam, --learning-rate?' if term == 'gradient' else '')
+
+
+def _why(reason, where=''):
+    """(what stopped the run, the exit status) for an interrupt or a loss that is not finite (at `where`)."""
+    if isinstance(reason, KeyboardInterrupt):
+        return f'interrupted ({signal_name(reason)})', signal_exit_code(reason)
+    return f'error: {reason}{where} ({_likely_cause(reason.term)})', 1
+
+
+def format_duration(seconds):
+    seconds = int(round(seconds))
+    return f'{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s' if seconds >= 3600 else \
+        f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+# An image
+
+def stage_sizes(shape, args):
+    """(height, width) of each stage: one per --scales value, that value the longest side (the content is
+    enlarged when it is smaller: the sizes asked for are kept), or the one output size of --width / --max-size."""
+    if args.scales is None:
+        return [images.output_size(shape, args.width, args.max_size)]
+    return [images.longest_side(shape, size) for size in args.scales]
+
+
+def stage_iterations(args):
+    """The iterations of each stage: --iterations, one number for all stages or one per stage."""
+    stages = len(args.scales) if args.scales else 1
+    return args.iterations * stages if len(args.iterations) == 1 else args.iterations
+
+
+class Run:
+    """One image run of the command line's options (an image in stages, coarse to fine with --scales). `net`,
+    the loaded network, lets a caller reuse it across runs."""
+
+    def __init__(self, args, net=None):
+        check_options(args)
+        self.placement = placement(args)  # before any work: every worker of --cluster answers
+        content = images.read_image(args.content, args.max_megapixels)
+        styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
+        masks = [images.read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
+        initial = images.read_image(args.initial, args.max_megapixels) if args.initial else None
+        sizes, iterations = stage_sizes(content.shape, args), stage_iterations(args)
+        images.check_megapixels('the output', *sizes[-1], args.max_megapixels)
+        for path, mask in zip(args.style_masks or [], masks or []):
+            if not all(images.mask_at(mask, height, width).any() for height, width in sizes):
+                raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
+        self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+        self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
+        self.content = content_for(args.preserve_colors, content)
+        self.styles = styles_for(args.preserve_colors, styles, content)
+        self.initial = None if initial is None else content_for(args.preserve_colors, initial)
+        budget = (args.max_memory or tiling.default_memory()) * 1e9 if args.tile_size is None else None
+        settings = run_settings(args, budget)
+        self.plans = [tiling.plan(size, settings.content_layers, settings.style_layers, tile_size=settings.tile_size,
+                                  max_memory=budget, optimizer=settings.optimizer,
+                                  lbfgs_history=settings.lbfgs_history, devices=len(self.placement.devices))
+                      for size in sizes]
+        # Each stage's settings: its iterations, and the tiling planned for it.
+        self.stages = [(size, dataclasses.replace(settings, iterations=count, tile_size=plan.tile_size,
+                                                  max_memory=None))
+                       for size, count, plan in zip(sizes, iterations, self.plans)]
+        self.losses = []  # (iteration over all stages, content, style, tv, total) of each step: the plot's rows
+
+    def as_written(self, image):
+        """A result as written: with colour preservation applied."""
+        return as_written(self.args.preserve_colors, image, self.photo)
+
+    def plan(self):
+        """What the run will do, in a line (two with --scales)."""
+        height, width = self.sizes[-1]
+        args = self.args
+        text = (f'output {width}x{height}, {len(self.styles)} style image(s), {args.optimizer}, '
+                f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}')
+        for size, memory in zip(self.sizes, self.plans):
+            text += '\n' + self._plan_line(size, memory)
+        if args.scales is not None:
+            text += '\nstages: ' + ', '.join(f'{w}x{h} ({n} iterations)'
+                                             for (h, w), n in zip(self.sizes, self.iterations))
+        return text
+
+    def _plan_line(self, size, memory):
+        """How a stage is evaluated, tiled or not, and its estimated peak memory."""
+        height, width = size
+        deepest = vgg.deepest(self.args.content_layers + self.args.style_layers)
+        peak = f'estimated peak memory {memory.peak / 1e9:.2f} GB'
+        if memory.budget is not None:
+            peak += f' of {memory.budget / 1e9:.1f} GB (--max-memory)'
+        if memory.tile_size is None:
+            return f'{width}x{height}: untiled, {peak}'
+        tiles = tiling.make_tiles(height, width, memory.tile_size, deepest)
+        return (f'{width}x{height}: tiled, {len(tiles)} tiles of {memory.tile_size} px with a '
+                f'{tiling.halo(deepest)} px halo, {peak}')
+
+    def line(self, stage, progress):
+        """A step's progress line: iteration, losses, elapsed and remaining time."""
+        iterations = self.iterations[stage]
+        remaining = ''
+        if progress.iteration:
+            left = progress.seconds / progress.iteration * (iterations - progress.iteration)
+            remaining = f'  remaining {format_duration(left)}'
+        return (f'{self.stage_prefix(stage)}iteration {progress.iteration:>{len(str(iterations))}}/{iterations}  '
+                f'content {progress.content:.4g}  style {progress.style:.4g}  tv {progress.tv:.4g}  '
+                f'total {progress.total:.4g}  elapsed {format_duration(progress.seconds)}{remaining}')
+
+    def stage_prefix(self, stage):
+        return f'stage {stage + 1}/{len(self.sizes)}  ' if len(self.sizes) > 1 else ''
+
+    def steps(self):
+        """Optimizes, yielding (stage, Progress) after every iteration; writes the CSV and the plot as it goes,
+        the checkpoints, and the output at the end. An interrupt or a loss that is not finite writes the best
+        image so far and raises Stopped; so does an interrupt thrown in at a yield (steps.throw). Closing the
+        generator early (the page's Stop) writes the best image so far too."""
+        args, iterations = self.args, self.iterations
+        staged = args.scales is not None
+        log = images.ProgressLog(args.progress_write, staged) if args.progress_write else None
+        progress, stop = None, None
+        steps = stylize.stylize_in_stages(
+            self.net, self.content, self.styles, self.stages, style_scales=args.style_scales or [1.0] * len(self.styles),
+            style_masks=self.masks, init=args.init, initial=self.initial, placement=self.placement)
+        try:
+            for stage, progress in steps:
+                done = sum(iterations[:stage]) + progress.iteration  # over all stages: names the checkpoints
+                self.losses.append((done, progress.content, progress.style, progress.tv, progress.total))
+                if log:
+                    log.add(progress, stage + 1 if staged else None)
+                if (args.checkpoint_iterations and progress.iteration
+                        and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
+                    images.write_image(checkpoint_path(args.checkpoint_output, done), self.as_written(progress.best_image))
+                    self._write_plot()
+                yield stage, progress
+        except (KeyboardInterrupt, stylize.NonFiniteLoss, devices.DeviceLost) as error:
+            stop = error
+        except GeneratorExit:  # the consumer stopped early: nothing is lost
+            if progress is not None:
+                self._write_result(progress.best_image)
+            raise
+        finally:
+            steps.close()  # stops the optimizer's worker thread
+            if log:
+                log.close()
+            self._write_plot()
+        if stop is not None:
+            raise self._stopped(stop, progress)
+        try:
+            written, error = self._write_result(progress.best_image)
+        except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
+            raise self._stopped(interrupt, progress, finished=True) from None
+        if error:
+            raise Stopped(f'error: could not write {args.output} ({error}); wrote the result to {written} instead', 1)
+
+    def _write_result(self, image):
+        try:
+            return images.write_result(self.args.output, self.as_written(image))
+        except images.ImageError as error:
+            raise Stopped(f'error: {error}', 1) from None
+
+    def _stopped(self, reason, progress, finished=False):
+        """Writes the best image so far to the output, for an interrupt, a loss that is not finite or a lost
+        worker, and says so. finished: the interrupt came after the last iteration, while the finished image was
+        being written."""
+        args = self.args
+        if isinstance(reason, devices.DeviceLost):
+            addresses = cluster.parse_addresses(args.cluster)
+            task, lost = cluster.lost_worker(addresses, reason)
+            what, code = f'error: {lost} ({reason})', 1
+            remaining = ','.join(address for k, address in enumerate(addresses) if k != task)
+            resume = (f'; continue with --initial {args.output} --cluster {remaining}' if task is not None and remaining
+                      else f'; continue with --initial {args.output} once the workers run again')
+        elif isinstance(reason, KeyboardInterrupt):
+            what, code = _why(reason)
+            resume = f'; continue with --initial {args.output}'
+            if finished:
+                what, resume = f'{what} after the last iteration', ''
+        else:
+            what, code = _why(reason, f' at iteration {progress.iteration + 1 if progress else 0}')
+            resume = ''
+        if progress is None:
+            return Stopped(f'{what}; nothing written', code)
+        written, error = self._write_result(progress.best_image)
+        saved = (f'wrote the finished image to {written}' if finished else
+                 f'wrote the best image so far (iteration {progress.iteration}) to {written}')
+        if error:
+            saved, resume = f'{saved} (could not write {args.output}: {error})', resume.replace(args.output, written)
+        if args.progress_write:
+            saved += f' and the losses to {args.progress_write}'
+        if args.progress_plot:
+            saved += f' and the plot to {args.progress_plot}'
+        return Stopped(f'{what}; {saved}{resume}', code)
+
+    def plot(self):
+        """The loss plot of the steps so far, stages marked: a matplotlib Figure (needs matplotlib)."""
+        boundaries = [sum(self.iterations[:stage]) for stage in range(1, len(self.iterations))]
+        return progress_plot.figure(self.losses, boundaries)
+
+    def _write_plot(self):
+        if self.args.progress_plot and self.losses:
+            figure = self.plot()
+            files.write_atomically(self.args.progress_plot, lambda f: progress_plot.save(figure, f))
+
+
+# A clip
+
+PARTIAL = 'partial-output.json'  # in the frames directory: the output holds this run's unfinished clip
+
+
+class VideoRun:
+    """One clip run of the command line's options (video.py): its frames stylized with temporal consistency,
+    finished frames kept for a rerun, and written as a clip."""
+
+    def __init__(self, args, net=None):
+        self.kind = check_video_options(args)
+        styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
+        size = []
+
+        def prepare(frame):
+            if not size:
+                height, width = images.output_size(frame.shape, args.width, args.max_size)
+                size.extend(video.even_size(height, width) if self.kind == 'video' else (height, width))
+                images.check_megapixels('the output', *size, args.max_megapixels)
+            return images.resize(frame, *size)
+
+        self.photos, self.fps = video.read_clip(args.content, prepare, args.start, args.end, args.frames)
+        height, width = self.photos[0].shape[:2]
+        if args.flow == 'dis' and len(self.photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
+            raise UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at least '
+                            f'{flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow farneback')
+        self.frames = [content_for(args.preserve_colors, photo) for photo in self.photos]
+        self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
+            styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
+        self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+        self.placement = devices.one_device(args.device)
+        self.settings = run_settings(args)
+        gamma_t = args.temporal_weight
+        if gamma_t is None:
+            gamma_t = video.default_temporal_weight(height, width, args.content_weight, args.content_layers[0],
+                                                    args.passes > 1)
+        self.clip = video.ClipSettings(passes=args.passes, long_term=args.long_term, iterations=args.iterations,
+                                       temporal_weight=gamma_t, flow_method=args.flow, init=args.init)
+        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles, self.settings,
+                                                self.clip)
+        self.args, self.finished = args, []
+        self._check_output()
+
+    def plan(self):
+        height, width = self.frames[0].shape[:2]
+        passes = self.clip.passes
+        return (f'output {width}x{height}, {len(self.frames)} frames at {self.fps:g} fps, {len(self.styles)} style '
+                f'image(s), {self.settings.optimizer}, {"single pass" if passes == 1 else f"{passes} passes"}, '
+                f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}; finished frames in '
+                f'{self.directory}')
+
+    def steps(self):
+        """Stylizes the frames not finished before, yielding video.FrameProgress and video.FrameDone; writes the
+        clip of the finished frames at the end, and at an interrupt or a loss that is not finite, which then
+        raise Stopped (also when thrown in at a yield)."""
+        steps = video.stylize_clip(self.net, self.frames, self.styles, self.directory, self.settings, self.clip,
+                                   self.placement)
+        stop = None
+        try:
+            yield from steps
+        except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
+            stop = error
+        finally:
+            steps.close()
+        self.finished = video.finished_frames(self.directory, len(self.frames), self.clip.passes)
+        if self.finished:
+            clip = [images.to_uint8(as_written(self.args.preserve_colors, images.read_image(path), self.photos[k]))
+                    for k, path in enumerate(self.finished)]
+            video.write_clip(self.args.output, clip, self.fps, overwrite=True)
+            self._remember_partial(partial=len(self.finished) < len(self.frames) or stop is not None)
+        if stop is not None:
+            what, code = _why(stop)
+            saved = (f'wrote the {len(self.finished)} finished frame(s) to {self.args.output}' if self.finished
+                     else 'no frame finished')
+            raise Stopped(f'{what}; {saved}; run the same command again to continue', code)
+
+    def _check_output(self):
+        """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""
+        output = self.args.output.rstrip('/') or self.args.output
+        if not os.path.exists(output) or self.args.overwrite:
+            return
+        record = os.path.join(self.directory, PARTIAL)
+        if os.path.exists(record):
+            with open(record) as f:
+                path, size, mtime = json.load(f)
+            info = os.stat(output)
+            if path == os.path.abspath(output) and (info.st_size, info.st_mtime_ns) == (size, mtime):
+                return
+        raise UserError(f'{output} exists; choose another name or pass --overwrite')
+
+    def _remember_partial(self, partial):
+        """Records that the output holds this run's unfinished clip, so that a rerun may replace it."""
+        record = os.path.join(self.directory, PARTIAL)
+        if partial:
+            info = os.stat(self.args.output)
+            files.write_atomically(record, lambda f: f.write(json.dumps(
+                [os.path.abspath(self.args.output), info.st_size, info.st_mtime_ns]).encode()))
+        elif os.path.exists(record):
+            os.unlink(record)
+
+
+def frame_label(step):
+    """`pass 2/3  frame  4/10  ` for a video step."""
+    passes = f'pass {step.pass_}/{step.passes}  ' if step.passes > 1 else ''
+    return f'{passes}frame {step.frame + 1:>{len(str(step.count))}}/{step.count}  '
+
+
+def frame_line(step):
+    """A video step's progress line: iteration, losses and the clip's remaining time."""
+    p = step.progress
+    remaining = '' if math.isnan(step.remaining_seconds) else f'  remaining {format_duration(step.remaining_seconds)}'
+    return (f'{frame_label(step)}iteration {p.iteration:>{len(str(step.iterations))}}/{step.iterations}  '
+            f'content {p.content:.4g}  style {p.style:.4g}  temporal {p.temporal:.4g}  total {p.total:.4g}{remaining}')

@@ -1,0 +1,161 @@
+"""The paper's equations as tensor functions, the layers' features and Grams, and the untiled objective (eq. 7).
+
+Notation of the paper (arXiv 1508.06576 eqs. 1-7; CVPR 2016 sec. 2). For a layer l with N_l channels and
+M_l positions (height x width):
+    F^l  the feature map of the image being generated, P^l that of the content image
+    G^l = F^l' F^l, the Gram matrix of the generated image, A^l that of the style image
+
+    L_content = 1/2 sum_ij (F^l_ij - P^l_ij)^2                          (eq. 1)
+    E_l       = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2             (eq. 4)
+    L_style   = sum_l w_l E_l                                            (eq. 5)
+    L_total   = alpha L_content + beta L_style (+ gamma L_tv, not in the paper, off by default)   (eq. 7)
+
+Video (Ruder, Dosovitskiy & Brox, GCPR 2016 / IJCV 2018): a frame x adds gamma_t times the temporal loss
+    L_temporal = 1/D sum_k c_k (x_k - w_k)^2
+over the D = height x width x 3 values, w the previous stylized frame warped onto this one and c the per-pixel
+consistency weights; several (w, c) pairs (long-term consistency) add up.
+
+Spatial control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"): with a
+guide T^l_r (a mask over the output, downsampled to layer l) for the region r a style image governs, the output's
+Gram is the guided one, G^l_r = (T^l_r o F^l)' (T^l_r o F^l), compared per guided position with A^l.
+"""
+import numpy as np
+
+import devices
+import vgg
+
+
+# The loss terms, each a pure function of tensors.
+
+def content_loss(F, P):
+    """L_content = 1/2 sum_ij (F_ij - P_ij)^2   (eq. 1)."""
+    import tensorflow.compat.v1 as tf
+    return 0.5 * tf.reduce_sum(tf.square(F - P))
+
+
+def gram_matrix(features):
+    """G = F' F for a [1, height, width, N] feature map: the N x N inner products over its M positions (eq. 3)."""
+    import tensorflow.compat.v1 as tf
+    F = tf.reshape(features, [-1, features.shape[-1]])  # M x N
+    return tf.matmul(F, F, transpose_a=True)
+
+
+def style_layer_loss(G, A, N, M):
+    """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2   (eq. 4)."""
+    import tensorflow.compat.v1 as tf
+    return tf.reduce_sum(tf.square(G - A)) / (4.0 * N ** 2 * M ** 2)
+
+
+def guided_gram_matrix(features, guide):
+    """G_r = (T_r o F)' (T_r o F): the Gram of a [1, height, width, N] feature map weighted by a guide
+    [1, height, width, 1] at each position (Gatys et al. 2017, guided Gram matrices)."""
+    return gram_matrix(features * guide)
+
+
+def temporal_loss(x, w, c):
+    """L_temporal = 1/D sum_k c_k (x_k - w_k)^2: x and w [1, h, w, 3], c [1, h, w, 1] (Ruder et al. 2016)."""
+    import tensorflow.compat.v1 as tf
+    D = int(np.prod(x.shape[1:]))
+    return tf.reduce_sum(c * tf.square(x - w)) / D
+
+
+def total_variation(image):
+    """sum of squared differences between horizontally and vertically neighbouring pixels (not in the paper)."""
+    import tensorflow.compat.v1 as tf
+    return (tf.reduce_sum(tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])) +
+            tf.reduce_sum(tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])))
+
+
+def style_target(A, M_style, M, guide=None):
+    """A style image's Gram A^l compared per position with the output's: (A^l M_r / M_style, M_r), M_r the
+    output's count of positions M_l, or with a guide T^l the guided count sum T^2 (as the authors' code
+    normalizes its guides). When the style's size is the output's, A^l itself: the paper's E_l."""
+    M_r = M if guide is None else np.sum(guide ** 2)
+    return np.asarray(A, np.float64) * (M_r / M_style), M_r
+
+
+# Spatial guides
+
+def layer_guides(mask, layers):
+    """A mask [height, width] over the image, downsampled to each layer's resolution as the network pools it
+    (2x2 averages with stride 2, a border window of an odd size averaging the pixels inside): layer -> guide."""
+    guides, guide = {}, np.asarray(mask, np.float64)
+    for name in vgg.layers_up_to(vgg.deepest(layers)):
+        if name.startswith('pool'):
+            height, width = guide.shape
+            rows, columns = np.arange(0, height, 2), np.arange(0, width, 2)
+            sums = np.add.reduceat(np.add.reduceat(guide, rows, axis=0), columns, axis=1)
+            counts = np.outer(np.minimum(2, height - rows), np.minimum(2, width - columns))
+            guide = sums / counts
+        if name in layers:
+            guides[name] = guide
+    return guides
+
+
+# The targets and the objective
+
+def layer_features(net, images, content_layers, style_layers, pooling, device, dtype='float32', placement=None):
+    """For each image, its features at `content_layers` (P^l, for the content image) and its Gram matrices at
+    `style_layers` (A^l, for a style image).
+
+    Returns a list of (features, grams, positions) per image: dicts by layer of NumPy arrays, and M_l of each
+    style layer. All images go through one graph (with one set of fetches, so TensorFlow prepares it once), in
+    a graph of its own that is freed afterwards: the optimization graph holds only constants.
+    """
+    import tensorflow.compat.v1 as tf
+
+    graph = tf.Graph()
+    with graph.as_default(), tf.device(device):
+        x = tf.placeholder(tf.float32, [1, None, None, 3])
+        layers = vgg.build_network(net, x, vgg.deepest(list(content_layers) + list(style_layers)), pooling, dtype)
+        layers = {name: tf.cast(layers[name], tf.float32) for name in list(content_layers) + list(style_layers)}
+        fetches = ({name: layers[name] for name in content_layers},
+                   {name: gram_matrix(layers[name]) for name in style_layers},
+                   {name: tf.shape(layers[name])[1] * tf.shape(layers[name])[2] for name in style_layers})
+    with devices.opened(graph, placement) as session:
+        return [session.run(fetches, {x: vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]})
+                for image in images]
+
+
+def objective(net, image, content_targets, style_targets, settings, *, dtype='float32', style_guides=None,
+              temporal_targets=None):
+    """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
+
+    settings: a stylize.Settings (the weights alpha, beta, gamma, gamma_t, the layers and their weights w_l,
+    the pooling). content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of
+    that style); their style losses are summed with the settings' blend weights, normalized to sum 1.
+    When a style image's size differs from the output's, Grams are compared per position (style_target).
+    style_guides: None, or one dict per style image, layer -> T^l [h_l, w_l]: that style's loss then uses the
+    guided Gram G^l_r; a guide of ones is the unguided loss.
+    temporal_targets: None, or (w, c) pairs, w [1, h, w, 3] preprocessed and c [h, w]: adds the term
+    'temporal', gamma_t times the sum of their L_temporal.
+    """
+    import tensorflow.compat.v1 as tf
+
+    content_weights, style_weights = settings.content_weights(), settings.style_weights()
+    layers = vgg.build_network(net, image, vgg.deepest(list(content_weights) + list(style_weights)),
+                               settings.pooling, dtype)
+    layers = {name: tf.cast(layers[name], tf.float32) for name in list(content_weights) + list(style_weights)}
+    L_content = tf.add_n([float(w) * content_loss(layers[name], tf.constant(content_targets[name]))
+                          for name, w in content_weights.items()])
+    L_style = 0.0
+    for name, w in style_weights.items():
+        F = layers[name]
+        N, M = int(F.shape[3]), int(F.shape[1]) * int(F.shape[2])
+        G = gram_matrix(F)
+        for blend, targets, guides in zip(settings.blend(len(style_targets)), style_targets,
+                                          style_guides or [None] * len(style_targets)):
+            guide = None if guides is None else guides[name]
+            G_r = G if guide is None else guided_gram_matrix(F, tf.constant(guide[None, :, :, None].astype(np.float32)))
+            A, M_r = style_target(*targets[name], M, guide)
+            L_style += float(blend * w) * style_layer_loss(G_r, tf.constant(A.astype(np.float32)), N, M_r)
+    terms = {'content': settings.content_weight * L_content,
+             'style': settings.style_weight * L_style,
+             'tv': settings.tv_weight * total_variation(image)}
+    terms['total'] = terms['content'] + terms['style'] + terms['tv']
+    if temporal_targets:
+        terms['temporal'] = settings.temporal_weight * tf.add_n(
+            [temporal_loss(image, tf.constant(np.asarray(w, np.float32)),
+                           tf.constant(np.asarray(c, np.float32)[None, :, :, None])) for w, c in temporal_targets])
+        terms['total'] += terms['temporal']
+    return terms
