@@ -216,6 +216,7 @@ def build_page(painter):
                 download = gr.File(label='download', interactive=False, elem_id='download')
                 command = gr.Code(label='the same run on the command line', language='shell', interactive=False,
                                   wrap_lines=True, show_line_numbers=False, elem_id='command')
+        gr.Markdown(' · '.join(neural_style.versions(painter.network)), elem_id='versions')  # for a bug report
 
         def paint(request: gr.Request, content, styles, *fields):  # Gradio passes the request first
             yield from painter.paint(content, styles, *fields, request=request)

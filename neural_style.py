@@ -22,6 +22,7 @@ import tiling
 import vgg
 import video
 
+VERSION = '1.0.0'  # this program's; --version prints it with those of its main packages and network file
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
 
@@ -98,6 +99,10 @@ class Parser(argparse.ArgumentParser):
         super().__init__(**options)
         self.raise_errors, self.options = raise_errors, {}
 
+    def parse_known_args(self, args=None, namespace=None):
+        self.argv = list(sys.argv[1:] if args is None else args)  # for --version, which acts before the rest
+        return super().parse_known_args(args, namespace)
+
     def option(self, dest):
         """The option that sets `dest`: an argparse Action, whose option_strings, default, choices and help
         are public."""
@@ -109,9 +114,41 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def versions(network=None):
+    """Lines naming this program's version, TensorFlow's, numpy's and the network file's (found as a run finds
+    it: vgg.find_weights), with its SHA256 and which published file it is."""
+    import numpy
+    import tensorflow
+
+    try:
+        path = vgg.find_weights(network)
+        sha256, _, published = vgg.identify(path)
+        weights = f'{path}, SHA256 {sha256}' + (f' ({published})' if published else '')
+    except (vgg.WeightsError, OSError) as error:
+        weights = f'none usable ({error})'
+    return [f'neural-style {VERSION}', f'TensorFlow {tensorflow.__version__}', f'numpy {numpy.__version__}',
+            f'network {weights}']
+
+
+class _Versions(argparse.Action):
+    """--version: prints versions() for the --network given anywhere on the line (or the default one) and
+    exits, whatever else is given or missing."""
+
+    def __init__(self, option_strings, dest, **options):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **options)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        network = argparse.ArgumentParser(add_help=False)
+        network.add_argument('--network')
+        print('\n'.join(versions(network.parse_known_args(parser.argv)[0].network)), flush=True)
+        parser.exit()
+
+
 def build_parser(raise_errors=False):
     p = Parser(raise_errors, prog='neural_style.py', description=__doc__.split('\n\n')[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
+                   'and the network file used (with --network, that one), for a bug report; then exit')
 
     def add(group, *flags, **options):
         action = group.add_argument(*flags, **options)
@@ -209,7 +246,7 @@ def build_parser(raise_errors=False):
                 'the estimated peak exceeds --max-memory)')
     add(memory, '--max-memory', type=_positive_float, metavar='GB',
                 help=f'memory budget in GB for choosing the tiling (default: '
-                f'{tiling.MEMORY_SHARE:.0%} of the machine\'s RAM)')
+                f'{tiling.MEMORY_SHARE * 100:.0f}%% of the machine\'s RAM)')
 
     clip = p.add_argument_group('video (Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", 2016)')
     add(clip, '--start', type=_non_negative_float, metavar='SECONDS', help='take the clip from this time')

@@ -560,11 +560,17 @@ def download_keras(url=KERAS_WEIGHTS_URL, dest=None, file_hash=KERAS_WEIGHTS_MD5
         raise DownloadError(str(error).replace('\n', ' ')) from None
 
 
+def identify(path):
+    """(SHA256, MD5, which published file it is or None) of the weights file at `path`, without reading it as
+    a network."""
+    sha256, md5 = (h.hexdigest() for h in files.digests(path, [hashlib.sha256(), hashlib.md5()]))
+    return sha256, md5, PUBLISHED.get(sha256) or PUBLISHED.get(md5)
+
+
 def check(path):
     """One line on the weights file at `path`: its layout and whether it is a published file."""
     net = load_net(path)
-    sha256, md5 = (h.hexdigest() for h in files.digests(path, [hashlib.sha256(), hashlib.md5()]))
-    published = PUBLISHED.get(sha256) or PUBLISHED.get(md5)
+    sha256, md5, published = identify(path)
     return (f'{path}: VGG-19 ({net.layout}), SHA256 {sha256}, MD5 {md5}: ' +
             (published if published else 'not a published file (a re-save?), but its layers are VGG-19\'s'))
 

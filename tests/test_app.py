@@ -1,4 +1,5 @@
 """The page (app.py): its handler as a function, the page over HTTP with gradio_client, and in headless Chromium."""
+import hashlib
 import os
 import shlex
 import shutil
@@ -6,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 
 import numpy as np
 import pytest
@@ -107,6 +109,16 @@ def test_one_run_at_a_time(tmp_path):
     page = app.build_page(app.Painter(str(tmp_path)))
     runs = [fn for fn in page.fns.values() if fn.api_name == 'paint']
     assert len(runs) == 1 and runs[0].concurrency_limit == 1 and runs[0].queue
+
+
+def test_the_footer_names_the_versions_and_the_network(tmp_path, network_path):
+    """What a bug report needs (issue 21), on the page as neural_style.py --version prints it."""
+    page = app.build_page(app.Painter(str(tmp_path), network_path))
+    (footer,) = [block for block in page.blocks.values() if getattr(block, 'elem_id', None) == 'versions']
+    with open(network_path, 'rb') as f:
+        sha256 = hashlib.sha256(f.read()).hexdigest()
+    assert footer.value == (f'neural-style {neural_style.VERSION} · TensorFlow {version("tensorflow")} · '
+                            f'numpy {version("numpy")} · network {network_path}, SHA256 {sha256}')
 
 
 def free_port():
@@ -222,6 +234,7 @@ def test_in_headless_chromium(server, reference, tmp_path, monkeypatch):
         assert status.startswith('done: iteration 3/3'), status
         assert driver.title == app.TITLE
         assert 'python neural_style.py --content photo.png' in driver.find_element(By.CSS_SELECTOR, '#command').text
+        assert f'neural-style {neural_style.VERSION} · TensorFlow' in driver.find_element(By.CSS_SELECTOR, '#versions').text
         assert driver.save_screenshot(str(tmp_path / 'page.png'))
     finally:
         driver.quit()

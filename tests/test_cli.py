@@ -1,5 +1,6 @@
 """The command line end to end on tiny images, and its one-line errors."""
 import csv
+import hashlib
 import os
 import pathlib
 import signal
@@ -377,3 +378,25 @@ def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs
         images.write_image(str(image), np.zeros((2, 3, 3)))
         write_log(table)
         assert [stat.S_IMODE(os.stat(path).st_mode) for path in (image, table)] == [mode, mode]
+
+
+def test_version_names_the_program_its_packages_and_the_network(network_path, capsys):
+    """Issue 21: what a bug report needs, --network given anywhere on the line, nothing else required."""
+    from importlib.metadata import version
+    with open(network_path, 'rb') as f:
+        sha256 = hashlib.sha256(f.read()).hexdigest()
+    for argv in (['--version', '--network', network_path], ['--content', 'x.png', '--network', network_path, '--version']):
+        with pytest.raises(SystemExit) as exit:
+            neural_style.main(argv)
+        assert exit.value.code == 0
+        assert capsys.readouterr().out.splitlines() == [
+            f'neural-style {neural_style.VERSION}', f'TensorFlow {version("tensorflow")}', f'numpy {version("numpy")}',
+            f'network {network_path}, SHA256 {sha256}']
+
+
+def test_help_is_printed(capsys):
+    """--help raised a TypeError: --max-memory's help had a bare % ("50% of the machine's RAM")."""
+    with pytest.raises(SystemExit) as exit:
+        neural_style.main(['--help'])
+    assert exit.value.code == 0
+    assert "50% of the machine's RAM" in ' '.join(capsys.readouterr().out.split())
