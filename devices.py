@@ -4,7 +4,10 @@ import contextlib
 import threading
 from dataclasses import dataclass
 
-PRECISIONS = ('float32', 'mixed')  # the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed
+# 'float32' is the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed; 'auto' is mixed on a
+# CPU with bfloat16 arithmetic (CPU_BFLOAT16_FLAGS), float32 elsewhere (no GPU has shown float16's pictures equal).
+PRECISIONS = ('float32', 'mixed', 'auto')
+CPU_BFLOAT16_FLAGS = ('amx_bf16', 'avx512_bf16')  # /proc/cpuinfo's names for AMX's and AVX-512's bfloat16 units
 CLUSTER_OPERATION_TIMEOUT = 600  # seconds a Session.run on a cluster may take before its worker counts as lost
 CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost worker's never comes)
 # Grappler's passes over a graph of constants with no loops or functions cost about 2 s at the first run and gain
@@ -57,13 +60,38 @@ def every_gpu():
 
 
 def compute_dtype(precision, device):
-    """The convolutions' arithmetic: float32, or for 'mixed' bfloat16 on a CPU and float16 (tensor cores) on a GPU.
-    The image, the feature maps entering the losses, the Grams and the losses stay float32."""
+    """The convolutions' arithmetic: float32, or for 'mixed' bfloat16 on a CPU and float16 (tensor cores) on a GPU;
+    'auto' is bfloat16 on a CPU with bfloat16 arithmetic (cpu_bfloat16_flags), else float32. The image, the
+    feature maps entering the losses, the Grams and the losses stay float32."""
     if precision not in PRECISIONS:
         raise ValueError(f'unknown precision {precision!r}; choose one of {", ".join(PRECISIONS)}')
+    if precision == 'auto':
+        precision = 'mixed' if 'gpu' not in device.lower() and cpu_bfloat16_flags() else 'float32'
     if precision == 'float32':
         return 'float32'
     return 'float16' if 'gpu' in device.lower() else 'bfloat16'
+
+
+def cpu_bfloat16_flags(cpuinfo='/proc/cpuinfo'):
+    """Which of CPU_BFLOAT16_FLAGS this machine's CPU lists (none where there is no /proc/cpuinfo)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
+    except OSError:
+        return []
+    return [flag for flag in CPU_BFLOAT16_FLAGS if flag in flags]
+
+
+def precision_in_words(precision, device):
+    """The convolutions' arithmetic on `device`, and for 'auto' why: for the set-up line."""
+    dtype = compute_dtype(precision, device)
+    if precision != 'auto':
+        return dtype
+    if 'gpu' in device.lower():
+        return f'{dtype} (auto: on a GPU)'
+    found = cpu_bfloat16_flags()
+    return f'{dtype} (auto: ' + (f'this CPU has {" and ".join(found)})' if found else
+                                 f'this CPU has neither {" nor ".join(CPU_BFLOAT16_FLAGS)})')
 
 
 # Placement

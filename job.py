@@ -52,9 +52,11 @@ IMAGE_OPTIONS = [('--scales', 'scales'), ('--style-masks', 'style_masks'), ('--i
                  ('--devices', 'devices'), ('--cluster', 'cluster')]
 
 
-def run_settings(args, max_memory=None):
-    """The stylize.Settings of the options (each stage and frame replaces its iterations)."""
+def run_settings(args, max_memory=None, tolerance=stylize.TOLERANCE):
+    """The stylize.Settings of the options (each stage and frame replaces its iterations); `tolerance` unless
+    --tolerance gives one."""
     return stylize.Settings(
+        tolerance=tolerance if args.tolerance is None else args.tolerance, tolerance_window=args.tolerance_window,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
@@ -322,7 +324,8 @@ class Run:
         height, width = self.sizes[-1]
         args = self.args
         text = (f'output {width}x{height}, {len(self.styles)} style image(s), {args.optimizer}, '
-                f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}')
+                f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}, '
+                f'{devices.precision_in_words(args.precision, self.placement.devices[0])}')
         for size, memory in zip(self.sizes, self.plans):
             text += '\n' + self._plan_line(size, memory)
         if args.scales is not None:
@@ -481,7 +484,7 @@ class VideoRun:
             styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
         self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
         self.placement = devices.one_device(args.device)
-        self.settings = run_settings(args)
+        self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
         gamma_t = args.temporal_weight
         if gamma_t is None:
             gamma_t = video.default_temporal_weight(height, width, args.content_weight, args.content_layers[0],
@@ -498,8 +501,11 @@ class VideoRun:
         passes = self.clip.passes
         return (f'output {width}x{height}, {len(self.frames)} frames at {self.fps:g} fps, {len(self.styles)} style '
                 f'image(s), {self.settings.optimizer}, {"single pass" if passes == 1 else f"{passes} passes"}, '
-                f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}; finished frames in '
-                f'{self.directory}')
+                f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}, '
+                f'{devices.precision_in_words(self.args.precision, self.placement.devices[0])}' +
+                (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '
+                 f'{self.settings.tolerance_window} iterations' if self.settings.tolerance else '') +
+                f'; finished frames in {self.directory}')
 
     def steps(self):
         """Stylizes the frames not finished before, yielding video.FrameProgress and video.FrameDone; writes the
@@ -562,4 +568,5 @@ def frame_line(step):
     p = step.progress
     remaining = '' if math.isnan(step.remaining_seconds) else f'  remaining {format_duration(step.remaining_seconds)}'
     return (f'{frame_label(step)}iteration {p.iteration:>{len(str(step.iterations))}}/{step.iterations}  '
-            f'content {p.content:.4g}  style {p.style:.4g}  temporal {p.temporal:.4g}  total {p.total:.4g}{remaining}')
+            f'content {p.content:.4g}  style {p.style:.4g}  temporal {p.temporal:.4g}  total {p.total:.4g}{remaining}' +
+            ('  (converged: --tolerance)' if p.converged else ''))

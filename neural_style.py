@@ -212,6 +212,12 @@ def build_parser(raise_errors=False):
              help='coarse to fine (Gatys et al. 2017): the longest side of each stage in pixels, e.g. '
              '256,512,1024; each stage starts from the last one\'s result upsampled, and the last size '
              'is the output\'s (instead of --max-size)')
+    add(opt, '--tolerance', type=_non_negative_float, metavar='REL',
+             help=f'stop early once the objective changes by less than this fraction over --tolerance-window '
+             f'iterations (Ruder et al.\'s criterion; default {stylize.TOLERANCE:g}, off, for an image and '
+             f'{video.FRAME_TOLERANCE:g} for a video\'s frames in a single pass, as theirs)')
+    add(opt, '--tolerance-window', type=positive_int, default=stylize.TOLERANCE_WINDOW, metavar='K',
+             help='iterations between two comparisons of the objective for --tolerance')
     add(opt, '--lbfgs-history', type=positive_int, default=stylize.LBFGS_HISTORY,
              help='L-BFGS: number of stored corrections')
     add(opt, '--learning-rate', type=_positive_float, default=stylize.LEARNING_RATE,
@@ -227,7 +233,8 @@ def build_parser(raise_errors=False):
     add(opt, '--seed', type=int, help='random seed of the white noise: a CPU run repeats exactly')
     add(opt, '--precision', choices=devices.PRECISIONS, default=stylize.PRECISION,
              help='float32 (faithful) or mixed: convolutions in float16 on a GPU, bfloat16 on a CPU, '
-             'losses in float32; fast on GPUs, slower on CPUs without native bfloat16 (docs/performance.md)')
+             'losses in float32; fast on GPUs, slower on CPUs without native bfloat16; auto: mixed on a CPU '
+             'with AMX or AVX512-BF16, float32 elsewhere (docs/performance.md)')
     add(opt, '--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0, one that TensorFlow sees here '
              '(default: the GPU if TensorFlow sees one, else the CPU)')
 
@@ -305,7 +312,12 @@ def _run_image(image_run):
         steps.throw(interrupt)
     try:
         for stage, stage_progress in last.items():
-            if stage_progress.iteration < image_run.iterations[stage]:
+            if stage_progress.converged:
+                settings = image_run.stages[stage][1]
+                print(f'{image_run.stage_prefix(stage)}stopped at iteration {stage_progress.iteration}: the '
+                      f'objective changed by less than {settings.tolerance:g} over the last '
+                      f'{settings.tolerance_window} iterations (--tolerance)')
+            elif stage_progress.iteration < image_run.iterations[stage]:
                 print(f'{image_run.stage_prefix(stage)}L-BFGS stopped after {stage_progress.iteration} iterations: '
                       f'no further decrease was possible')
         if not args.print_iterations or progress.iteration % args.print_iterations:
@@ -334,7 +346,8 @@ def _run_clip(clip_run):
                 print(f'resuming: {resumed} finished frame(s) found in {clip_run.directory}', flush=True)
                 resumed = 0
             iteration, iterations = step.progress.iteration, step.iterations
-            if args.print_iterations and iteration % args.print_iterations == 0 or iteration == iterations:
+            if args.print_iterations and iteration % args.print_iterations == 0 or iteration == iterations or \
+                    step.progress.converged:
                 print(job.frame_line(step), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)

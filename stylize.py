@@ -33,6 +33,10 @@ OPTIMIZER = 'lbfgs'  # CVPR 2016 sec. 2: "L-BFGS, which we found to work best fo
 OPTIMIZERS = ('lbfgs', 'adam')
 ITERATIONS = 1000  # the paper does not state a count; 1000 is the common choice of its reimplementations
 LBFGS_HISTORY = 10  # scipy's default number of stored corrections (maxcor)
+# Stopping when the objective stops changing, as Ruder et al.'s code does (manuelruder/artistic-videos, lbfgs.lua
+# tolFunRelative): every TOLERANCE_WINDOW iterations, the relative change of the total since the last check.
+TOLERANCE = 0.0  # images: off, every iteration is run (the paper states no criterion)
+TOLERANCE_WINDOW = 50  # artistic_video.lua -tol_loss_relative_interval 50
 LEARNING_RATE = 10.0  # Adam, on pixel values in 0..255; as in anishathalye/neural-style
 BETA1 = 0.9  # Adam's published defaults (Kingma & Ba 2015)
 BETA2 = 0.999
@@ -61,6 +65,8 @@ class Settings:
     # The optimizer.
     optimizer: str = OPTIMIZER
     iterations: int = ITERATIONS
+    tolerance: float = TOLERANCE  # stop early once the total changes by less than this, relatively, ...
+    tolerance_window: int = TOLERANCE_WINDOW  # ... over this many iterations (0 tolerance: never)
     lbfgs_history: int = LBFGS_HISTORY
     learning_rate: float = LEARNING_RATE  # Adam's, and its moments' decays and epsilon
     beta1: float = BETA1
@@ -133,6 +139,7 @@ class Progress:
     best_total: float  # the lowest total seen so far
     best_image: np.ndarray  # the image with that total: RGB, 0..255, float32 [height, width, 3]
     temporal: float = 0.0  # gamma_t * L_temporal (video frames only)
+    converged: bool = False  # the last step: the total changed by less than the tolerance over its window
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -226,9 +233,23 @@ def stylize(net, content, styles, settings, *, initial=None, style_masks=None, t
         events = _tiled(net, content, styles, settings, tile_size, x0, lower, upper, style_guides, placement, dtype)
     del x0  # the optimizer's first iterate: not kept past it
     try:
-        yield from _progress(devices.device_failures(placement, events), net.mean_pixel)
+        yield from _until_converged(_progress(devices.device_failures(placement, events), net.mean_pixel), settings)
     finally:
         events.close()  # joins L-BFGS's worker before the session closes
+
+
+def _until_converged(steps, settings):
+    """The steps up to the first iteration k, a multiple of the window, where the total changed by less than
+    the tolerance relative to iteration k - window's, marked converged: the criterion of Ruder et al.'s code
+    (lbfgs.lua: every tolFunRelativeInterval iterations, |f - f_past| / f_past < tolFunRelative)."""
+    past = None
+    for progress in steps:
+        if settings.tolerance and progress.iteration and progress.iteration % settings.tolerance_window == 0:
+            if past is not None and abs(progress.total - past) / past < settings.tolerance:
+                yield dataclasses.replace(progress, converged=True)
+                return
+            past = progress.total
+        yield progress
 
 
 def _untiled(net, content, styles, settings, x0, lower, upper, style_guides, temporal_targets, placement, dtype):

@@ -28,6 +28,7 @@ BLEND_WEIGHT = 1.0  # delta, artistic_video_multiPass.lua -blendWeight: the warp
 # -content_weight 5; translated to this project's losses by default_temporal_weight.
 TEMPORAL_RATIO = 1e3 / 5
 MULTIPASS_TEMPORAL_RATIO = 5e2 / 5
+FRAME_TOLERANCE = 1e-4  # artistic_video.lua -tol_loss_relative 0.0001 (the multi-pass script's is 0: off)
 LONG_TERM = 1  # J: the previous frames tied to each frame; 1 is short-term consistency only (the code's default)
 VIDEO_EXTENSIONS = ('.mp4', '.mov', '.mkv', '.avi', '.m4v')  # written by ffmpeg with H.264
 FRAME_FORMAT = 'frame_{:05d}.png'

@@ -400,3 +400,34 @@ def test_help_is_printed(capsys):
         neural_style.main(['--help'])
     assert exit.value.code == 0
     assert "50% of the machine's RAM" in ' '.join(capsys.readouterr().out.split())
+
+
+def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, monkeypatch):
+    """Issue 20: --precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
+    import devices
+    with_amx, without = tmp_path / 'amx', tmp_path / 'plain'
+    with_amx.write_text('processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n')
+    without.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n')
+    assert devices.cpu_bfloat16_flags(str(with_amx)) == ['amx_bf16']
+    assert devices.cpu_bfloat16_flags(str(without)) == []
+    for flags, cpu, gpu in ((['amx_bf16'], 'bfloat16', 'float32'), ([], 'float32', 'float32')):
+        monkeypatch.setattr(devices, 'cpu_bfloat16_flags', lambda flags=flags: flags)
+        assert devices.compute_dtype('auto', '/cpu:0') == cpu and devices.compute_dtype('auto', '/gpu:0') == gpu
+
+
+def test_the_set_up_line_names_the_precision_auto_chose(files, capsys):
+    with open('/proc/cpuinfo') as f:
+        flags = next(line for line in f if line.startswith('flags')).split()
+    has_bfloat16 = 'amx_bf16' in flags or 'avx512_bf16' in flags
+    assert neural_style.main(args(files, '--precision', 'auto', '--max-size', '16')) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert (', bfloat16 (auto: this CPU has ' if has_bfloat16 else
+            ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16)') in first
+
+
+def test_a_run_that_stops_early_says_why(files, capsys):
+    """A loss that falls stays positive, so its relative change is below 1 at the first comparison: iteration 2
+    with a window of 1."""
+    assert neural_style.main(args(files, '--tolerance', '1', '--tolerance-window', '1', '--max-size', '16')) == 0
+    out = capsys.readouterr().out
+    assert 'stopped at iteration 2: the objective changed by less than 1 over the last 1 iterations' in out

@@ -150,3 +150,21 @@ def test_an_overflowing_first_evaluation_yields_nothing(net, images):
     generator = stylize_with(net, content, [style], **dict(FAST, style_weight=1e38, iterations=5))
     with pytest.raises(stylize.NonFiniteLoss, match='the style loss became inf'):
         next(generator)
+
+
+def test_tolerance_stops_at_the_iteration_the_criterion_names(net, images):
+    """Issue 20: Ruder et al.'s criterion, every `window` iterations |f - f_past| / f_past < tolerance, computed
+    here from a full run's totals, names the iteration where a run with the tolerance ends."""
+    content, style = images
+    window, iterations = 4, 40
+    full = run(net, content, style, iterations=iterations, seed=6)
+    totals = [p.total for p in full]
+    changes = {k: abs(totals[k] - totals[k - window]) / totals[k - window]
+               for k in range(2 * window, iterations + 1, window)}
+    tolerance = sorted(changes.values())[len(changes) // 2]  # fires part-way, wherever that is
+    expected = min(k for k, change in changes.items() if change < tolerance)
+    stopped = run(net, content, style, iterations=iterations, seed=6, tolerance=tolerance, tolerance_window=window)
+    assert [p.iteration for p in stopped] == list(range(expected + 1))
+    assert [p.total for p in stopped] == totals[:expected + 1]
+    assert stopped[-1].converged and not any(p.converged for p in stopped[:-1])
+    assert not any(p.converged for p in full)  # tolerance 0: every iteration runs
