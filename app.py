@@ -21,6 +21,7 @@ from typing import NamedTuple
 import images
 import job
 import neural_style
+import quiet_tensorflow
 import stylize
 import vgg
 
@@ -114,7 +115,7 @@ class Painter:
         yield Update(None, None, 'starting: reading the images and the network', command, None)
         try:
             args = self.parser.parse_args(argv)
-            run = job.Run(args, self._network(args.network))
+            run = job.Run(args, self._network(args))
         except job.USER_ERRORS as error:
             yield Update(None, None, f'neural_style.py: error: {error}', command, None)
             return
@@ -149,8 +150,10 @@ class Painter:
         if stop is not None:
             stop.set()
 
-    def _network(self, path):
-        path = vgg.find_weights(path)
+    def _network(self, args):
+        """The network of the run's options, loaded once for all runs that use the same file (fetched on first
+        use as the command line fetches it)."""
+        path = vgg.find_or_fetch_weights(args.network, download=not args.no_download)
         if path != self.net_path:
             self.net, self.net_path = vgg.load_net_cached(path, vgg.converted_cache_dir()), path
         return self.net
@@ -249,10 +252,20 @@ def main(argv=None):
                         'from the network (anyone reaching it can run jobs on this machine)')
     parser.add_argument('--port', type=neural_style.positive_int, default=PORT, help='port to serve on')
     parser.add_argument('--network', help='VGG-19 weights, as neural_style.py --network (default: found as '
-                        'neural_style.py finds them)')
+                        'neural_style.py finds them, fetched into the cache on first use)')
+    parser.add_argument('--no-download', action='store_true', help='never fetch the weights, as neural_style.py '
+                        '--no-download')
+    parser.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
     args = parser.parse_args(argv)
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # nothing leaves the machine
+    if args.no_download:  # the page's runs parse neural_style.py's options, which do not carry this one
+        os.environ[vgg.NO_DOWNLOAD_ENV] = '1'
+    try:
+        quiet_tensorflow.import_tensorflow(args.verbose)
+    except ImportError as error:
+        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
+              f'command', file=sys.stderr)
+        return 1
     try:
         import gradio  # noqa: F401
         import matplotlib  # noqa: F401

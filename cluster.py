@@ -13,7 +13,6 @@ address the cluster spec gives it: anyone who reaches the port can run any graph
 writes included. Keep the port private (docs/devices.md).
 """
 import argparse
-import os
 import re
 import signal
 import socket
@@ -21,6 +20,7 @@ import sys
 import time
 
 import devices
+import quiet_tensorflow
 
 DEFAULT_PORT = 2222  # TensorFlow's documented example port for a tf.distribute.Server
 JOB = 'worker'  # the job a client names the workers by
@@ -134,7 +134,6 @@ def serve(port, threads=None, stream=sys.stdout):
 
 
 def main(argv=None):
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     parser = argparse.ArgumentParser(prog='cluster.py', description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     worker = commands.add_parser('worker', help='serve this machine\'s devices to neural_style.py --cluster',
@@ -142,8 +141,15 @@ def main(argv=None):
     worker.add_argument('--port', type=int, default=DEFAULT_PORT, help='TCP port to serve on (0: any free port)')
     worker.add_argument('--threads', type=int, help='threads for the work it runs (default: one per core); '
                         'e.g. to share a machine with other work')
+    worker.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+    try:
+        quiet_tensorflow.import_tensorflow(args.verbose)
+    except ImportError as error:
+        print(f'cluster.py: error: TensorFlow cannot be imported ({error}): install it with the README\'s command',
+              file=sys.stderr)
+        return 1
     try:
         serve(args.port, args.threads)
     except KeyboardInterrupt:

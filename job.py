@@ -214,6 +214,13 @@ def placement(args):
     return devices.one_device(args.device)
 
 
+def load_network(args):
+    """The network of --network, or the file found without it, fetched into the cache on first use unless
+    --no-download (or $NEURAL_STYLE_NO_DOWNLOAD) says not to; through load_net_cached's converted copy."""
+    path = vgg.find_or_fetch_weights(args.network, download=not args.no_download)
+    return vgg.load_net_cached(path, vgg.converted_cache_dir())
+
+
 # Colour preservation (Gatys et al., arXiv 1606.05897): what the network sees, and the image as written.
 
 def styles_for(preserve_colors, styles, photo):
@@ -298,7 +305,7 @@ class Run:
         for path, mask in zip(args.style_masks or [], masks or []):
             if not all(images.mask_at(mask, height, width).any() for height, width in sizes):
                 raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
-        self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+        self.net = net or load_network(args)
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = content_for(args.preserve_colors, content)
         self.styles = styles_for(args.preserve_colors, styles, content)
@@ -325,7 +332,8 @@ class Run:
         args = self.args
         text = (f'output {width}x{height}, {len(self.styles)} style image(s), {args.optimizer}, '
                 f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}, '
-                f'{devices.precision_in_words(args.precision, self.placement.devices[0])}')
+                f'{devices.precision_in_words(args.precision, self.placement.devices[0])}; network '
+                f'{vgg.describe(self.net)}')
         for size, memory in zip(self.sizes, self.plans):
             text += '\n' + self._plan_line(size, memory)
         if args.scales is not None:
@@ -482,7 +490,7 @@ class VideoRun:
         self.frames = [content_for(args.preserve_colors, photo) for photo in self.photos]
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
             styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
-        self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+        self.net = net or load_network(args)
         self.placement = devices.one_device(args.device)
         self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
         gamma_t = args.temporal_weight
@@ -505,7 +513,7 @@ class VideoRun:
                 f'{devices.precision_in_words(self.args.precision, self.placement.devices[0])}' +
                 (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '
                  f'{self.settings.tolerance_window} iterations' if self.settings.tolerance else '') +
-                f'; finished frames in {self.directory}')
+                f'; finished frames in {self.directory}; network {vgg.describe(self.net)}')
 
     def steps(self):
         """Stylizes the frames not finished before, yielding video.FrameProgress and video.FrameDone; writes the

