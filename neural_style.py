@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 
+import batch
 import colors
 import devices
 import flow
@@ -22,6 +23,7 @@ import tiling
 import vgg
 import video
 
+PROG = 'neural_style.py'
 VERSION = '1.0.0'  # this program's; --version prints it with those of its main packages and network file
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
@@ -145,7 +147,7 @@ class _Versions(argparse.Action):
 
 
 def build_parser(raise_errors=False):
-    p = Parser(raise_errors, prog='neural_style.py', description=__doc__.split('\n\n')[0],
+    p = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
                    'and the network file used (with --network, that one), for a bug report; then exit')
@@ -155,13 +157,18 @@ def build_parser(raise_errors=False):
         p.options[action.dest] = action
 
     io = p.add_argument_group('images')
-    add(io, '--content', required=True, help='the photograph, or a video (see the video options); the '
-            'output has its aspect ratio')
-    add(io, '--styles', required=True, nargs='+', help='one or more style images')
+    add(io, '--content', required=True, nargs='+', help='the photograph, or a video (see the video options); '
+            'the output has its aspect ratio. Several photographs, or directories of them, make a batch: one '
+            'process, one network load, a run per pair (docs/batches.md)')
+    add(io, '--styles', required=True, nargs='+', help='one or more style images, blended into one style; a '
+            'directory of style images (among --styles) makes a batch instead: one run per style image')
     add(io, '--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format; '
-            'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames')
+            'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames; for a '
+            f'batch, a directory ending in / (each pair\'s output named {batch.PATTERN}; blended styles are named '
+            'a+b) or a pattern with {content} and {style}, such as out/{content}-{style}.jpg')
     add(io, '--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
-            'if they exist (by default an existing file stops the run before it starts)')
+            'if they exist (by default an existing file stops the run before it starts; in a batch, a pair whose '
+            'output exists is skipped, so that the same command again continues the batch)')
     add(io, '--max-size', type=positive_int, default=MAX_SIZE,
             help='longest side of the output in pixels (the content is scaled down to it, never up)')
     add(io, '--width', type=positive_int, help='output width in pixels, overriding --max-size')
@@ -284,23 +291,35 @@ def build_parser(raise_errors=False):
 # Running and printing
 
 def run(args, net=None):
-    """One run of the command line, printing its progress; `net`, the loaded network, lets a caller reuse it."""
-    if job.content_is_video(args.content):
-        _run_clip(job.VideoRun(args, net))
+    """The command line's work, printing its progress: one image, a clip, or a batch of pairs; `net`, the loaded
+    network, lets a caller reuse it."""
+    pairs = batch.pairs(args)
+    if batch.is_batch(args):
+        _run_batch(pairs, net)
+    elif job.content_is_video(pairs[0].content):
+        _run_clip(job.VideoRun(pairs[0].options, net))
     else:
-        _run_image(job.Run(args, net))
+        _run_image(job.Run(pairs[0].options, net))
 
 
-def _run_image(image_run):
+def _run_image(image_run, label='', batch_remaining=None):
+    """Runs an image, printing its progress; in a batch, each line starts with `label` (the pair) and ends with
+    the batch's remaining time, batch_remaining(the iterations of this run done)."""
     args = image_run.args
     print(image_run.plan(), flush=True)
     started, progress, last = time.perf_counter(), None, {}
     steps = image_run.steps()
+
+    def line(stage, progress):
+        text = label + image_run.line(stage, progress)
+        remaining = batch_remaining and batch_remaining(sum(image_run.iterations[:stage]) + progress.iteration)
+        return text + (f'  batch remaining {job.format_duration(remaining)}' if remaining is not None else '')
+
     try:
         for stage, progress in steps:
             last[stage] = progress
             if args.print_iterations and progress.iteration % args.print_iterations == 0:
-                print(image_run.line(stage, progress), flush=True)
+                print(line(stage, progress), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)
     try:
@@ -309,12 +328,69 @@ def _run_image(image_run):
                 print(f'{image_run.stage_prefix(stage)}L-BFGS stopped after {stage_progress.iteration} iterations: '
                       f'no further decrease was possible')
         if not args.print_iterations or progress.iteration % args.print_iterations:
-            print(image_run.line(len(image_run.sizes) - 1, progress))
-        print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
+            print(line(len(image_run.sizes) - 1, progress))
+        print(f'{label}wrote {args.output} (total loss {progress.best_total:.6g}) '
               f'in {job.format_duration(time.perf_counter() - started)}')
     except KeyboardInterrupt as interrupt:
         raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) after the run; wrote the finished image to '
                           f'{args.output}', job.signal_exit_code(interrupt)) from None
+
+
+def _run_batch(pairs, net):
+    """Runs the pending pairs of a batch, one network for all; a pair that fails is reported in a sentence and
+    the batch goes on; an interrupt writes the current pair's best image and stops. Raises Stopped (status 1)
+    at the end if a pair failed."""
+    batch.prepare(pairs)
+    pending = [pair for pair in pairs if pair.pending()]
+    print(f'batch of {len(pairs)} pairs: {len(pairs) - len(pending)} done before, {len(pending)} to run', flush=True)
+    if pending:
+        net = net or vgg.load_net_cached(pairs[0].options.network, vgg.converted_cache_dir())
+    started, iterations_done, written, failed = time.perf_counter(), 0, 0, {}  # failed: why -> pair numbers
+    for pair in pairs:
+        label = f'pair {pair.number}/{len(pairs)}  '
+        if pair not in pending:
+            print(f'{label}{pair.output} exists: skipped (--overwrite redoes it)', flush=True)
+            continue
+        pending.remove(pair)
+        print(f'{label}{pair.content} in the style of {" + ".join(pair.styles)}', flush=True)
+        pair.start()
+        try:
+            image_run = job.Run(pair.options, net)
+        except job.USER_ERRORS as error:
+            pair.stopped()
+            print(f'{PROG}: {label}skipped: {error}', file=sys.stderr, flush=True)
+            failed.setdefault(str(error), []).append(pair.number)
+            continue
+        except KeyboardInterrupt as interrupt:
+            pair.stopped()
+            raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) before {label.strip()} started; '
+                              f'{written} pair(s) written; run the same command again to finish the batch',
+                              job.signal_exit_code(interrupt)) from None
+        per_pair, left = sum(image_run.iterations), len(pending)
+
+        def batch_remaining(done_in_pair):
+            done = iterations_done + done_in_pair
+            return (time.perf_counter() - started) / done * (per_pair * (left + 1) - done_in_pair) if done else None
+
+        try:
+            _run_image(image_run, label, batch_remaining)
+        except job.Stopped as stop:
+            pair.stopped()
+            if stop.code != 1:  # an interrupt: the batch stops
+                raise job.Stopped(f'{label.strip()}: {stop}; run the same command again to finish the batch (this '
+                                  f'pair is done again)', stop.code) from None
+            print(f'{PROG}: {label}{stop}', file=sys.stderr, flush=True)
+            failed.setdefault(str(stop), []).append(pair.number)
+            continue
+        pair.finish()
+        iterations_done += per_pair
+        written += 1
+    failures = sum(len(numbers) for numbers in failed.values())
+    print(f'batch of {len(pairs)} pairs: {written} written, {len(pairs) - written - failures} skipped (done before), '
+          f'{failures} failed, in {job.format_duration(time.perf_counter() - started)}', flush=True)
+    if failed:
+        raise job.Stopped(f'{failures} of {len(pairs)} pairs failed: ' + '; '.join(
+            f'{why} (pair{"s" * (len(numbers) > 1)} {", ".join(map(str, numbers))})' for why, numbers in failed.items()), 1)
 
 
 def _run_clip(clip_run):
