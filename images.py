@@ -1,7 +1,9 @@
-"""Image files: read as RGB floats, resized, written atomically (or rescued beside their path), and the output
-paths checked before a run; the progress CSV. Images are float32 [height, width, 3] in 0..255 throughout."""
+"""Image files: read as RGB floats, resized, written atomically (or rescued beside their path) with the settings
+that made them inside, and the output paths checked before a run; the progress CSV. Images are float32
+[height, width, 3] in 0..255 throughout."""
 import csv
 import io
+import json
 import os
 import warnings
 
@@ -133,20 +135,66 @@ def to_uint8(image):
     return np.clip(np.rint(image), *PIXEL_RANGE).astype(np.uint8)
 
 
-def write_image(path, image):
-    """Writes RGB 0..255 atomically (files.write_atomically), in the format its extension names."""
+def write_image(path, image, settings=None):
+    """Writes RGB 0..255 atomically (files.write_atomically), in the format its extension names. settings: None,
+    or {field: text} recorded inside the file where its format allows (read_settings): a PNG's text chunks, a
+    JPEG's comment, a TIFF's ImageDescription, as JSON in the latter two."""
     from PIL import Image
 
     fmt = Image.registered_extensions()[os.path.splitext(path)[1].lower()]
-    files.write_atomically(path, lambda f: Image.fromarray(to_uint8(image)).save(f, format=fmt))
+    options = _settings_options(fmt, settings) if settings else {}
+    files.write_atomically(path, lambda f: Image.fromarray(to_uint8(image)).save(f, format=fmt, **options))
 
 
-def write_result(path, image):
+SETTINGS_KEY = 'neural-style'  # in a JPEG's comment and a TIFF's description: {SETTINGS_KEY: {field: text}}
+
+
+def _settings_options(fmt, settings):
+    """Pillow's save options that put `settings` into a file of format `fmt` ({} where the format has no place)."""
+    from PIL import PngImagePlugin
+
+    if fmt == 'PNG':
+        chunks = PngImagePlugin.PngInfo()
+        for field, text in settings.items():
+            chunks.add_itxt(field, text)
+        return {'pnginfo': chunks}
+    document = json.dumps({SETTINGS_KEY: settings}, indent=1)
+    if fmt == 'JPEG':
+        return {'comment': document}
+    if fmt == 'TIFF':
+        return {'description': document}
+    return {}
+
+
+def read_settings(path):
+    """The settings recorded inside an image by write_image: {field: text}, {} if it holds none; ImageError if it
+    cannot be read."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with open_image(path) as image:
+            if image.format == 'PNG':
+                return dict(getattr(image, 'text', {}))
+            document = image.info.get('comment') if image.format == 'JPEG' else None
+            if image.format == 'TIFF':
+                document = image.tag_v2.get(270)
+    except FileNotFoundError:
+        raise ImageError(f'image {path} does not exist') from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise ImageError(f'image {path} could not be read: {error}') from None
+    try:
+        recorded = json.loads(document)[SETTINGS_KEY]
+    except (TypeError, ValueError, KeyError):  # no comment, or another program's
+        return {}
+    return {str(field): str(text) for field, text in recorded.items()} if isinstance(recorded, dict) else {}
+
+
+def write_result(path, image, settings=None):
     """Writes a run's image to `path` or, should that fail after all the checks, to a new PNG beside it: an
     hour of computation is never lost to a file name. Returns (the path written, why not `path`, or None);
     ImageError when neither could be written."""
     try:
-        write_image(path, image)
+        write_image(path, image, settings)
         return path, None
     except (OSError, ValueError) as error:
         stem, number = os.path.splitext(path)[0], 1
@@ -154,7 +202,7 @@ def write_result(path, image):
             number += 1
         rescue = f'{stem}-rescued-{number}.png'
         try:
-            write_image(rescue, image)
+            write_image(rescue, image, settings)
         except (OSError, ValueError) as second:
             raise ImageError(f'could not write {path} ({error}) nor {rescue} ({second}): the result is '
                              f'lost') from None

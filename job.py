@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import secrets
 import signal
 
 import cluster
@@ -62,6 +63,37 @@ def run_settings(args, max_memory=None):
         lbfgs_history=args.lbfgs_history, learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2,
         epsilon=args.eps, noise_blend=args.initial_noiseblend, seed=args.seed, precision=args.precision,
         tile_size=args.tile_size, max_memory=max_memory)
+
+
+def choose_seed(args):
+    """Gives a run without --seed a seed of its own, recorded in its images so that they can be made again: white
+    noise from a chosen seed is as random as from none."""
+    if args.seed is None:
+        args.seed = secrets.randbelow(2 ** 31)
+
+
+_NETWORK_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
+
+
+def network_identity(network):
+    """The weights file a run uses (found as it finds it) and its SHA256: `path, SHA256 hex`."""
+    path = os.path.abspath(vgg.find_weights(network))
+    info = os.stat(path)
+    key = (path, info.st_size, info.st_mtime_ns)
+    if key not in _NETWORK_DIGESTS:
+        _NETWORK_DIGESTS[key] = vgg.identify(path)[0]
+    return f'{path}, SHA256 {_NETWORK_DIGESTS[key]}'
+
+
+def recorded_settings(args, described, iterations_done, iterations, progress):
+    """The settings recorded inside an image (images.write_image): what the caller describes (described: {field:
+    text}, such as the program's version and the equivalent command line), the network, the seed, the iterations
+    run and the last iteration's loss terms."""
+    return {**described, 'Network': network_identity(args.network), 'Seed': str(args.seed),
+            'Iterations': f'{iterations_done} of {iterations}',
+            'Losses': (f'content {progress.content:.6g}, style {progress.style:.6g}, tv {progress.tv:.6g}, '
+                       f'temporal {progress.temporal:.6g}, total {progress.total:.6g}; the image\'s total '
+                       f'{progress.best_total:.6g}')}
 
 
 def check_options(args):
@@ -282,10 +314,13 @@ def stage_iterations(args):
 
 class Run:
     """One image run of the command line's options (an image in stages, coarse to fine with --scales). `net`,
-    the loaded network, lets a caller reuse it across runs."""
+    the loaded network, lets a caller reuse it across runs. describe(args) -> {field: text}: what the caller adds
+    to the settings recorded inside each image written (recorded_settings); a run without --seed gets one."""
 
-    def __init__(self, args, net=None):
+    def __init__(self, args, net=None, describe=None):
         check_options(args)
+        choose_seed(args)
+        self.describe = describe or (lambda args: {})
         self.placement = placement(args)  # before any work: every worker of --cluster answers
         content = images.read_image(args.content, args.max_megapixels)
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
@@ -377,14 +412,15 @@ class Run:
                     log.add(progress, stage + 1 if staged else None)
                 if (args.checkpoint_iterations and progress.iteration
                         and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
-                    images.write_image(checkpoint_path(args.checkpoint_output, done), self.as_written(progress.best_image))
+                    images.write_image(checkpoint_path(args.checkpoint_output, done),
+                                       self.as_written(progress.best_image), self.settings_record(progress))
                     self._write_plot()
                 yield stage, progress
         except (KeyboardInterrupt, stylize.NonFiniteLoss, devices.DeviceLost) as error:
             stop = error
         except GeneratorExit:  # the consumer stopped early: nothing is lost
             if progress is not None:
-                self._write_result(progress.best_image)
+                self._write_result(progress)
             raise
         finally:
             steps.close()  # stops the optimizer's worker thread
@@ -394,15 +430,21 @@ class Run:
         if stop is not None:
             raise self._stopped(stop, progress)
         try:
-            written, error = self._write_result(progress.best_image)
+            written, error = self._write_result(progress)
         except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
             raise self._stopped(interrupt, progress, finished=True) from None
         if error:
             raise Stopped(f'error: could not write {args.output} ({error}); wrote the result to {written} instead', 1)
 
-    def _write_result(self, image):
+    def settings_record(self, progress):
+        """The settings recorded inside an image written after `progress`, the last step."""
+        return recorded_settings(self.args, self.describe(self.args), self.losses[-1][0], sum(self.iterations),
+                                 progress)
+
+    def _write_result(self, progress):
         try:
-            return images.write_result(self.args.output, self.as_written(image))
+            return images.write_result(self.args.output, self.as_written(progress.best_image),
+                                       self.settings_record(progress))
         except images.ImageError as error:
             raise Stopped(f'error: {error}', 1) from None
 
@@ -428,7 +470,7 @@ class Run:
             resume = ''
         if progress is None:
             return Stopped(f'{what}; nothing written', code)
-        written, error = self._write_result(progress.best_image)
+        written, error = self._write_result(progress)
         saved = (f'wrote the finished image to {written}' if finished else
                  f'wrote the best image so far (iteration {progress.iteration}) to {written}')
         if error:
@@ -459,8 +501,10 @@ class VideoRun:
     """One clip run of the command line's options (video.py): its frames stylized with temporal consistency,
     finished frames kept for a rerun, and written as a clip."""
 
-    def __init__(self, args, net=None):
+    def __init__(self, args, net=None, describe=None):
         self.kind = check_video_options(args)
+        given_seed = args.seed
+        choose_seed(args)
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
         size = []
 
@@ -488,9 +532,10 @@ class VideoRun:
                                                     args.passes > 1)
         self.clip = video.ClipSettings(passes=args.passes, long_term=args.long_term, iterations=args.iterations,
                                        temporal_weight=gamma_t, flow_method=args.flow, init=args.init)
-        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles, self.settings,
-                                                self.clip)
-        self.args, self.finished = args, []
+        # Keyed by the seed given: a rerun without --seed finds the frames (its own seed is new).
+        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles,
+                                                dataclasses.replace(self.settings, seed=given_seed), self.clip)
+        self.args, self.finished, self.describe = args, [], describe or (lambda args: {})
         self._check_output()
 
     def plan(self):
@@ -506,7 +551,7 @@ class VideoRun:
         clip of the finished frames at the end, and at an interrupt or a loss that is not finite, which then
         raise Stopped (also when thrown in at a yield)."""
         steps = video.stylize_clip(self.net, self.frames, self.styles, self.directory, self.settings, self.clip,
-                                   self.placement)
+                                   self.placement, self._frame_settings)
         stop = None
         try:
             yield from steps
@@ -525,6 +570,10 @@ class VideoRun:
             saved = (f'wrote the {len(self.finished)} finished frame(s) to {self.args.output}' if self.finished
                      else 'no frame finished')
             raise Stopped(f'{what}; {saved}; run the same command again to continue', code)
+
+    def _frame_settings(self, progress, iterations):
+        """The settings recorded inside a finished frame."""
+        return recorded_settings(self.args, self.describe(self.args), progress.iteration, iterations, progress)
 
     def _check_output(self):
         """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""

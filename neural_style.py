@@ -8,6 +8,7 @@ equations losses.py's, the network vgg.py's.
 import argparse
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -146,11 +147,72 @@ class _Versions(argparse.Action):
         parser.exit()
 
 
+class _ShowSettings(argparse.Action):
+    """--show-settings IMAGE: prints the settings recorded inside an image and exits, whatever else is given."""
+
+    def __call__(self, parser, namespace, path, option_string=None):
+        try:
+            settings = images.read_settings(path)
+        except images.ImageError as error:
+            parser.exit(1, f'{parser.prog}: error: {error}\n')
+        if not settings:
+            parser.exit(1, f'{parser.prog}: error: {path} holds no settings of neural_style.py\n')
+        print('\n'.join(f'{field}: {text}' for field, text in settings.items()), flush=True)
+        parser.exit()
+
+
+# Options that decide nothing in the image, or name files of a run: not in the command line recorded in an image.
+NOT_RECORDED = {'overwrite', 'print_iterations', 'progress_write', 'progress_plot', 'checkpoint_output',
+                'checkpoint_iterations', 'settings_from'}
+VIDEO_ONLY = {'start', 'end', 'frames', 'temporal_weight', 'long_term', 'passes', 'flow'}
+
+
+def command_line(args, parser=None):
+    """The command that makes a run's image again: every option that decides it, defaults included (a later
+    version may change a default), the seed included."""
+    parser = parser or build_parser()
+    words = ['python', PROG]
+    for dest, action in parser.options.items():
+        value = getattr(args, dest)
+        if dest in NOT_RECORDED or value is None or value is False or (dest in VIDEO_ONLY and value == action.default):
+            continue
+        if value is True:
+            words.append(action.option_strings[0])
+        elif action.type in (_positive_ints, _scales):
+            words += [action.option_strings[0], ','.join(map(str, value))]
+        else:
+            words += [action.option_strings[0], *map(str, value if isinstance(value, list) else [value])]
+    return shlex.join(words)
+
+
+def describe(args):
+    """What the command line records inside each image besides the run's own settings (job.recorded_settings)."""
+    return {'Software': f'neural-style {VERSION}', 'Command': command_line(args)}
+
+
+def with_recorded_settings(argv):
+    """The arguments with --settings-from IMAGE replaced by the command recorded inside that image, put first so
+    that the options given override it; UserError (or ImageError) for an image that holds none."""
+    settings_from = argparse.ArgumentParser(add_help=False)
+    settings_from.add_argument('--settings-from')
+    found, rest = settings_from.parse_known_args(argv)
+    if found.settings_from is None:
+        return argv
+    command = images.read_settings(found.settings_from).get('Command')
+    if command is None:
+        raise job.UserError(f'--settings-from {found.settings_from}: the image holds no command of {PROG}')
+    words = shlex.split(command)
+    return words[words.index(PROG) + 1:] + rest
+
+
 def build_parser(raise_errors=False):
     p = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
                    'and the network file used (with --network, that one), for a bug report; then exit')
+    p.add_argument('--show-settings', action=_ShowSettings, metavar='IMAGE', default=argparse.SUPPRESS,
+                   help='print the settings recorded inside an image this program wrote (the command that makes it '
+                   'again, the version, the network, the seed, the iterations run and the losses); then exit')
 
     def add(group, *flags, **options):
         action = group.add_argument(*flags, **options)
@@ -166,6 +228,9 @@ def build_parser(raise_errors=False):
             'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames; for a '
             f'batch, a directory ending in / (each pair\'s output named {batch.PATTERN}; blended styles are named '
             'a+b) or a pattern with {content} and {style}, such as out/{content}-{style}.jpg')
+    add(io, '--settings-from', metavar='IMAGE', help='run with the settings recorded inside an image this program '
+            'wrote (its command line, seed included); the options given on the line override them, e.g. a new '
+            '--output')
     add(io, '--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
             'if they exist (by default an existing file stops the run before it starts; in a batch, a pair whose '
             'output exists is skipped, so that the same command again continues the batch)')
@@ -297,9 +362,9 @@ def run(args, net=None):
     if batch.is_batch(args):
         _run_batch(pairs, net)
     elif job.content_is_video(pairs[0].content):
-        _run_clip(job.VideoRun(pairs[0].options, net))
+        _run_clip(job.VideoRun(pairs[0].options, net, describe))
     else:
-        _run_image(job.Run(pairs[0].options, net))
+        _run_image(job.Run(pairs[0].options, net, describe))
 
 
 def _run_image(image_run, label='', batch_remaining=None):
@@ -355,7 +420,7 @@ def _run_batch(pairs, net):
         print(f'{label}{pair.content} in the style of {" + ".join(pair.styles)}', flush=True)
         pair.start()
         try:
-            image_run = job.Run(pair.options, net)
+            image_run = job.Run(pair.options, net, describe)
         except job.USER_ERRORS as error:
             pair.stopped()
             print(f'{PROG}: {label}skipped: {error}', file=sys.stderr, flush=True)
@@ -428,6 +493,11 @@ def _raise_interrupt(signum, frame):
 def main(argv=None):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TensorFlow's start-up chatter is not for users
     parser = build_parser()
+    try:
+        argv = with_recorded_settings(sys.argv[1:] if argv is None else list(argv))
+    except job.USER_ERRORS as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     tiling.limit_malloc_arenas()
