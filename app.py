@@ -115,7 +115,7 @@ class Painter:
         yield Update(None, None, 'starting: reading the images and the network', command, None)
         try:
             args = batch.pairs(self.parser.parse_args(argv))[0].options  # one content: one pair
-            run = job.Run(args, self._network(args.network))
+            run = job.Run(args, self._network(args.network), neural_style.describe)  # settings in the image
         except job.USER_ERRORS as error:
             yield Update(None, None, f'neural_style.py: error: {error}', command, None)
             return

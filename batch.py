@@ -1,6 +1,6 @@
 """A batch: several contents and styles in one command. Each pair is a job.Run of its own made from a copy of the
 options, all sharing one loaded network; the outputs are named by a pattern, and those already there are skipped,
-so that running the same command again continues the batch.
+so that running the same command again continues the batch. run() runs it, printing as the command line does.
 
 Which pairs: every content file given, and every image file in a content directory, with each style of the
 styles: a directory of styles (or a directory among --styles) makes one pair per style file; several style files
@@ -9,10 +9,13 @@ alone are blended into one style, as in a single run (one output per content).
 import copy
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass
 
 import files
 import job
+import vgg
 
 PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
@@ -144,3 +147,61 @@ def prepare(batch):
     checked = copy.copy(batch[0].options)
     checked.overwrite = True  # whether the first output exists is that pair's business
     job.check_options(checked)
+
+
+def run(pairs, net, run_image, describe, prog):
+    """Runs the pending pairs, one network for all (`net`, or loaded here), printing each pair's progress with
+    run_image(job.Run, label, batch_remaining) and what happens to each pair; a pair that fails is reported in a
+    sentence and the batch goes on; an interrupt writes the current pair's best image and stops (job.Stopped).
+    describe: as job.Run's. Raises job.Stopped (status 1) at the end if a pair failed."""
+    prepare(pairs)
+    pending = [pair for pair in pairs if pair.pending()]
+    print(f'batch of {len(pairs)} pairs: {len(pairs) - len(pending)} done before, {len(pending)} to run', flush=True)
+    if pending:
+        net = net or vgg.load_net_cached(pairs[0].options.network, vgg.converted_cache_dir())
+    started, iterations_done, written, failed = time.perf_counter(), 0, 0, {}  # failed: why -> pair numbers
+    for pair in pairs:
+        label = f'pair {pair.number}/{len(pairs)}  '
+        if pair not in pending:
+            print(f'{label}{pair.output} exists: skipped (--overwrite redoes it)', flush=True)
+            continue
+        pending.remove(pair)
+        print(f'{label}{pair.content} in the style of {" + ".join(pair.styles)}', flush=True)
+        pair.start()
+        try:
+            image_run = job.Run(pair.options, net, describe)
+        except job.USER_ERRORS as error:
+            pair.stopped()
+            print(f'{prog}: {label}skipped: {error}', file=sys.stderr, flush=True)
+            failed.setdefault(str(error), []).append(pair.number)
+            continue
+        except KeyboardInterrupt as interrupt:
+            pair.stopped()
+            raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) before {label.strip()} started; '
+                              f'{written} pair(s) written; run the same command again to finish the batch',
+                              job.signal_exit_code(interrupt)) from None
+        per_pair, left = sum(image_run.iterations), len(pending)
+
+        def batch_remaining(done_in_pair):
+            done = iterations_done + done_in_pair
+            return (time.perf_counter() - started) / done * (per_pair * (left + 1) - done_in_pair) if done else None
+
+        try:
+            run_image(image_run, label, batch_remaining)
+        except job.Stopped as stop:
+            pair.stopped()
+            if stop.code != 1:  # an interrupt: the batch stops
+                raise job.Stopped(f'{label.strip()}: {stop}; run the same command again to finish the batch (this '
+                                  f'pair is done again)', stop.code) from None
+            print(f'{prog}: {label}{stop}', file=sys.stderr, flush=True)
+            failed.setdefault(str(stop), []).append(pair.number)
+            continue
+        pair.finish()
+        iterations_done += per_pair
+        written += 1
+    failures = sum(len(numbers) for numbers in failed.values())
+    print(f'batch of {len(pairs)} pairs: {written} written, {len(pairs) - written - failures} skipped (done before), '
+          f'{failures} failed, in {job.format_duration(time.perf_counter() - started)}', flush=True)
+    if failed:
+        raise job.Stopped(f'{failures} of {len(pairs)} pairs failed: ' + '; '.join(
+            f'{why} (pair{"s" * (len(numbers) > 1)} {", ".join(map(str, numbers))})' for why, numbers in failed.items()), 1)

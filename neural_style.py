@@ -360,7 +360,7 @@ def run(args, net=None):
     network, lets a caller reuse it."""
     pairs = batch.pairs(args)
     if batch.is_batch(args):
-        _run_batch(pairs, net)
+        batch.run(pairs, net, _run_image, describe, PROG)
     elif job.content_is_video(pairs[0].content):
         _run_clip(job.VideoRun(pairs[0].options, net, describe))
     else:
@@ -399,63 +399,6 @@ def _run_image(image_run, label='', batch_remaining=None):
     except KeyboardInterrupt as interrupt:
         raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) after the run; wrote the finished image to '
                           f'{args.output}', job.signal_exit_code(interrupt)) from None
-
-
-def _run_batch(pairs, net):
-    """Runs the pending pairs of a batch, one network for all; a pair that fails is reported in a sentence and
-    the batch goes on; an interrupt writes the current pair's best image and stops. Raises Stopped (status 1)
-    at the end if a pair failed."""
-    batch.prepare(pairs)
-    pending = [pair for pair in pairs if pair.pending()]
-    print(f'batch of {len(pairs)} pairs: {len(pairs) - len(pending)} done before, {len(pending)} to run', flush=True)
-    if pending:
-        net = net or vgg.load_net_cached(pairs[0].options.network, vgg.converted_cache_dir())
-    started, iterations_done, written, failed = time.perf_counter(), 0, 0, {}  # failed: why -> pair numbers
-    for pair in pairs:
-        label = f'pair {pair.number}/{len(pairs)}  '
-        if pair not in pending:
-            print(f'{label}{pair.output} exists: skipped (--overwrite redoes it)', flush=True)
-            continue
-        pending.remove(pair)
-        print(f'{label}{pair.content} in the style of {" + ".join(pair.styles)}', flush=True)
-        pair.start()
-        try:
-            image_run = job.Run(pair.options, net, describe)
-        except job.USER_ERRORS as error:
-            pair.stopped()
-            print(f'{PROG}: {label}skipped: {error}', file=sys.stderr, flush=True)
-            failed.setdefault(str(error), []).append(pair.number)
-            continue
-        except KeyboardInterrupt as interrupt:
-            pair.stopped()
-            raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) before {label.strip()} started; '
-                              f'{written} pair(s) written; run the same command again to finish the batch',
-                              job.signal_exit_code(interrupt)) from None
-        per_pair, left = sum(image_run.iterations), len(pending)
-
-        def batch_remaining(done_in_pair):
-            done = iterations_done + done_in_pair
-            return (time.perf_counter() - started) / done * (per_pair * (left + 1) - done_in_pair) if done else None
-
-        try:
-            _run_image(image_run, label, batch_remaining)
-        except job.Stopped as stop:
-            pair.stopped()
-            if stop.code != 1:  # an interrupt: the batch stops
-                raise job.Stopped(f'{label.strip()}: {stop}; run the same command again to finish the batch (this '
-                                  f'pair is done again)', stop.code) from None
-            print(f'{PROG}: {label}{stop}', file=sys.stderr, flush=True)
-            failed.setdefault(str(stop), []).append(pair.number)
-            continue
-        pair.finish()
-        iterations_done += per_pair
-        written += 1
-    failures = sum(len(numbers) for numbers in failed.values())
-    print(f'batch of {len(pairs)} pairs: {written} written, {len(pairs) - written - failures} skipped (done before), '
-          f'{failures} failed, in {job.format_duration(time.perf_counter() - started)}', flush=True)
-    if failed:
-        raise job.Stopped(f'{failures} of {len(pairs)} pairs failed: ' + '; '.join(
-            f'{why} (pair{"s" * (len(numbers) > 1)} {", ".join(map(str, numbers))})' for why, numbers in failed.items()), 1)
 
 
 def _run_clip(clip_run):
