@@ -121,6 +121,8 @@ def check_options(args):
                         f'give one number or one per scale')
     if args.scales is not None and args.width is not None:
         raise UserError('--scales sets the output size (its last value); leave out --width')
+    if args.bit_depth == 16 and os.path.splitext(args.output)[1].lower() not in ('.png', '.tif', '.tiff'):
+        raise UserError(f'--bit-depth 16 writes a .png or .tif output, not {args.output}')
     if (args.checkpoint_output is None) != (args.checkpoint_iterations is None):
         raise UserError('--checkpoint-output and --checkpoint-iterations go together')
     if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
@@ -156,6 +158,8 @@ def check_video_options(args):
     for option, value in IMAGE_OPTIONS:
         if getattr(args, value) is not None:
             raise UserError(f'{option} is not supported for a video content')
+    if args.bit_depth != 8:
+        raise UserError('--bit-depth is for an image output; a video\'s frames are 8-bit')
     iterations = args.iterations or []
     if len(iterations) > (1 if args.passes > 1 else 2):
         raise UserError(f'--iterations has {len(iterations)} values; for a video give one number, or two (the '
@@ -331,6 +335,9 @@ class Run:
         for path, mask in zip(args.style_masks or [], masks or []):
             if not all(images.mask_at(mask, height, width).any() for height, width in sizes):
                 raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
+        self.converted = [(path, name) for path in [args.content, *args.styles, *(args.style_masks or []),
+                                                    *[args.initial] * bool(args.initial)]
+                          for name in [images.converted_profile(path)] if name]  # (path, profile) read as sRGB
         self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = content_for(args.preserve_colors, content)
@@ -353,13 +360,15 @@ class Run:
         return as_written(self.args.preserve_colors, image, self.photo)
 
     def plan(self):
-        """What the run will do, in a line (two with --scales)."""
+        """What the run will do: a line, then one per stage, per input converted to sRGB, and the stages."""
         height, width = self.sizes[-1]
         args = self.args
         text = (f'output {width}x{height}, {len(self.styles)} style image(s), {args.optimizer}, '
                 f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}')
         for size, memory in zip(self.sizes, self.plans):
             text += '\n' + self._plan_line(size, memory)
+        for path, profile in self.converted:
+            text += f'\ncolour: {path} converted to sRGB from its profile, {profile}'
         if args.scales is not None:
             text += '\nstages: ' + ', '.join(f'{w}x{h} ({n} iterations)'
                                              for (h, w), n in zip(self.sizes, self.iterations))
@@ -444,7 +453,7 @@ class Run:
     def _write_result(self, progress):
         try:
             return images.write_result(self.args.output, self.as_written(progress.best_image),
-                                       self.settings_record(progress))
+                                       self.settings_record(progress), self.args.bit_depth)
         except images.ImageError as error:
             raise Stopped(f'error: {error}', 1) from None
 

@@ -234,6 +234,8 @@ def build_parser(raise_errors=False):
     add(io, '--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
             'if they exist (by default an existing file stops the run before it starts; in a batch, a pair whose '
             'output exists is skipped, so that the same command again continues the batch)')
+    add(io, '--bit-depth', type=int, choices=(8, 16), default=8, help='bits per channel of the output: 16 (a .png '
+            'or .tif output) writes the optimized image without rounding it to 8 bits')
     add(io, '--max-size', type=positive_int, default=MAX_SIZE,
             help='longest side of the output in pixels (the content is scaled down to it, never up)')
     add(io, '--width', type=positive_int, help='output width in pixels, overriding --max-size')
