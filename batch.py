@@ -60,9 +60,10 @@ class Pair:
 
 def is_batch(args):
     """Whether the options name a batch: several contents, a directory of contents or styles, or an output
-    directory or pattern."""
-    return (len(args.content) > 1 or any(os.path.isdir(path) for path in args.content + args.styles)
-            or output_pattern(args.output) is not None)
+    directory or pattern for a photograph (for a video, an output directory is where its frames go)."""
+    if len(args.content) > 1 or any(os.path.isdir(path) for path in args.content + args.styles):
+        return True
+    return output_pattern(args.output) is not None and not job.content_is_video(args.content[0])
 
 
 def output_pattern(output):

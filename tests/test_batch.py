@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+import batch
 import neural_style
+import video
 from conftest import ROOT, random_image, save
 from test_cli import FAST, fails
 from test_outputs import interrupted
@@ -171,3 +173,13 @@ def test_twenty_pairs_in_one_process_keep_memory_flat(tmp_path, network_path):
     growth = max(rss[2:]) - rss[1]  # after each later pair against after the first (warm-up) pair
     print(f'resident memory at the start of each pair and at the end, MB: {[round(r) for r in rss]}')
     assert growth < PAIRS_GROWTH_LIMIT_MB, f'resident memory, MB: {[round(r) for r in rss]}'
+
+
+def test_a_directory_output_is_a_batch_for_a_photograph_and_the_frames_of_a_video(tmp_path):
+    clip = str(tmp_path / 'clip.mp4')
+    video.write_clip(clip, [random_image(16, 16, seed=k).astype('uint8') for k in range(2)], 10)
+    photo = save(tmp_path / 'photo.png', random_image(16, 16, seed=3))
+    parser = neural_style.build_parser()
+    for content, expected in ((photo, True), (clip, False)):
+        options = parser.parse_args(['--content', content, '--styles', photo, '--output', str(tmp_path) + '/frames/'])
+        assert batch.is_batch(options) == expected
