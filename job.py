@@ -85,11 +85,11 @@ def network_identity(network):
     return f'{path}, SHA256 {_NETWORK_DIGESTS[key]}'
 
 
-def recorded_settings(args, described, iterations_done, iterations, progress):
+def recorded_settings(args, described, network, iterations_done, iterations, progress):
     """The settings recorded inside an image (images.write_image): what the caller describes (described: {field:
-    text}, such as the program's version and the equivalent command line), the network, the seed, the iterations
-    run and the last iteration's loss terms."""
-    return {**described, 'Network': network_identity(args.network), 'Seed': str(args.seed),
+    text}, such as the program's version and the equivalent command line), the network (network_identity), the
+    seed, the iterations run and the last iteration's loss terms."""
+    return {**described, 'Network': network, 'Seed': str(args.seed),
             'Iterations': f'{iterations_done} of {iterations}',
             'Losses': (f'content {progress.content:.6g}, style {progress.style:.6g}, tv {progress.tv:.6g}, '
                        f'temporal {progress.temporal:.6g}, total {progress.total:.6g}; the image\'s total '
@@ -339,6 +339,7 @@ class Run:
                                                     *[args.initial] * bool(args.initial)]
                           for name in [images.converted_profile(path)] if name]  # (path, profile) read as sRGB
         self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+        self.network = network_identity(args.network)  # now: an interrupt's write is not kept waiting for it
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = content_for(args.preserve_colors, content)
         self.styles = styles_for(args.preserve_colors, styles, content)
@@ -447,8 +448,8 @@ class Run:
 
     def settings_record(self, progress):
         """The settings recorded inside an image written after `progress`, the last step."""
-        return recorded_settings(self.args, self.describe(self.args), self.losses[-1][0], sum(self.iterations),
-                                 progress)
+        return recorded_settings(self.args, self.describe(self.args), self.network, self.losses[-1][0],
+                                 sum(self.iterations), progress)
 
     def _write_result(self, progress):
         try:
@@ -533,6 +534,7 @@ class VideoRun:
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
             styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
         self.net = net or vgg.load_net_cached(args.network, vgg.converted_cache_dir())
+        self.network = network_identity(args.network)
         self.placement = devices.one_device(args.device)
         self.settings = run_settings(args)
         gamma_t = args.temporal_weight
@@ -582,7 +584,8 @@ class VideoRun:
 
     def _frame_settings(self, progress, iterations):
         """The settings recorded inside a finished frame."""
-        return recorded_settings(self.args, self.describe(self.args), progress.iteration, iterations, progress)
+        return recorded_settings(self.args, self.describe(self.args), self.network, progress.iteration, iterations,
+                                 progress)
 
     def _check_output(self):
         """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""

@@ -167,12 +167,11 @@ NOT_RECORDED = {'overwrite', 'print_iterations', 'progress_write', 'progress_plo
 VIDEO_ONLY = {'start', 'end', 'frames', 'temporal_weight', 'long_term', 'passes', 'flow'}
 
 
-def command_line(args, parser=None):
+def command_line(args):
     """The command that makes a run's image again: every option that decides it, defaults included (a later
     version may change a default), the seed included."""
-    parser = parser or build_parser()
     words = ['python', PROG]
-    for dest, action in parser.options.items():
+    for dest, action in build_parser().options.items():
         value = getattr(args, dest)
         if dest in NOT_RECORDED or value is None or value is False or (dest in VIDEO_ONLY and value == action.default):
             continue
