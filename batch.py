@@ -109,8 +109,8 @@ def pairs(args):
         return [Pair(1, contents[0], styles, args.output, _options(args, contents[0], styles, args.output))]
     pattern = output_pattern(args.output)
     if pattern is None:
-        raise job.UserError(f'{len(contents) * len(groups)} pairs need an output directory (--output DIR/) or a '
-                            f'name pattern with {{content}} and {{style}}, not the one file {args.output}')
+        raise job.UserError(f'a batch ({len(contents) * len(groups)} pair(s)) needs an output directory (--output '
+                            f'DIR/) or a name pattern with {{content}} and {{style}}, not the one file {args.output}')
     for option, value in SINGLE_FILE_OPTIONS:
         if getattr(args, value) is not None:
             raise job.UserError(f'{option} names one file: it is not for a batch of pairs')

@@ -75,7 +75,7 @@ def test_blended_styles_give_one_output_per_content_named_by_the_pattern(folders
 
 
 @pytest.mark.parametrize('change, expected', [
-    (('--output', 'one.png'), '8 pairs need an output directory (--output DIR/) or a name pattern'),
+    (('--output', 'one.png'), 'a batch (8 pair(s)) needs an output directory (--output DIR/) or a name pattern'),
     (('--output', '{style}.png'), 'names HERE/scream.png for two pairs'),
     (('--output', '{contents}.png'), 'a name pattern may hold {content} and {style} only'),
     (('--progress-write', 'p.csv'), '--progress-write names one file: it is not for a batch of pairs'),
