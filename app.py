@@ -18,6 +18,7 @@ import threading
 import time
 from typing import NamedTuple
 
+import batch
 import images
 import job
 import neural_style
@@ -114,8 +115,8 @@ class Painter:
         command = shlex.join(['python', 'neural_style.py', *shown])
         yield Update(None, None, 'starting: reading the images and the network', command, None)
         try:
-            args = self.parser.parse_args(argv)
-            run = job.Run(args, self._network(args))
+            args = batch.pairs(self.parser.parse_args(argv))[0].options  # one content: one pair
+            run = job.Run(args, self._network(args), neural_style.describe)  # settings in the image
         except job.USER_ERRORS as error:
             yield Update(None, None, f'neural_style.py: error: {error}', command, None)
             return

@@ -1,9 +1,14 @@
-"""Image files: read as RGB floats, resized, written atomically (or rescued beside their path), and the output
+"""Image files: read as RGB floats (in sRGB, from their colour profile), resized, written atomically (or rescued
+beside their path) with the settings that made them and an sRGB profile inside, in 8 or 16 bits, and the output
 paths checked before a run; the progress CSV. Images are float32 [height, width, 3] in 0..255 throughout."""
 import csv
+import functools
 import io
+import json
 import os
+import struct
 import warnings
+import zlib
 
 import numpy as np
 
@@ -20,9 +25,10 @@ class ImageError(Exception):
 # Reading
 
 def read_image(path, max_megapixels=MAX_MEGAPIXELS):
-    """An image file as RGB float32 [height, width, 3] in 0..255; greyscale, palette, RGBA, CMYK and 16-bit
-    images are converted, and the EXIF orientation is applied. An image of more than `max_megapixels` is
-    refused from its header, before its pixels are decoded."""
+    """An image file as RGB float32 [height, width, 3] in 0..255, in sRGB: an embedded colour profile other
+    than sRGB is converted from (in_srgb); greyscale, palette, RGBA, CMYK and 16-bit images are converted, and
+    the EXIF orientation is applied. An image of more than `max_megapixels` is refused from its header, before
+    its pixels are decoded."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not os.path.exists(path):
@@ -34,7 +40,8 @@ def read_image(path, max_megapixels=MAX_MEGAPIXELS):
     try:
         with open_image(path) as image:
             check_megapixels(f'image {path}', image.height, image.width, max_megapixels)
-            image = ImageOps.exif_transpose(image)
+            profile = image.info.get('icc_profile')
+            image = in_srgb(path, ImageOps.exif_transpose(image), profile)
             if image.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit greyscale: scale, don't clip, to 8 bits
                 grey = np.asarray(image, dtype=np.float32) / 257.0
                 return np.repeat(grey[:, :, None], 3, axis=2)
@@ -47,6 +54,62 @@ def read_image(path, max_megapixels=MAX_MEGAPIXELS):
         raise ImageError(f'image {path} is too large to decode: {error}') from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise ImageError(f'image {path} could not be read: {error}') from None
+
+
+# Colour: inputs converted to sRGB from their profile, outputs tagged sRGB
+
+@functools.cache
+def srgb_profile():
+    """Little CMS's sRGB profile, as ImageCms opens it; outputs carry it (srgb_profile().tobytes())."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB'))
+
+
+def _profile(path, data):
+    """The colour profile embedded in an image (bytes) opened, or ImageError: never a silent wrong colour."""
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(data))
+    except (ImageCms.PyCMSError, OSError, ValueError) as error:
+        raise ImageError(f'image {path} has a colour profile that cannot be read ({error}); convert the image to '
+                         f'sRGB, or remove its profile, with an image editor') from None
+
+
+def converted_profile(path):
+    """The name of the colour profile an image is converted to sRGB from when read, or None (no profile, or an
+    sRGB one); ImageError for a profile that cannot be read."""
+    from PIL import ImageCms
+
+    with open_image(path) as image:
+        data = image.info.get('icc_profile')
+    if not data:
+        return None
+    name = ImageCms.getProfileDescription(_profile(path, data)).strip()
+    return None if 'sRGB' in name else name or 'unnamed'
+
+
+def in_srgb(path, image, profile):
+    """A Pillow image in its colour profile (bytes, or None: taken as sRGB) converted to sRGB with Little CMS
+    (ImageCms, perceptual intent); one in sRGB already is returned as it is. RGB, greyscale and CMYK profiles
+    are converted, with any alpha or palette dropped first."""
+    from PIL import ImageCms
+
+    if not profile:
+        return image
+    source = _profile(path, profile)
+    if 'sRGB' in ImageCms.getProfileDescription(source):
+        return image
+    mode = {'RGBA': 'RGB', 'P': 'RGB', 'PA': 'RGB', 'LA': 'L', 'RGBX': 'RGB'}.get(image.mode, image.mode)
+    if mode not in ('RGB', 'L', 'CMYK'):
+        raise ImageError(f'image {path} has a colour profile on {image.mode} pixels, which cannot be converted to '
+                         f'sRGB here; convert the image to 8-bit sRGB with an image editor')
+    try:
+        return ImageCms.profileToProfile(image.convert(mode), source, srgb_profile(), outputMode='RGB')
+    except ImageCms.PyCMSError as error:
+        raise ImageError(f'image {path} has a colour profile that does not fit its {mode} pixels ({error}); '
+                         f'convert the image to sRGB with an image editor') from None
 
 
 def _float_grey(path, grey):
@@ -133,20 +196,125 @@ def to_uint8(image):
     return np.clip(np.rint(image), *PIXEL_RANGE).astype(np.uint8)
 
 
-def write_image(path, image):
-    """Writes RGB 0..255 atomically (files.write_atomically), in the format its extension names."""
+def to_uint16(image):
+    """An RGB 0..255 float image as 16-bit pixels, 0..65535: rounded to 1/65535 of the range, not to 1/255."""
+    return np.rint(np.clip(image, *PIXEL_RANGE) * (65535 / PIXEL_RANGE[1])).astype(np.uint16)
+
+
+SIXTEEN_BIT_FORMATS = ('PNG', 'TIFF')
+PROFILE_FORMATS = ('PNG', 'JPEG', 'TIFF', 'WEBP')  # the formats Pillow embeds a colour profile in
+
+
+def write_image(path, image, settings=None, bit_depth=8):
+    """Writes RGB 0..255 atomically (files.write_atomically), in the format its extension names, tagged sRGB
+    where the format holds a profile. settings: None, or {field: text} recorded inside the file where its format
+    allows (read_settings): a PNG's text chunks, a JPEG's comment, a TIFF's ImageDescription, as JSON in the
+    latter two. bit_depth 16 (PNG and TIFF only): without rounding to 8 bits."""
     from PIL import Image
 
     fmt = Image.registered_extensions()[os.path.splitext(path)[1].lower()]
-    files.write_atomically(path, lambda f: Image.fromarray(to_uint8(image)).save(f, format=fmt))
+    if bit_depth == 16:
+        if fmt not in SIXTEEN_BIT_FORMATS:
+            raise ValueError(f'16-bit images are written as PNG or TIFF, not {fmt}')
+        encode = _png16 if fmt == 'PNG' else _tiff16
+        files.write_atomically(path, lambda f: f.write(encode(to_uint16(image), settings or {})))
+        return
+    options = _settings_options(fmt, settings) if settings else {}
+    if fmt in PROFILE_FORMATS:
+        options['icc_profile'] = srgb_profile().tobytes()
+    files.write_atomically(path, lambda f: Image.fromarray(to_uint8(image)).save(f, format=fmt, **options))
 
 
-def write_result(path, image):
+def _png16(pixels, settings):
+    """A PNG of 16-bit RGB pixels (which Pillow does not write), with the sRGB profile and the settings as iTXt."""
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    height, width = pixels.shape[:2]
+    rows = pixels.astype('>u2').reshape(height, width * 3).view(np.uint8)
+    scanlines = np.hstack([np.zeros((height, 1), np.uint8), rows])  # filter type 0 before each row
+    return b''.join([b'\x89PNG\r\n\x1a\n', chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 16, 2, 0, 0, 0)),
+                     chunk(b'iCCP', b'sRGB\0\0' + zlib.compress(srgb_profile().tobytes())),
+                     *(chunk(b'iTXt', field.encode('latin-1') + b'\0\0\0\0\0' + text.encode('utf-8'))
+                       for field, text in settings.items()),
+                     chunk(b'IDAT', zlib.compress(scanlines.tobytes(), 6)), chunk(b'IEND', b'')])
+
+
+def _tiff16(pixels, settings):
+    """A baseline little-endian TIFF of 16-bit RGB pixels, one uncompressed strip, with the sRGB profile and the
+    settings as its ImageDescription (JSON, as write_image's TIFFs)."""
+    height, width = pixels.shape[:2]
+    data = pixels.astype('<u2').tobytes()
+    description = (json.dumps({SETTINGS_KEY: settings}, indent=1).encode('utf-8') + b'\0') if settings else b''
+    profile = srgb_profile().tobytes()
+    # (tag, type, count, value): type 2 ASCII, 3 SHORT, 4 LONG, 7 UNDEFINED; values of more than 4 bytes go after
+    # the directory, each at an even offset.
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, struct.pack('<3H', 16, 16, 16)),
+               (259, 3, 1, 1), (262, 3, 1, 2)] + [(270, 2, len(description), description)] * bool(description) + [
+               (273, 4, 1, None), (277, 3, 1, 3), (278, 4, 1, height), (279, 4, 1, len(data)), (284, 3, 1, 1),
+               (34675, 7, len(profile), profile)]
+    offset = 8 + 2 + 12 * len(entries) + 4
+    extra = b''.join(value + b'\0' * (len(value) % 2) for _, _, _, value in entries if isinstance(value, bytes))
+    directory, placed = struct.pack('<H', len(entries)), 0
+    for tag, kind, count, value in entries:
+        if isinstance(value, bytes):
+            directory += struct.pack('<HHII', tag, kind, count, offset + placed)
+            placed += len(value) + len(value) % 2
+            continue
+        value = offset + len(extra) if value is None else value  # the strip: after everything else
+        directory += struct.pack('<HHI', tag, kind, count) + (struct.pack('<I', value) if kind == 4 else
+                                                              struct.pack('<HH', value, 0))
+    return b'II*\0' + struct.pack('<I', 8) + directory + struct.pack('<I', 0) + extra + data
+
+
+SETTINGS_KEY = 'neural-style'  # in a JPEG's comment and a TIFF's description: {SETTINGS_KEY: {field: text}}
+
+
+def _settings_options(fmt, settings):
+    """Pillow's save options that put `settings` into a file of format `fmt` ({} where the format has no place)."""
+    from PIL import PngImagePlugin
+
+    if fmt == 'PNG':
+        chunks = PngImagePlugin.PngInfo()
+        for field, text in settings.items():
+            chunks.add_itxt(field, text)
+        return {'pnginfo': chunks}
+    document = json.dumps({SETTINGS_KEY: settings}, indent=1)
+    if fmt == 'JPEG':
+        return {'comment': document}
+    if fmt == 'TIFF':
+        return {'description': document}
+    return {}
+
+
+def read_settings(path):
+    """The settings recorded inside an image by write_image: {field: text}, {} if it holds none; ImageError if it
+    cannot be read."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with open_image(path) as image:
+            if image.format == 'PNG':
+                return dict(getattr(image, 'text', {}))
+            document = image.info.get('comment') if image.format == 'JPEG' else None
+            if image.format == 'TIFF':
+                document = image.tag_v2.get(270)
+    except FileNotFoundError:
+        raise ImageError(f'image {path} does not exist') from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise ImageError(f'image {path} could not be read: {error}') from None
+    try:
+        recorded = json.loads(document)[SETTINGS_KEY]
+    except (TypeError, ValueError, KeyError):  # no comment, or another program's
+        return {}
+    return {str(field): str(text) for field, text in recorded.items()} if isinstance(recorded, dict) else {}
+
+
+def write_result(path, image, settings=None, bit_depth=8):
     """Writes a run's image to `path` or, should that fail after all the checks, to a new PNG beside it: an
     hour of computation is never lost to a file name. Returns (the path written, why not `path`, or None);
     ImageError when neither could be written."""
     try:
-        write_image(path, image)
+        write_image(path, image, settings, bit_depth)
         return path, None
     except (OSError, ValueError) as error:
         stem, number = os.path.splitext(path)[0], 1
@@ -154,7 +322,7 @@ def write_result(path, image):
             number += 1
         rescue = f'{stem}-rescued-{number}.png'
         try:
-            write_image(rescue, image)
+            write_image(rescue, image, settings, bit_depth)
         except (OSError, ValueError) as second:
             raise ImageError(f'could not write {path} ({error}) nor {rescue} ({second}): the result is '
                              f'lost') from None

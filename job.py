@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import secrets
 import signal
 
 import cluster
@@ -66,6 +67,37 @@ def run_settings(args, max_memory=None, tolerance=stylize.TOLERANCE):
         tile_size=args.tile_size, max_memory=max_memory)
 
 
+def choose_seed(args):
+    """Gives a run without --seed a seed of its own, recorded in its images so that they can be made again: white
+    noise from a chosen seed is as random as from none."""
+    if args.seed is None:
+        args.seed = secrets.randbelow(2 ** 31)
+
+
+_NETWORK_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
+
+
+def network_identity(network):
+    """The weights file a run uses (found as it finds it) and its SHA256: `path, SHA256 hex`."""
+    path = os.path.abspath(vgg.find_weights(network))
+    info = os.stat(path)
+    key = (path, info.st_size, info.st_mtime_ns)
+    if key not in _NETWORK_DIGESTS:
+        _NETWORK_DIGESTS[key] = vgg.identify(path)[0]
+    return f'{path}, SHA256 {_NETWORK_DIGESTS[key]}'
+
+
+def recorded_settings(args, described, network, iterations_done, iterations, progress):
+    """The settings recorded inside an image (images.write_image): what the caller describes (described: {field:
+    text}, such as the program's version and the equivalent command line), the network (network_identity), the
+    seed, the iterations run and the last iteration's loss terms."""
+    return {**described, 'Network': network, 'Seed': str(args.seed),
+            'Iterations': f'{iterations_done} of {iterations}',
+            'Losses': (f'content {progress.content:.6g}, style {progress.style:.6g}, tv {progress.tv:.6g}, '
+                       f'temporal {progress.temporal:.6g}, total {progress.total:.6g}; the image\'s total '
+                       f'{progress.best_total:.6g}')}
+
+
 def check_options(args):
     """Checks an image run's options against each other and the file system, before anything is computed."""
     if args.iterations is None:
@@ -91,6 +123,8 @@ def check_options(args):
                         f'give one number or one per scale')
     if args.scales is not None and args.width is not None:
         raise UserError('--scales sets the output size (its last value); leave out --width')
+    if args.bit_depth == 16 and os.path.splitext(args.output)[1].lower() not in ('.png', '.tif', '.tiff'):
+        raise UserError(f'--bit-depth 16 writes a .png or .tif output, not {args.output}')
     if (args.checkpoint_output is None) != (args.checkpoint_iterations is None):
         raise UserError('--checkpoint-output and --checkpoint-iterations go together')
     if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
@@ -126,6 +160,8 @@ def check_video_options(args):
     for option, value in IMAGE_OPTIONS:
         if getattr(args, value) is not None:
             raise UserError(f'{option} is not supported for a video content')
+    if args.bit_depth != 8:
+        raise UserError('--bit-depth is for an image output; a video\'s frames are 8-bit')
     iterations = args.iterations or []
     if len(iterations) > (1 if args.passes > 1 else 2):
         raise UserError(f'--iterations has {len(iterations)} values; for a video give one number, or two (the '
@@ -291,10 +327,13 @@ def stage_iterations(args):
 
 class Run:
     """One image run of the command line's options (an image in stages, coarse to fine with --scales). `net`,
-    the loaded network, lets a caller reuse it across runs."""
+    the loaded network, lets a caller reuse it across runs. describe(args) -> {field: text}: what the caller adds
+    to the settings recorded inside each image written (recorded_settings); a run without --seed gets one."""
 
-    def __init__(self, args, net=None):
+    def __init__(self, args, net=None, describe=None):
         check_options(args)
+        choose_seed(args)
+        self.describe = describe or (lambda args: {})
         self.placement = placement(args)  # before any work: every worker of --cluster answers
         content = images.read_image(args.content, args.max_megapixels)
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
@@ -305,7 +344,11 @@ class Run:
         for path, mask in zip(args.style_masks or [], masks or []):
             if not all(images.mask_at(mask, height, width).any() for height, width in sizes):
                 raise UserError(f'mask {path} is black everywhere: its style would govern no part of the output')
+        self.converted = [(path, name) for path in [args.content, *args.styles, *(args.style_masks or []),
+                                                    *[args.initial] * bool(args.initial)]
+                          for name in [images.converted_profile(path)] if name]  # (path, profile) read as sRGB
         self.net = net or load_network(args)
+        self.network = network_identity(args.network)  # now: an interrupt's write is not kept waiting for it
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = content_for(args.preserve_colors, content)
         self.styles = styles_for(args.preserve_colors, styles, content)
@@ -327,7 +370,7 @@ class Run:
         return as_written(self.args.preserve_colors, image, self.photo)
 
     def plan(self):
-        """What the run will do, in a line (two with --scales)."""
+        """What the run will do: a line, then one per stage, per input converted to sRGB, and the stages."""
         height, width = self.sizes[-1]
         args = self.args
         text = (f'output {width}x{height}, {len(self.styles)} style image(s), {args.optimizer}, '
@@ -336,6 +379,8 @@ class Run:
                 f'{vgg.describe(self.net)}')
         for size, memory in zip(self.sizes, self.plans):
             text += '\n' + self._plan_line(size, memory)
+        for path, profile in self.converted:
+            text += f'\ncolour: {path} converted to sRGB from its profile, {profile}'
         if args.scales is not None:
             text += '\nstages: ' + ', '.join(f'{w}x{h} ({n} iterations)'
                                              for (h, w), n in zip(self.sizes, self.iterations))
@@ -388,14 +433,15 @@ class Run:
                     log.add(progress, stage + 1 if staged else None)
                 if (args.checkpoint_iterations and progress.iteration
                         and done % args.checkpoint_iterations == 0 and done < sum(iterations)):
-                    images.write_image(checkpoint_path(args.checkpoint_output, done), self.as_written(progress.best_image))
+                    images.write_image(checkpoint_path(args.checkpoint_output, done),
+                                       self.as_written(progress.best_image), self.settings_record(progress))
                     self._write_plot()
                 yield stage, progress
         except (KeyboardInterrupt, stylize.NonFiniteLoss, devices.DeviceLost) as error:
             stop = error
         except GeneratorExit:  # the consumer stopped early: nothing is lost
             if progress is not None:
-                self._write_result(progress.best_image)
+                self._write_result(progress)
             raise
         finally:
             steps.close()  # stops the optimizer's worker thread
@@ -405,15 +451,21 @@ class Run:
         if stop is not None:
             raise self._stopped(stop, progress)
         try:
-            written, error = self._write_result(progress.best_image)
+            written, error = self._write_result(progress)
         except KeyboardInterrupt as interrupt:  # the run is over: its image is written all the same
             raise self._stopped(interrupt, progress, finished=True) from None
         if error:
             raise Stopped(f'error: could not write {args.output} ({error}); wrote the result to {written} instead', 1)
 
-    def _write_result(self, image):
+    def settings_record(self, progress):
+        """The settings recorded inside an image written after `progress`, the last step."""
+        return recorded_settings(self.args, self.describe(self.args), self.network, self.losses[-1][0],
+                                 sum(self.iterations), progress)
+
+    def _write_result(self, progress):
         try:
-            return images.write_result(self.args.output, self.as_written(image))
+            return images.write_result(self.args.output, self.as_written(progress.best_image),
+                                       self.settings_record(progress), self.args.bit_depth)
         except images.ImageError as error:
             raise Stopped(f'error: {error}', 1) from None
 
@@ -439,7 +491,7 @@ class Run:
             resume = ''
         if progress is None:
             return Stopped(f'{what}; nothing written', code)
-        written, error = self._write_result(progress.best_image)
+        written, error = self._write_result(progress)
         saved = (f'wrote the finished image to {written}' if finished else
                  f'wrote the best image so far (iteration {progress.iteration}) to {written}')
         if error:
@@ -470,8 +522,10 @@ class VideoRun:
     """One clip run of the command line's options (video.py): its frames stylized with temporal consistency,
     finished frames kept for a rerun, and written as a clip."""
 
-    def __init__(self, args, net=None):
+    def __init__(self, args, net=None, describe=None):
         self.kind = check_video_options(args)
+        given_seed = args.seed
+        choose_seed(args)
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
         size = []
 
@@ -491,6 +545,7 @@ class VideoRun:
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
             styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
         self.net = net or load_network(args)
+        self.network = network_identity(args.network)
         self.placement = devices.one_device(args.device)
         self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
         gamma_t = args.temporal_weight
@@ -499,9 +554,10 @@ class VideoRun:
                                                     args.passes > 1)
         self.clip = video.ClipSettings(passes=args.passes, long_term=args.long_term, iterations=args.iterations,
                                        temporal_weight=gamma_t, flow_method=args.flow, init=args.init)
-        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles, self.settings,
-                                                self.clip)
-        self.args, self.finished = args, []
+        # Keyed by the seed given: a rerun without --seed finds the frames (its own seed is new).
+        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles,
+                                                dataclasses.replace(self.settings, seed=given_seed), self.clip)
+        self.args, self.finished, self.describe = args, [], describe or (lambda args: {})
         self._check_output()
 
     def plan(self):
@@ -520,7 +576,7 @@ class VideoRun:
         clip of the finished frames at the end, and at an interrupt or a loss that is not finite, which then
         raise Stopped (also when thrown in at a yield)."""
         steps = video.stylize_clip(self.net, self.frames, self.styles, self.directory, self.settings, self.clip,
-                                   self.placement)
+                                   self.placement, self._frame_settings)
         stop = None
         try:
             yield from steps
@@ -539,6 +595,11 @@ class VideoRun:
             saved = (f'wrote the {len(self.finished)} finished frame(s) to {self.args.output}' if self.finished
                      else 'no frame finished')
             raise Stopped(f'{what}; {saved}; run the same command again to continue', code)
+
+    def _frame_settings(self, progress, iterations):
+        """The settings recorded inside a finished frame."""
+        return recorded_settings(self.args, self.describe(self.args), self.network, progress.iteration, iterations,
+                                 progress)
 
     def _check_output(self):
         """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""

@@ -7,10 +7,13 @@ equations losses.py's, the network vgg.py's.
 """
 import argparse
 import math
+import os
+import shlex
 import signal
 import sys
 import time
 
+import batch
 import colors
 import devices
 import flow
@@ -22,6 +25,7 @@ import tiling
 import vgg
 import video
 
+PROG = 'neural_style.py'
 VERSION = '1.0.0'  # this program's; --version prints it with those of its main packages and network file
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
@@ -146,24 +150,94 @@ class _Versions(argparse.Action):
         parser.exit()
 
 
+class _ShowSettings(argparse.Action):
+    """--show-settings IMAGE: prints the settings recorded inside an image and exits, whatever else is given."""
+
+    def __call__(self, parser, namespace, path, option_string=None):
+        try:
+            settings = images.read_settings(path)
+        except images.ImageError as error:
+            parser.exit(1, f'{parser.prog}: error: {error}\n')
+        if not settings:
+            parser.exit(1, f'{parser.prog}: error: {path} holds no settings of neural_style.py\n')
+        print('\n'.join(f'{field}: {text}' for field, text in settings.items()), flush=True)
+        parser.exit()
+
+
+# Options that decide nothing in the image, or name files of a run: not in the command line recorded in an image.
+NOT_RECORDED = {'overwrite', 'print_iterations', 'progress_write', 'progress_plot', 'checkpoint_output',
+                'checkpoint_iterations', 'settings_from'}
+VIDEO_ONLY = {'start', 'end', 'frames', 'temporal_weight', 'long_term', 'passes', 'flow'}
+
+
+def command_line(args):
+    """The command that makes a run's image again: every option that decides it, defaults included (a later
+    version may change a default), the seed included."""
+    words = ['python', PROG]
+    for dest, action in build_parser().options.items():
+        value = getattr(args, dest)
+        if dest in NOT_RECORDED or value is None or value is False or (dest in VIDEO_ONLY and value == action.default):
+            continue
+        if value is True:
+            words.append(action.option_strings[0])
+        elif action.type in (_positive_ints, _scales):
+            words += [action.option_strings[0], ','.join(map(str, value))]
+        else:
+            words += [action.option_strings[0], *map(str, value if isinstance(value, list) else [value])]
+    return shlex.join(words)
+
+
+def describe(args):
+    """What the command line records inside each image besides the run's own settings (job.recorded_settings)."""
+    return {'Software': f'neural-style {VERSION}', 'Command': command_line(args)}
+
+
+def with_recorded_settings(argv):
+    """The arguments with --settings-from IMAGE replaced by the command recorded inside that image, put first so
+    that the options given override it; UserError (or ImageError) for an image that holds none."""
+    settings_from = argparse.ArgumentParser(add_help=False)
+    settings_from.add_argument('--settings-from')
+    found, rest = settings_from.parse_known_args(argv)
+    if found.settings_from is None:
+        return argv
+    command = images.read_settings(found.settings_from).get('Command')
+    if command is None:
+        raise job.UserError(f'--settings-from {found.settings_from}: the image holds no command of {PROG}')
+    words = shlex.split(command)
+    return words[words.index(PROG) + 1:] + rest
+
+
 def build_parser(raise_errors=False):
-    p = Parser(raise_errors, prog='neural_style.py', description=__doc__.split('\n\n')[0],
+    p = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
                    'and the network file used (with --network, that one), for a bug report; then exit')
+    p.add_argument('--show-settings', action=_ShowSettings, metavar='IMAGE', default=argparse.SUPPRESS,
+                   help='print the settings recorded inside an image this program wrote (the command that makes it '
+                   'again, the version, the network, the seed, the iterations run and the losses); then exit')
 
     def add(group, *flags, **options):
         action = group.add_argument(*flags, **options)
         p.options[action.dest] = action
 
     io = p.add_argument_group('images')
-    add(io, '--content', required=True, help='the photograph, or a video (see the video options); the '
-            'output has its aspect ratio')
-    add(io, '--styles', required=True, nargs='+', help='one or more style images')
+    add(io, '--content', required=True, nargs='+', help='the photograph, or a video (see the video options); '
+            'the output has its aspect ratio. Several photographs, or directories of them, make a batch: one '
+            'process, one network load, a run per pair (docs/batches.md)')
+    add(io, '--styles', required=True, nargs='+', help='one or more style images, blended into one style; a '
+            'directory of style images (among --styles) makes a batch instead: one run per style image')
     add(io, '--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format; '
-            'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames')
+            'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames; for a '
+            f'batch, a directory ending in / (each pair\'s output named {batch.PATTERN}; blended styles are named '
+            'a+b) or a pattern with {content} and {style}, such as out/{content}-{style}.jpg')
+    add(io, '--settings-from', metavar='IMAGE', help='run with the settings recorded inside an image this program '
+            'wrote (its command line, seed included); the options given on the line override them, e.g. a new '
+            '--output')
     add(io, '--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
-            'if they exist (by default an existing file stops the run before it starts)')
+            'if they exist (by default an existing file stops the run before it starts; in a batch, a pair whose '
+            'output exists is skipped, so that the same command again continues the batch)')
+    add(io, '--bit-depth', type=int, choices=(8, 16), default=8, help='bits per channel of the output: 16 (a .png '
+            'or .tif output) writes the optimized image without rounding it to 8 bits')
     add(io, '--max-size', type=positive_int, default=MAX_SIZE,
             help='longest side of the output in pixels (the content is scaled down to it, never up)')
     add(io, '--width', type=positive_int, help='output width in pixels, overriding --max-size')
@@ -297,23 +371,35 @@ def build_parser(raise_errors=False):
 # Running and printing
 
 def run(args, net=None):
-    """One run of the command line, printing its progress; `net`, the loaded network, lets a caller reuse it."""
-    if job.content_is_video(args.content):
-        _run_clip(job.VideoRun(args, net))
+    """The command line's work, printing its progress: one image, a clip, or a batch of pairs; `net`, the loaded
+    network, lets a caller reuse it."""
+    pairs = batch.pairs(args)
+    if batch.is_batch(args):
+        batch.run(pairs, net, _run_image, describe, PROG)
+    elif job.content_is_video(pairs[0].content):
+        _run_clip(job.VideoRun(pairs[0].options, net, describe))
     else:
-        _run_image(job.Run(args, net))
+        _run_image(job.Run(pairs[0].options, net, describe))
 
 
-def _run_image(image_run):
+def _run_image(image_run, label='', batch_remaining=None):
+    """Runs an image, printing its progress; in a batch, each line starts with `label` (the pair) and ends with
+    the batch's remaining time, batch_remaining(the iterations of this run done)."""
     args = image_run.args
     print(image_run.plan(), flush=True)
     started, progress, last = time.perf_counter(), None, {}
     steps = image_run.steps()
+
+    def line(stage, progress):
+        text = label + image_run.line(stage, progress)
+        remaining = batch_remaining and batch_remaining(sum(image_run.iterations[:stage]) + progress.iteration)
+        return text + (f'  batch remaining {job.format_duration(remaining)}' if remaining is not None else '')
+
     try:
         for stage, progress in steps:
             last[stage] = progress
             if args.print_iterations and progress.iteration % args.print_iterations == 0:
-                print(image_run.line(stage, progress), flush=True)
+                print(line(stage, progress), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)
     try:
@@ -327,8 +413,8 @@ def _run_image(image_run):
                 print(f'{image_run.stage_prefix(stage)}L-BFGS stopped after {stage_progress.iteration} iterations: '
                       f'no further decrease was possible')
         if not args.print_iterations or progress.iteration % args.print_iterations:
-            print(image_run.line(len(image_run.sizes) - 1, progress))
-        print(f'wrote {args.output} (total loss {progress.best_total:.6g}) '
+            print(line(len(image_run.sizes) - 1, progress))
+        print(f'{label}wrote {args.output} (total loss {progress.best_total:.6g}) '
               f'in {job.format_duration(time.perf_counter() - started)}')
     except KeyboardInterrupt as interrupt:
         raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) after the run; wrote the finished image to '
@@ -370,6 +456,11 @@ def _raise_interrupt(signum, frame):
 
 def main(argv=None):
     parser = build_parser()
+    try:
+        argv = with_recorded_settings(sys.argv[1:] if argv is None else list(argv))
+    except job.USER_ERRORS as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)

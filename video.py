@@ -300,7 +300,7 @@ class ClipSettings:
             object.__setattr__(self, 'iterations', tuple(self.iterations))
 
 
-def stylize_clip(net, frames, styles, directory, settings, clip, placement=None):
+def stylize_clip(net, frames, styles, directory, settings, clip, placement=None, describe=None):
     """Stylizes `frames` (RGB 0..255, one size) into `directory`, yielding FrameProgress and FrameDone.
 
     settings: a stylize.Settings; clip: a ClipSettings.
@@ -318,7 +318,8 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None)
 
     Each finished frame is written (8-bit PNG, atomically) and later frames are computed from those files, so a
     rerun on the same directory (frames_directory) skips what is there and gives what an uninterrupted run
-    gives.
+    gives. describe(progress, iterations) -> {field: text}: the settings recorded inside each finished frame
+    (images.write_image), from its last Progress and its iterations.
     """
     count, (height, width) = len(frames), frames[0].shape[:2]
     passes, multipass = clip.passes, clip.passes > 1
@@ -375,6 +376,6 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None)
         done_iterations += count_iterations
         remaining -= count_iterations
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        images.write_image(path, progress.best_image)
+        images.write_image(path, progress.best_image, describe and describe(progress, count_iterations))
         yield FrameDone(frame, count, pass_, passes, path, False, flows.seconds - flow_before,
                         time.perf_counter() - frame_started)

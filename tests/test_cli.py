@@ -232,7 +232,7 @@ def bad_image(kind, directory):
 @pytest.mark.parametrize('role', ['--content', '--styles'])
 @pytest.mark.parametrize('kind, expected', [
     ('missing', 'does not exist'),
-    ('directory', 'is a directory'),
+    ('directory', 'holds no image files'),  # a directory of images makes a batch (test_batch.py)
     ('empty', 'is empty'),
     ('not an image', 'could not be read: cannot identify image file'),
     ('truncated JPEG', 'could not be read: image file is truncated'),

@@ -82,12 +82,12 @@ def test_a_loss_that_overflows_at_once_leaves_no_csv(files, capsys):
 
 SLOW_WRITE = '''
 real_write_image, writes = images.write_image, []
-def slow_write_image(path, image):
+def slow_write_image(path, image, *options):
     writes.append(path)
     if len(writes) == 1:  # the first write only: the one that is interrupted
         print('writing', path, flush=True)
         time.sleep(120)
-    real_write_image(path, image)
+    real_write_image(path, image, *options)
 images.write_image = slow_write_image
 '''
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 from PIL import Image
 
+import batch
 import job
 import neural_style
 import progress_plot
@@ -77,8 +78,8 @@ def test_rewritten_at_each_checkpoint(files, saved_figures):
 
 def test_written_when_interrupted(files, saved_figures):
     plot = files['dir'] / 'losses.png'
-    run = job.Run(neural_style.build_parser().parse_args(args(files, '--max-size', '16',
-                                                              '--progress-plot', str(plot))))
+    options = neural_style.build_parser().parse_args(args(files, '--max-size', '16', '--progress-plot', str(plot)))
+    run = job.Run(batch.pairs(options)[0].options)
     steps = run.steps()
     next(steps), next(steps)
     with pytest.raises(job.Stopped, match='interrupted .* and the plot to .*losses.png'):

@@ -1,0 +1,208 @@
+"""A batch: several contents and styles in one command. Each pair is a job.Run of its own made from a copy of the
+options, all sharing one loaded network; the outputs are named by a pattern, and those already there are skipped,
+so that running the same command again continues the batch. run() runs it, printing as the command line does.
+
+Which pairs: every content file given, and every image file in a content directory, with each style of the
+styles: a directory of styles (or a directory among --styles) makes one pair per style file; several style files
+alone are blended into one style, as in a single run (one output per content).
+"""
+import copy
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+import files
+import job
+import vgg
+
+PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
+UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
+SINGLE_FILE_OPTIONS = [('--progress-write', 'progress_write'), ('--progress-plot', 'progress_plot'),
+                       ('--checkpoint-output', 'checkpoint_output')]  # each names one file: not for a batch
+
+
+@dataclass
+class Pair:
+    """A pair of the batch: its number (1-based), the content file, the style files blended, the output, and
+    the options of its run (a copy of the batch's with these files)."""
+    number: int
+    content: str
+    styles: list
+    output: str
+    options: object  # argparse.Namespace
+
+    def unfinished_marker(self):
+        return self.output + UNFINISHED
+
+    def pending(self):
+        """Whether the pair is still to be run: its output is missing, unfinished, or to be redone (--overwrite)."""
+        return (self.options.overwrite or not os.path.exists(self.output)
+                or os.path.exists(self.unfinished_marker()))
+
+    def start(self):
+        """Marks the output unfinished until finish(), and lets the run replace an output left unfinished."""
+        if os.path.exists(self.unfinished_marker()):
+            self.options.overwrite = True
+        files.write_atomically(self.unfinished_marker(), lambda f: f.write(
+            b'neural_style.py has not finished the image beside this file: run the same batch again to redo it\n'))
+
+    def finish(self):
+        """The output is finished: the marker goes."""
+        os.unlink(self.unfinished_marker())
+
+    def stopped(self):
+        """The run stopped: the marker stays beside an output written (the best image so far), and only there."""
+        if not os.path.exists(self.output):
+            self.finish()
+
+
+def is_batch(args):
+    """Whether the options name a batch: several contents, a directory of contents or styles, or an output
+    directory or pattern for a photograph (for a video, an output directory is where its frames go)."""
+    if len(args.content) > 1 or any(os.path.isdir(path) for path in args.content + args.styles):
+        return True
+    return output_pattern(args.output) is not None and not job.content_is_video(args.content[0])
+
+
+def output_pattern(output):
+    """The outputs' path pattern: DIR/PATTERN for a directory (a path ending in / or an existing directory), the
+    output itself when it holds a field in braces ({content}, {style}); None for the one file of a single run."""
+    if output.endswith(('/', os.sep)) or os.path.isdir(output):
+        return os.path.join(output, PATTERN)
+    if re.search(r'{[^{}]*}', output):
+        return output
+    return None
+
+
+def image_files(paths, option):
+    """The files of `paths`: each file as given, and a directory's image files (by the extensions Pillow knows,
+    hidden files left out) sorted by name."""
+    from PIL import Image
+
+    known, found = Image.registered_extensions(), []
+    for path in paths:
+        if not os.path.isdir(path):
+            found.append(path)
+            continue
+        inside = sorted(os.path.join(path, name) for name in os.listdir(path)
+                        if not name.startswith('.') and os.path.splitext(name)[1].lower() in known
+                        and not os.path.isdir(os.path.join(path, name)))
+        if not inside:
+            raise job.UserError(f'{option} directory {path} holds no image files')
+        found += inside
+    return found
+
+
+def _stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def pairs(args):
+    """The pairs of the options, in order (contents, then styles): one for a single run, whose options are a copy
+    with the one content. UserError for a batch the options cannot name, before any work."""
+    contents = image_files(args.content, '--content')
+    styles = image_files(args.styles, '--styles')
+    groups = [[style] for style in styles] if any(os.path.isdir(path) for path in args.styles) else [styles]
+    if not is_batch(args):
+        return [Pair(1, contents[0], styles, args.output, _options(args, contents[0], styles, args.output))]
+    pattern = output_pattern(args.output)
+    if pattern is None:
+        raise job.UserError(f'a batch ({len(contents) * len(groups)} pair(s)) needs an output directory (--output '
+                            f'DIR/) or a name pattern with {{content}} and {{style}}, not the one file {args.output}')
+    for option, value in SINGLE_FILE_OPTIONS:
+        if getattr(args, value) is not None:
+            raise job.UserError(f'{option} names one file: it is not for a batch of pairs')
+    found, seen = [], {}
+    for content in contents:
+        for group in groups:
+            try:
+                output = pattern.format(content=_stem(content), style='+'.join(_stem(style) for style in group))
+            except (KeyError, IndexError, ValueError):
+                raise job.UserError(f'--output {args.output}: a name pattern may hold {{content}} and {{style}} '
+                                    f'only') from None
+            described = f'{content} with {" + ".join(group)}'
+            earlier = seen.setdefault(os.path.realpath(output), described)
+            if earlier != described:
+                raise job.UserError(f'--output {args.output} names {output} for two pairs, {earlier} and '
+                                    f'{described}: put {{content}} and {{style}} in the pattern, or rename a file')
+            found.append(Pair(len(found) + 1, content, group, output, _options(args, content, group, output)))
+    return found
+
+
+def _options(args, content, styles, output):
+    options = copy.copy(args)
+    options.content, options.styles, options.output = content, list(styles), output
+    return options
+
+
+def prepare(batch):
+    """Makes the outputs' directories and checks the options once, on the first pair; UserError (or another of
+    job.USER_ERRORS) for what would fail every pair."""
+    for directory in sorted({os.path.dirname(os.path.abspath(pair.output)) for pair in batch}):
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            raise files.PathError(f'cannot make the output directory {directory}: {error.strerror}') from None
+    checked = copy.copy(batch[0].options)
+    checked.overwrite = True  # whether the first output exists is that pair's business
+    job.check_options(checked)
+
+
+def run(pairs, net, run_image, describe, prog):
+    """Runs the pending pairs, one network for all (`net`, or loaded here), printing each pair's progress with
+    run_image(job.Run, label, batch_remaining) and what happens to each pair; a pair that fails is reported in a
+    sentence and the batch goes on; an interrupt writes the current pair's best image and stops (job.Stopped).
+    describe: as job.Run's. Raises job.Stopped (status 1) at the end if a pair failed."""
+    prepare(pairs)
+    pending = [pair for pair in pairs if pair.pending()]
+    print(f'batch of {len(pairs)} pairs: {len(pairs) - len(pending)} done before, {len(pending)} to run', flush=True)
+    if pending:
+        net = net or vgg.load_net_cached(pairs[0].options.network, vgg.converted_cache_dir())
+    started, iterations_done, written, failed = time.perf_counter(), 0, 0, {}  # failed: why -> pair numbers
+    for pair in pairs:
+        label = f'pair {pair.number}/{len(pairs)}  '
+        if pair not in pending:
+            print(f'{label}{pair.output} exists: skipped (--overwrite redoes it)', flush=True)
+            continue
+        pending.remove(pair)
+        print(f'{label}{pair.content} in the style of {" + ".join(pair.styles)}', flush=True)
+        pair.start()
+        try:
+            image_run = job.Run(pair.options, net, describe)
+        except job.USER_ERRORS as error:
+            pair.stopped()
+            print(f'{prog}: {label}skipped: {error}', file=sys.stderr, flush=True)
+            failed.setdefault(str(error), []).append(pair.number)
+            continue
+        except KeyboardInterrupt as interrupt:
+            pair.stopped()
+            raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) before {label.strip()} started; '
+                              f'{written} pair(s) written; run the same command again to finish the batch',
+                              job.signal_exit_code(interrupt)) from None
+        per_pair, left = sum(image_run.iterations), len(pending)
+
+        def batch_remaining(done_in_pair):
+            done = iterations_done + done_in_pair
+            return (time.perf_counter() - started) / done * (per_pair * (left + 1) - done_in_pair) if done else None
+
+        try:
+            run_image(image_run, label, batch_remaining)
+        except job.Stopped as stop:
+            pair.stopped()
+            if stop.code != 1:  # an interrupt: the batch stops
+                raise job.Stopped(f'{label.strip()}: {stop}; run the same command again to finish the batch (this '
+                                  f'pair is done again)', stop.code) from None
+            print(f'{prog}: {label}{stop}', file=sys.stderr, flush=True)
+            failed.setdefault(str(stop), []).append(pair.number)
+            continue
+        pair.finish()
+        iterations_done += per_pair
+        written += 1
+    failures = sum(len(numbers) for numbers in failed.values())
+    print(f'batch of {len(pairs)} pairs: {written} written, {len(pairs) - written - failures} skipped (done before), '
+          f'{failures} failed, in {job.format_duration(time.perf_counter() - started)}', flush=True)
+    if failed:
+        raise job.Stopped(f'{failures} of {len(pairs)} pairs failed: ' + '; '.join(
+            f'{why} (pair{"s" * (len(numbers) > 1)} {", ".join(map(str, numbers))})' for why, numbers in failed.items()), 1)
