@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import files
 import job
-import vgg
 
 PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
@@ -159,7 +158,7 @@ def run(pairs, net, run_image, describe, prog):
     pending = [pair for pair in pairs if pair.pending()]
     print(f'batch of {len(pairs)} pairs: {len(pairs) - len(pending)} done before, {len(pending)} to run', flush=True)
     if pending:
-        net = net or vgg.load_net_cached(pairs[0].options.network, vgg.converted_cache_dir())
+        net = net or job.load_network(pairs[0].options)  # fetched on first use, as a single run does
     started, iterations_done, written, failed = time.perf_counter(), 0, 0, {}  # failed: why -> pair numbers
     for pair in pairs:
         label = f'pair {pair.number}/{len(pairs)}  '
