@@ -110,6 +110,9 @@ def check_options(args):
     _check_distinct([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
                     [('--progress-write', args.progress_write)] * bool(args.progress_write) +
                     [('--progress-plot', args.progress_plot)] * bool(args.progress_plot))
+    _check_not_an_input([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
+                        [('--progress-write', args.progress_write)] * bool(args.progress_write) +
+                        [('--progress-plot', args.progress_plot)] * bool(args.progress_plot), _inputs(args))
     for path in outputs:
         images.check_image_path(path, args.overwrite)
     if args.progress_write:
@@ -137,6 +140,7 @@ def check_video_options(args):
     _check_device_name(args)
     kind = video.output_kind(args.output)
     output = args.output.rstrip('/') or args.output
+    _check_not_an_input([('--output', output)], _inputs(args))
     if os.path.isdir(output) and kind != 'directory':
         raise UserError(f'{output} is a directory')
     directory = os.path.dirname(os.path.abspath(output))
@@ -177,6 +181,27 @@ def _check_distinct(outputs):
         if earlier != (option, path):
             raise UserError(f'{earlier[0]} {earlier[1]} and {option} {path} are the same file; give each output '
                             f'a name of its own')
+
+
+def _inputs(args):
+    """The files a run reads, (option, path): the content, the styles, the masks and --initial."""
+    return ([('--content', args.content)] + [('--styles', path) for path in args.styles] +
+            [('--style-masks', path) for path in args.style_masks or []] +
+            [('--initial', args.initial)] * bool(args.initial))
+
+
+def _check_not_an_input(outputs, inputs):
+    """Refuses an output, (option, path), that is one of the inputs, by its name or as the same file (a hard
+    link, a symbolic link): writing it would destroy the input, --overwrite or not."""
+    for option, path in outputs:
+        for input_option, input_path in inputs:
+            same = os.path.realpath(path) == os.path.realpath(input_path)
+            if not same and os.path.exists(path) and os.path.exists(input_path):
+                same = os.path.samefile(path, input_path)
+            if same:
+                raise UserError(f'{option} {path} is the same file as {input_option} {input_path}: writing it '
+                                f'would destroy that input (refused even with --overwrite); give the output a '
+                                f'name of its own')
 
 
 def checkpoint_path(pattern, iteration):

@@ -12,7 +12,7 @@ from PIL import Image
 
 import images
 import neural_style
-from conftest import ROOT, stylize_with
+from conftest import ROOT, save, stylize_with
 from test_cli import args, fails
 
 # The command line in a subprocess, with `patch` (Python source) run first to slow a step down.
@@ -224,3 +224,28 @@ def test_stylize_refuses_a_device_that_does_not_exist(net, images):
 def test_the_device_printed_is_the_one_the_graph_runs_on(files, capsys):
     assert neural_style.main(args(files, '--device', '/device:CPU:0', '--max-size', '16')) == 0
     assert ', on /cpu:0' in capsys.readouterr().out.splitlines()[0]
+
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(files, capsys):
+    """Issue 19, item 2: --output same.jpg --content same.jpg --overwrite replaced the original with the result.
+    By name, through a hard link and a symbolic link, for each input and each kind of output."""
+    directory = files['dir']
+    os.link(files['content'], directory / 'hard.png')
+    os.symlink(files['style'], directory / 'soft.jpg')
+    mask = save(directory / 'mask.png', np.full((30, 40, 3), 255))
+    initial = save(directory / 'initial.png', np.full((30, 40, 3), 128))
+    before = {name: (directory / name).read_bytes() for name in os.listdir(directory)}
+    cases = [([], 'content.png', '--output', f'--content {files["content"]}'),
+             ([], 'hard.png', '--output', f'--content {files["content"]}'),
+             ([], 'soft.jpg', '--output', f'--styles {files["style"]}'),
+             (['--style-masks', mask], 'mask.png', '--output', f'--style-masks {mask}'),
+             (['--initial', initial, '--progress-plot', initial], 'x.png', '--progress-plot', f'--initial {initial}'),
+             (['--progress-write', str(directory / 'soft.jpg')], 'y.png', '--progress-write',
+              f'--styles {files["style"]}')]
+    for extra, output, option, what in cases:
+        for overwrite in ([], ['--overwrite']):
+            line = fails(args(files, *extra, *overwrite, output=output), capsys)
+            assert f'error: {option} ' in line and f'is the same file as {what}: ' in line, line
+            assert line.endswith('(refused even with --overwrite); give the output a name of its own'), line
+    assert {name: (directory / name).read_bytes() for name in os.listdir(directory)} == before
