@@ -165,7 +165,11 @@ class DeviceLost(Exception):
         self.error = error
 
     def __str__(self):
-        return self.error.message.strip().splitlines()[0] if getattr(self.error, 'message', '') else str(self.error)
+        """TensorFlow's message: its first line that says something (not "Graph execution error:"), else the
+        error's kind."""
+        lines = [line.strip() for line in (getattr(self.error, 'message', None) or str(self.error)).splitlines()]
+        said = [line for line in lines if line and line != 'Graph execution error:']
+        return said[0] if said else type(self.error).__name__.replace('Error', '')
 
 
 def device_failures(placement, events):

@@ -6,9 +6,11 @@ network; steps() optimizes, writes what it makes as it goes, and raises Stopped 
 for an interrupt, a loss that is not finite or a lost worker.
 """
 import dataclasses
+import glob
 import json
 import math
 import os
+import shlex
 import signal
 
 import cluster
@@ -202,6 +204,17 @@ def _check_not_an_input(outputs, inputs):
                 raise UserError(f'{option} {path} is the same file as {input_option} {input_path}: writing it '
                                 f'would destroy that input (refused even with --overwrite); give the output a '
                                 f'name of its own')
+
+
+def continued_path(path):
+    """A name for the continuation of a run's file `path`: `out.png` -> `out-continued.png`, or
+    `out-continued-2.png` (3, ...) when that exists; a --checkpoint-output pattern's %s is kept."""
+    stem, extension = os.path.splitext(path)
+    number, candidate = 1, f'{stem}-continued{extension}'
+    while os.path.exists(candidate) or '%s' in candidate and glob.glob(glob.escape(candidate).replace('%s', '*')):
+        number += 1
+        candidate = f'{stem}-continued-{number}{extension}'
+    return candidate
 
 
 def checkpoint_path(pattern, iteration):
@@ -433,36 +446,51 @@ class Run:
 
     def _stopped(self, reason, progress, finished=False):
         """Writes the best image so far to the output, for an interrupt, a loss that is not finite or a lost
-        worker, and says so. finished: the interrupt came after the last iteration, while the finished image was
-        being written."""
+        worker, and says so, with a command that continues the run. finished: the interrupt came after the last
+        iteration, while the finished image was being written."""
         args = self.args
+        resume, workers = not finished, ''
         if isinstance(reason, devices.DeviceLost):
             addresses = cluster.parse_addresses(args.cluster)
             task, lost = cluster.lost_worker(addresses, reason)
             what, code = f'error: {lost} ({reason})', 1
             remaining = ','.join(address for k, address in enumerate(addresses) if k != task)
-            resume = (f'; continue with --initial {args.output} --cluster {remaining}' if task is not None and remaining
-                      else f'; continue with --initial {args.output} once the workers run again')
+            workers = f' --cluster {remaining}' if task is not None and remaining else ' once the workers run again'
         elif isinstance(reason, KeyboardInterrupt):
             what, code = _why(reason)
-            resume = f'; continue with --initial {args.output}'
             if finished:
-                what, resume = f'{what} after the last iteration', ''
+                what = f'{what} after the last iteration'
         else:
             what, code = _why(reason, f' at iteration {progress.iteration + 1 if progress else 0}')
-            resume = ''
+            resume = False
         if progress is None:
             return Stopped(f'{what}; nothing written', code)
-        written, error = self._write_result(progress.best_image)
+        others = [f'the {kind} to {path}' for kind, path in (('losses', args.progress_write),
+                                                             ('plot', args.progress_plot)) if path]
+        try:
+            written, error = self._write_result(progress.best_image)
+        except KeyboardInterrupt as again:  # the write is atomic: the output is as it was before it
+            return Stopped(f'{what}, and {signal_name(again)} again while the best image so far was written: '
+                           f'{args.output} was not written, that image is lost' +
+                           (f'; wrote {" and ".join(others)}' if others else ''), code)
         saved = (f'wrote the finished image to {written}' if finished else
                  f'wrote the best image so far (iteration {progress.iteration}) to {written}')
         if error:
-            saved, resume = f'{saved} (could not write {args.output}: {error})', resume.replace(args.output, written)
-        if args.progress_write:
-            saved += f' and the losses to {args.progress_write}'
-        if args.progress_plot:
-            saved += f' and the plot to {args.progress_plot}'
-        return Stopped(f'{what}; {saved}{resume}', code)
+            saved = f'{saved} (could not write {args.output}: {error})'
+        resumed = f'; continue with {self._continuation(written)}{workers}' if resume else ''
+        return Stopped(f'{what}; {" and ".join([saved] + others)}{resumed}', code)
+
+    def _continuation(self, written):
+        """The options that, added to the same command, continue the run from `written`: --initial, and a
+        new name for each file the run wrote, so that nothing it wrote is replaced (nor the --initial read)."""
+        args = self.args
+        options = ['--initial', written]
+        for option, path in (('--output', args.output), ('--progress-write', args.progress_write),
+                             ('--progress-plot', args.progress_plot),
+                             ('--checkpoint-output', args.checkpoint_output)):
+            if path:
+                options += [option, continued_path(path)]
+        return shlex.join(options)
 
     def plot(self):
         """The loss plot of the steps so far, stages marked: a matplotlib Figure (needs matplotlib)."""

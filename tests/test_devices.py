@@ -182,7 +182,9 @@ def test_a_worker_lost_mid_run(files, tmp_path):
     assert 'Traceback' not in err
     assert last.startswith(f'neural_style.py: error: worker 1 ({workers[1].address}) was lost during the run'), last
     assert 'wrote the best image so far (iteration' in last
-    assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --cluster {workers[0].address}'), last
+    assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --output {tmp_path / "out-continued.png"} '
+                         f'--progress-write {tmp_path / "out-continued.csv"} --cluster {workers[0].address}'), last
+    assert 'Graph execution error' not in last and '()' not in last  # issue 19, item 8: TensorFlow's part said
     assert Image.open(tmp_path / 'out.png').size == (40, 30)
     assert len(read_csv(tmp_path / 'out.csv')) >= 3
 

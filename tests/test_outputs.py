@@ -249,3 +249,34 @@ def test_an_output_that_is_an_input_is_refused_even_with_overwrite(files, capsys
             assert f'error: {option} ' in line and f'is the same file as {what}: ' in line, line
             assert line.endswith('(refused even with --overwrite); give the output a name of its own'), line
     assert {name: (directory / name).read_bytes() for name in os.listdir(directory)} == before
+
+
+def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk(files):
+    """Issue 19, item 13: Ctrl-C mid-run, then again while the best image so far is written, said "nothing
+    written" although the losses were on disk."""
+    csv_path = files['dir'] / 'progress.csv'
+    argv = args(files, '--iterations', '100000', '--print-iterations', '1', '--progress-write', str(csv_path))
+    process = subprocess.Popen([sys.executable, '-c', PATCHED_MAIN, SLOW_WRITE] + argv, cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+    watchdog = threading.Timer(240, process.kill)  # a run that never prints must not hang the suite
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            if line.startswith('iteration'):
+                process.send_signal(signal.SIGINT)
+                break
+        for line in process.stdout:
+            if line.startswith('writing'):
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=240)
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == (
+        f'neural_style.py: interrupted (SIGINT), and SIGINT again while the best image so far was written: '
+        f'{files["dir"] / "out.png"} was not written, that image is lost; wrote the losses to {csv_path}')
+    assert sorted(os.listdir(files['dir'])) == ['content.png', 'progress.csv', 'style.jpg']
