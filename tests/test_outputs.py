@@ -280,3 +280,19 @@ def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk
         f'neural_style.py: interrupted (SIGINT), and SIGINT again while the best image so far was written: '
         f'{files["dir"] / "out.png"} was not written, that image is lost; wrote the losses to {csv_path}')
     assert sorted(os.listdir(files['dir'])) == ['content.png', 'progress.csv', 'style.jpg']
+
+
+def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
+    """Issue 19, item 13: a mode-I (32-bit integer) image was divided by 257 whatever its range: values up to
+    2^31 came out white."""
+    grey = np.arange(12, dtype=np.int32).reshape(3, 4) * 5000  # 0..55000: 16-bit values
+    Image.fromarray(grey).save(tmp_path / 'sixteen.tif')
+    Image.fromarray(grey * 30000).save(tmp_path / 'wide.tif')  # up to 1.65e9
+    for name in ('sixteen.tif', 'wide.tif'):
+        with Image.open(tmp_path / name) as stored:
+            assert stored.mode == 'I'
+    np.testing.assert_allclose(images.read_image(str(tmp_path / 'sixteen.tif')),
+                               np.repeat(grey[:, :, None], 3, axis=2) * 255 / 65535, rtol=1e-6)
+    with pytest.raises(images.ImageError, match=r'wide\.tif holds 32-bit integer values from 0 to 1650000000; only '
+                                                r'0\.\.65535 \(16-bit, black to white\) is understood'):
+        images.read_image(str(tmp_path / 'wide.tif'))
