@@ -200,13 +200,18 @@ def run_tiles(networks, tiles, request, consume):
         result = network.session.run(fetches, feed)
         return result, sum(np.asarray(value).nbytes for value in feed.values()) + _nbytes(result)
 
-    with concurrent.futures.ThreadPoolExecutor(len(networks)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(len(networks))
+    try:
         for start in range(0, len(tiles), len(networks)):
             wave = list(zip(networks, tiles[start:start + len(networks)]))
             for (network, tile), (result, nbytes) in zip(wave, pool.map(run, wave) if len(wave) > 1 else
                                                          map(run, wave)):
                 consume(network, tile, result)
                 moved += nbytes
+    except BaseException:  # an interrupt: not waiting for runs that may never end (a cluster's end when its
+        pool.shutdown(wait=False, cancel_futures=True)  # sessions close: devices.ClusterSession)
+        raise
+    pool.shutdown()
     return moved
 
 
