@@ -374,10 +374,16 @@ def run(args):
     print(f'wrote {args.output} in {job.format_duration(time.perf_counter() - started)}')
 
 
+def _raise_interrupt(signum, frame):
+    """SIGTERM stops the sheet as Ctrl-C does: the cell under way writes its best image so far, not done."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv=None):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         run(args)
     except job.USER_ERRORS as error:
@@ -390,10 +396,12 @@ def main(argv=None):
             print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
                   file=sys.stderr)
         return stop.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
               file=sys.stderr)
-        return 130
+        return job.signal_exit_code(interrupt)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
