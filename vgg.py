@@ -557,6 +557,11 @@ def download_keras(url=KERAS_WEIGHTS_URL, dest=None, file_hash=KERAS_WEIGHTS_MD5
         target = os.path.join(directory, KERAS_WEIGHTS_FILE)
         if os.path.exists(target):
             os.unlink(target)  # get_file leaves a file that failed verification under its final name
+        if isinstance(error.__context__, urllib.error.URLError):  # its "URL fetch failure on ...: None -- ..."
+            reason = error.__context__.reason
+            raise DownloadError(f'cannot reach {urllib.parse.urlsplit(url).netloc or url}: '
+                                f'{getattr(reason, "strerror", None) or reason}; check the network connection (or '
+                                f'give a mirror with --url)') from None
         raise DownloadError(str(error).replace('\n', ' ')) from None
 
 
