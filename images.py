@@ -176,6 +176,9 @@ def check_image_path(path, overwrite):
     format (tried on a 1x1 image in memory) and the file system lets it be written."""
     from PIL import Image
 
+    if os.path.isdir(path):  # before its "type": a directory's name has no extension
+        raise files.PathError(f'{path} is a directory; give an image file name, such as '
+                              f'{os.path.join(path, "out.png")}')
     extension = os.path.splitext(path)[1].lower()
     fmt = Image.registered_extensions().get(extension)
     if fmt is None or fmt not in Image.SAVE:

@@ -121,6 +121,9 @@ def check_options(args):
         files.check_writable(args.progress_write, args.overwrite)
     if args.progress_plot:
         images.check_plot_path(args.progress_plot, args.overwrite)
+    for option, path in _inputs(args):  # a missing file is named before TensorFlow is imported (seconds)
+        if not os.path.exists(path):
+            raise images.ImageError(f'image {path} does not exist')
     _check_device(args)  # last: asking TensorFlow which devices it sees imports it
 
 
@@ -324,11 +327,11 @@ class Run:
 
     def __init__(self, args, net=None):
         check_options(args)
-        self.placement = placement(args)  # before any work: every worker of --cluster answers
-        content = images.read_image(args.content, args.max_megapixels)
+        content = images.read_image(args.content, args.max_megapixels)  # before TensorFlow is imported: seconds
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
         masks = [images.read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
         initial = images.read_image(args.initial, args.max_megapixels) if args.initial else None
+        self.placement = placement(args)  # before any work: every worker of --cluster answers
         sizes, iterations = stage_sizes(content.shape, args), stage_iterations(args)
         images.check_megapixels('the output', *sizes[-1], args.max_megapixels)
         for path, mask in zip(args.style_masks or [], masks or []):

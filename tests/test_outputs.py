@@ -296,3 +296,21 @@ def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
     with pytest.raises(images.ImageError, match=r'wide\.tif holds 32-bit integer values from 0 to 1650000000; only '
                                                 r'0\.\.65535 \(16-bit, black to white\) is understood'):
         images.read_image(str(tmp_path / 'wide.tif'))
+
+
+def test_missing_images_and_a_directory_as_output_get_their_sentence_before_tensorflow(files, tmp_path):
+    """Issue 19, item 10: a missing image was reported only after TensorFlow's import (seconds), and an --output
+    naming a directory got 'cannot write images of type "/path/adir"'."""
+    script = ('import sys, neural_style; code = neural_style.main(sys.argv[1:]); '
+              'print("tensorflow" in sys.modules); sys.exit(code)')
+    missing = str(tmp_path / 'missing.jpg')
+    (tmp_path / 'adir').mkdir()
+    for argv, expected in [(args(files, '--style-masks', missing), f'error: image {missing} does not exist'),
+                           (args(files, '--device', '/cpu:0', '--initial', missing),
+                            f'error: image {missing} does not exist'),
+                           (args(files, output='adir'), f'error: {tmp_path / "adir"} is a directory; give an image '
+                                                        f'file name, such as {tmp_path / "adir" / "out.png"}')]:
+        result = subprocess.run([sys.executable, '-c', script] + argv, cwd=ROOT, capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+        assert result.returncode == 1 and result.stdout.strip() == 'False', result
+        assert result.stderr.strip().splitlines()[-1] == f'neural_style.py: {expected}'
