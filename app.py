@@ -71,6 +71,8 @@ class Painter:
         self.parser = neural_style.build_parser(raise_errors=True)  # its message is shown on the page
         self.net, self.net_path = None, None
         self.stops = {}  # session -> threading.Event that its Stop button sets
+        self.directories = {}  # session -> its runs' directories, removed when its tab closes
+        self.closed = set()  # sessions whose tab closed
 
     def option(self, dest):
         """neural_style.py's option of that name (its flag, default, choices and help are the page's)."""
@@ -108,16 +110,30 @@ class Painter:
             if stop.is_set():
                 yield Update(None, None, 'stopped while waiting in the queue; nothing run, nothing written', '', None)
                 return
-            yield from self._paint(content, styles, fields, stop)
+            directory = tempfile.mkdtemp(prefix='run-', dir=self.workdir)
+            self.directories.setdefault(session, []).append(directory)
+            yield from self._paint(content, styles, fields, stop, directory)
         finally:
             if self.stops.get(session) is stop:
                 del self.stops[session]
+            if session in self.closed:
+                self.close(request)
 
-    def _paint(self, content, styles, fields, stop):
+    def close(self, request=None):
+        """The tab closed: its run stops at its next step, and its runs' files go (a run under way's when it
+        has stopped)."""
+        session = getattr(request, 'session_hash', '')
+        self.closed.add(session)
+        self.stop(request)
+        if session not in self.stops:
+            for directory in self.directories.pop(session, []):
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def _paint(self, content, styles, fields, stop, directory):
         if not content or not styles:
             yield Update(None, None, 'Give a content image and at least one style image.', '', None)
             return
-        output = os.path.join(tempfile.mkdtemp(prefix='run-', dir=self.workdir), OUTPUT_NAME)
+        output = os.path.join(directory, OUTPUT_NAME)
         argv = self.arguments(content, styles, output, fields)
         shown = [os.path.basename(a) if a in [content, output, *styles] else a for a in argv]
         command = shlex.join(['python', 'neural_style.py', *shown])
@@ -252,6 +268,11 @@ def build_page(painter):
             paint, [content, styles, *fields], [image, plot, status, command, download], api_name='paint',
             concurrency_limit=1, concurrency_id='run')
         stop.click(stop_run, None, None, api_name='stop', queue=False)
+
+        def tab_closed(request: gr.Request):
+            painter.close(request)
+
+        page.unload(tab_closed)
     return page.queue(default_concurrency_limit=1)
 
 

@@ -1,4 +1,5 @@
 """The page (app.py): its handler as a function, the page over HTTP with gradio_client, and in headless Chromium."""
+import glob
 import hashlib
 import os
 import shlex
@@ -366,3 +367,50 @@ def test_a_port_in_use_is_one_sentence_about_port(tmp_path):
     help_text = subprocess.run([sys.executable, os.path.join(ROOT, 'app.py'), '--help'], capture_output=True,
                                text=True, timeout=60).stdout
     assert 'None' not in help_text and help_text.count('(default:') == 3  # --host, --port, --network
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                    reason=f'no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}')
+def test_closing_the_tab_mid_run_stops_the_run_and_its_files_go(server, reference, tmp_path, tmp_path_factory,
+                                                                 monkeypatch):
+    """Issue 19, item 13: a run of 100000 iterations started in a tab that is then closed: its directory goes,
+    and the queue's one slot is free again (a run from another client finishes)."""
+    from gradio_client import Client, handle_file
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.setenv('SE_OFFLINE', 'true')
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
+    runs = str(tmp_path_factory.getbasetemp() / 'server[0-9]*' / 'neural-style-page-*' / 'run-*')
+    before = set(glob.glob(runs))
+    driver = chromium(tmp_path)
+    try:
+        driver.get(server)
+        find = WebDriverWait(driver, 60).until
+        find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(reference['content'])
+        driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(reference['style'])
+        for selector, value in [('#iterations input', '100000'), ('#size input[type=number]', '16')]:
+            field = driver.find_element(By.CSS_SELECTOR, selector)
+            field.clear()
+            field.send_keys(value)
+        find(lambda d: d.find_elements(By.CSS_SELECTOR, '#content img'))
+        driver.find_element(By.CSS_SELECTOR, '#start').click()
+        WebDriverWait(driver, 180).until(lambda d: d.find_element(By.CSS_SELECTOR, '#status textarea')
+                                         .get_attribute('value').startswith('iteration'))
+        new = set(glob.glob(runs)) - before
+        assert len(new) == 1, (new, before)
+        (started,) = new
+        first = driver.current_window_handle
+        driver.switch_to.new_window('tab')
+        driver.switch_to.window(first)
+        driver.close()  # the tab, not the browser
+    finally:
+        driver.quit()
+    deadline = time.monotonic() + 60
+    while os.path.exists(started):
+        assert time.monotonic() < deadline, 'the closed tab\'s run directory is still there'
+        time.sleep(0.5)
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    job = client.submit(handle_file(reference['content']), [handle_file(reference['style'])], *settings(),
+                        api_name='/paint')
+    assert job.result(timeout=120)[2].startswith('done: iteration 3/3')  # the slot was free: the run had stopped
