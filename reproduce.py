@@ -31,6 +31,7 @@ import job
 import neural_style
 import progress_plot
 import stylize
+import tiling
 import vgg
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
@@ -165,6 +166,8 @@ def render_cells(args, fig, net):
             neural_style.run(neural_style.build_parser().parse_args(command), net)
         except job.Stopped as stop:
             raise cell_job.stopped(str(stop), stop.code) from None
+        finally:
+            tiling.release_freed_memory()  # the next cell starts where this one did
         cell_job.finish(command, time.perf_counter() - started)
     cell_images = {key: images.read_image(path) for key, path in {**shown, **paths}.items()}
     return cell_images, paths
@@ -384,6 +387,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    tiling.return_freed_memory_between_runs()  # its cells run one after another in this process
     try:
         run(args)
     except job.USER_ERRORS as error:
