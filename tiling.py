@@ -382,14 +382,16 @@ def add_total_variation(image, weight, gradient):
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
-# Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py); the
-# fixed parts refitted on 64 px, 128 px and 1024x768 runs once the convolutions' input gradient stopped holding a
-# second copy of the weights (0.4 GB less at small sizes):
+# An upper bound of the peak RSS, at most 25% over it: fitted on peaks measured on the project's CPU machine
+# (TensorFlow 2.21, 2026-12-01, 3 iterations, default layers) at 64x48, 192x144, 320x240, 640x480 and 1024x768
+# untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both, 4 to 14% under the estimate (issue 19:
+# the earlier fit was 9 to 27% under it at 1024x768 and with Adam; docs/large-outputs.md).
 UNTILED_BASE_BYTES = 1.7e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
-TILED_BASE_BYTES = 1.45e9  # TensorFlow, the weights, one graph for both passes and the targets
-UNTILED_BYTES_PER_FLOAT = 3.1  # per activation float of the whole image: 1.9 KB a pixel up to relu5_1
-LBFGS_WORKER_BYTES = 0.2e9  # L-BFGS's worker thread: 0.03 to 0.4 GB more at the peak, from run to run (measured)
-TILED_BYTES_PER_FLOAT = 1.75  # per activation float of a tile's crop: 1.07 KB a pixel up to relu5_1
+TILED_BASE_BYTES = 1.55e9  # TensorFlow, the weights, one graph for both passes and the targets
+UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB a pixel up to relu5_1
+LBFGS_WORKER_BYTES = 0.3e9  # L-BFGS's worker thread: 0.03 to 0.4 GB more at the peak, from run to run (measured)
+UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: 0.17 GB above L-BFGS's peak at 64 px (measured)
+TILED_BYTES_PER_FLOAT = 5.5  # per activation float of a tile's crop: 3.4 KB a pixel up to relu5_1
 
 
 MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)
@@ -514,7 +516,7 @@ def estimate_peak(height, width, content_layers, style_layers, tile_size, optimi
     pixels = height * width
     if tile_size is None:
         network = UNTILED_BYTES_PER_FLOAT * activation_floats(deepest) * pixels
-        base = UNTILED_BASE_BYTES
+        base = UNTILED_BASE_BYTES + (UNTILED_ADAM_BYTES if optimizer == 'adam' else 0.0)
     else:
         crop = max(tile.crop_pixels for tile in make_tiles(height, width, tile_size, deepest))
         network = TILED_BYTES_PER_FLOAT * activation_floats(deepest) * crop
