@@ -294,3 +294,15 @@ def test_clips_get_the_mode_open_gives(clip):
         for parent, _, names in os.walk(directory):
             written += [os.path.join(parent, name) for name in names]
     assert len(written) > 6 and {mode(path) for path in written} == {0o644}
+
+
+def test_an_output_that_is_the_content_clip_is_refused_even_with_overwrite(clip, capsys):
+    """Issue 19, item 2, for a clip: the output on the content (here through a hard link) would replace it."""
+    os.link(clip['content'], clip['dir'] / 'same.mp4')
+    before = (clip['dir'] / 'clip.mp4').read_bytes()
+    assert neural_style.main(clip_args(clip, '--overwrite', output='same.mp4')) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f'neural_style.py: error: --output {clip["dir"] / "same.mp4"} is the same file as --content '
+                    f'{clip["content"]}: writing it would destroy that input (refused even with --overwrite); give '
+                    f'the output a name of its own')
+    assert (clip['dir'] / 'clip.mp4').read_bytes() == before
