@@ -383,7 +383,7 @@ def add_total_variation(image, weight, gradient):
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
 # An upper bound of the peak RSS, at most 25% over it: fitted on peaks measured on the project's CPU machine
-# (TensorFlow 2.21, 2026-12-01, 3 iterations, default layers) at 64x48, 192x144, 320x240, 640x480 and 1024x768
+# (TensorFlow 2.21, 2026-12-01, 3 or 4 iterations, default layers) at 64x48, 192x144, 320x240, 640x480 and 1024x768
 # untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both, 4 to 14% under the estimate (issue 19:
 # the earlier fit was 9 to 27% under it at 1024x768 and with Adam; docs/large-outputs.md).
 UNTILED_BASE_BYTES = 1.7e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
