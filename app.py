@@ -31,6 +31,8 @@ HOST = '127.0.0.1'  # this machine only; another host must be asked for, and is 
 PORT = 7860  # Gradio's usual port
 REFRESH_SECONDS = 1.0  # the image and the plot are redrawn at most this often (and at the first and last step),
 DRAWING_SHARE = 0.1  # and so that drawing them (measured, Gradio's encoding included) takes at most this share
+TEXT_SECONDS = 1.0  # the progress line, cheap, is refreshed at least this often between them (at each step)
+UNCHANGED = object()  # an Update's image or plot left as the page shows it (Gradio's skip)
 OUTPUT_NAME = 'neural-style.png'  # each run's output, in a directory of its own
 STYLE_WEIGHT_EXPONENTS = (0.0, 6.0, 0.25)  # the log slider of beta: 10^0 .. 10^6 in quarter decades
 SIZE_RANGE = (16, 2048, 16)  # --max-size on the page: from test-sized to what a GPU can hold
@@ -71,6 +73,8 @@ class Painter:
         self.parser = neural_style.build_parser(raise_errors=True)  # its message is shown on the page
         self.net, self.net_path = None, None
         self.stops = {}  # session -> threading.Event that its Stop button sets
+        self.directories = {}  # session -> its runs' directories, removed when its tab closes
+        self.closed = set()  # sessions whose tab closed
 
     def option(self, dest):
         """neural_style.py's option of that name (its flag, default, choices and help are the page's)."""
@@ -93,23 +97,45 @@ class Painter:
                 argv += [option.option_strings[0], _option_text(value)]
         return argv
 
+    def queued(self, request=None):
+        """The Start button, at once (before the run waits in the queue): from now on Stop stops this session's
+        run, queued or running."""
+        self.stops[getattr(request, 'session_hash', '')] = threading.Event()
+
     def paint(self, content, styles, *fields, request=None):
-        """The Start button: yields an Update for the first step, then at most every refresh_seconds and
-        drawing_share, and at the end (or at Stop), when the image shown is the output file as written, offered
-        for download."""
-        session, stop = getattr(request, 'session_hash', ''), threading.Event()
-        self.stops[session] = stop
+        """The Start button, once the queue lets the run start: yields an Update for the first step, then at most
+        every refresh_seconds and drawing_share, and at the end (or at Stop), when the image shown is the output
+        file as written, offered for download. A run stopped while it was queued does not start."""
+        session = getattr(request, 'session_hash', '')
+        stop = self.stops.setdefault(session, threading.Event())
         try:
-            yield from self._paint(content, styles, fields, stop)
+            if stop.is_set():
+                yield Update(None, None, 'stopped while waiting in the queue; nothing run, nothing written', '', None)
+                return
+            directory = tempfile.mkdtemp(prefix='run-', dir=self.workdir)
+            self.directories.setdefault(session, []).append(directory)
+            yield from self._paint(content, styles, fields, stop, directory)
         finally:
             if self.stops.get(session) is stop:
                 del self.stops[session]
+            if session in self.closed:
+                self.close(request)
 
-    def _paint(self, content, styles, fields, stop):
+    def close(self, request=None):
+        """The tab closed: its run stops at its next step, and its runs' files go (a run under way's when it
+        has stopped)."""
+        session = getattr(request, 'session_hash', '')
+        self.closed.add(session)
+        self.stop(request)
+        if session not in self.stops:
+            for directory in self.directories.pop(session, []):
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def _paint(self, content, styles, fields, stop, directory):
         if not content or not styles:
             yield Update(None, None, 'Give a content image and at least one style image.', '', None)
             return
-        output = os.path.join(tempfile.mkdtemp(prefix='run-', dir=self.workdir), OUTPUT_NAME)
+        output = os.path.join(directory, OUTPUT_NAME)
         argv = self.arguments(content, styles, output, fields)
         shown = [os.path.basename(a) if a in [content, output, *styles] else a for a in argv]
         command = shlex.join(['python', 'neural_style.py', *shown])
@@ -118,10 +144,13 @@ class Painter:
             args = batch.pairs(self.parser.parse_args(argv))[0].options  # one content: one pair
             run = job.Run(args, self._network(args), neural_style.describe)  # settings in the image
         except job.USER_ERRORS as error:
-            yield Update(None, None, f'neural_style.py: error: {error}', command, None)
+            message = str(error)
+            for path in (content, *styles):  # Gradio's copy named as the user gave it
+                message = message.replace(path, os.path.basename(path))
+            yield Update(None, None, f'neural_style.py: error: {message}', command, None)
             return
         yield Update(None, None, run.plan(), command, None)
-        steps, progress, next_at = run.steps(), None, 0.0
+        steps, progress, next_at, text_at = run.steps(), None, 0.0, 0.0
         try:
             for stage, progress in steps:
                 if stop.is_set():
@@ -131,6 +160,10 @@ class Painter:
                     yield Update(images.to_uint8(run.as_written(progress.best_image)), run.plot(),
                                  run.line(stage, progress), command, None)
                     next_at = next_refresh(drawing, time.perf_counter(), self.refresh_seconds, self.drawing_share)
+                    text_at = time.perf_counter() + TEXT_SECONDS
+                elif drawing >= text_at:  # the image and plot held back: the line alone, so the page is alive
+                    yield Update(UNCHANGED, UNCHANGED, run.line(stage, progress), command, None)
+                    text_at = time.perf_counter() + TEXT_SECONDS
         except job.Stopped as stopped:  # a loss that is not finite: the best image so far is written
             written = output if os.path.exists(output) else None
             yield Update(written, run.plot(), f'neural_style.py: {stopped}', command, written)
@@ -146,7 +179,8 @@ class Painter:
         yield Update(written, run.plot(), status, command, written)
 
     def stop(self, request=None):
-        """The Stop button: the run of this session stops at its next step, keeping its best image."""
+        """The Stop button: the run of this session stops at its next step, keeping its best image, or does not
+        start if it is still queued."""
         stop = self.stops.get(getattr(request, 'session_hash', ''))
         if stop is not None:
             stop.set()
@@ -174,6 +208,7 @@ def build_page(painter):
             with gr.Column():
                 content = gr.Image(label='content image', type='filepath', image_mode=None, sources=['upload'],
                                    elem_id='content', height=240)
+                content.preprocess = readable_later(content.preprocess)
                 styles = gr.File(label='style images (one or more)', file_count='multiple', file_types=['image'],
                                  elem_id='styles', height=120)
                 low, high, step = STYLE_WEIGHT_EXPONENTS
@@ -192,7 +227,8 @@ def build_page(painter):
                           value=painter.option('init').default),
                     field('preserve_colors', gr.Radio, 'preserve colours',
                           choices=['off', *painter.option('preserve_colors').choices], value='off'),
-                    field('seed', gr.Number, 'seed (empty: a new white noise every run)', value=None, precision=0,
+                    # A text field: Gradio's number field shows an empty value as 0, and 0 is a seed.
+                    field('seed', gr.Textbox, 'seed (empty: a new white noise every run)', value='', max_lines=1,
                           elem_id='seed'),
                 ]
                 with gr.Accordion('more', open=False):
@@ -216,22 +252,47 @@ def build_page(painter):
                 image = gr.Image(label='best image so far', format='png', interactive=False, elem_id='result',
                                  buttons=['download'], height=360)
                 status = gr.Textbox(label='progress', lines=2, interactive=False, elem_id='status')
-                plot = gr.Plot(label='losses', format='png', elem_id='plot')
+                plot = gr.Plot(label='losses', show_label=False, format='png', elem_id='plot')  # the label hid a tick
                 download = gr.File(label='download', interactive=False, elem_id='download')
                 command = gr.Code(label='the same run on the command line', language='shell', interactive=False,
                                   wrap_lines=True, show_line_numbers=False, elem_id='command')
         gr.Markdown(' · '.join(neural_style.versions(painter.network)), elem_id='versions')  # for a bug report
 
         def paint(request: gr.Request, content, styles, *fields):  # Gradio passes the request first
-            yield from painter.paint(content, styles, *fields, request=request)
+            for update in painter.paint(content, styles, *fields, request=request):
+                yield tuple(gr.skip() if value is UNCHANGED else value for value in update)
 
         def stop_run(request: gr.Request):
             painter.stop(request)
 
-        start.click(paint, [content, styles, *fields], [image, plot, status, command, download],
-                    api_name='paint', concurrency_limit=1, concurrency_id='run')
+        def queued(request: gr.Request):
+            painter.queued(request)
+
+        start.click(queued, None, None, queue=False, api_name=False).then(
+            paint, [content, styles, *fields], [image, plot, status, command, download], api_name='paint',
+            concurrency_limit=1, concurrency_id='run')
         stop.click(stop_run, None, None, api_name='stop', queue=False)
+
+        def tab_closed(request: gr.Request):
+            painter.close(request)
+
+        page.unload(tab_closed)
     return page.queue(default_concurrency_limit=1)
+
+
+def readable_later(preprocess):
+    """An image field's preprocess that passes on the uploaded file's path when Pillow cannot open it (Gradio
+    opens it first, and its error is a bare "Error" badge and a traceback in the log): the run then reads it and
+    says what is wrong in one sentence."""
+    from PIL import UnidentifiedImageError
+
+    def preprocess_or_path(payload):
+        try:
+            return preprocess(payload)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return payload.path
+
+    return preprocess_or_path
 
 
 def _reachable_from_network(host):
@@ -252,8 +313,9 @@ def main(argv=None):
     parser.add_argument('--host', default=HOST, help='address to serve on; 0.0.0.0 makes the page reachable '
                         'from the network (anyone reaching it can run jobs on this machine)')
     parser.add_argument('--port', type=neural_style.positive_int, default=PORT, help='port to serve on')
-    parser.add_argument('--network', help='VGG-19 weights, as neural_style.py --network (default: found as '
-                        'neural_style.py finds them, fetched into the cache on first use)')
+    parser.add_argument('--network', default=argparse.SUPPRESS, help='VGG-19 weights, as neural_style.py '
+                        '--network (default: found as neural_style.py finds them, fetched into the cache on first '
+                        'use)')  # SUPPRESS: no "(default: None)"
     parser.add_argument('--no-download', action='store_true', help='never fetch the weights, as neural_style.py '
                         '--no-download')
     parser.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
@@ -267,24 +329,35 @@ def main(argv=None):
         print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
               f'command', file=sys.stderr)
         return 1
+    os.umask(0o077)  # what the page writes (runs, uploads, Gradio's copies) is for this user only
+    # The runs' directories and Gradio's files (uploads, the copies it serves), all removed when the page stops.
+    workdir = tempfile.mkdtemp(prefix='neural-style-page-')
+    os.environ['GRADIO_TEMP_DIR'] = os.path.join(workdir, 'gradio')
     try:
         import gradio  # noqa: F401
         import matplotlib  # noqa: F401
     except ImportError as error:
         print(f'{parser.prog}: error: the page needs {error.name}: python -m pip install -r requirements-app.txt',
               file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
         return 1
     if _reachable_from_network(args.host):
         print(f'{parser.prog}: serving on {args.host}:{args.port}, reachable from the network: anyone who can '
               f'reach this machine can run jobs on it', flush=True)
-    workdir = tempfile.mkdtemp(prefix='neural-style-page-')
     signal.signal(signal.SIGTERM, _stop_serving)
     try:
-        page = build_page(Painter(workdir, args.network))
-        page.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
-                    allowed_paths=[workdir], footer_links=[], ssr_mode=False, mcp_server=False)
-    except OSError as error:
-        print(f'{parser.prog}: error: cannot serve on {args.host}:{args.port}: {error}', file=sys.stderr)
+        page = build_page(Painter(workdir, getattr(args, 'network', None)))
+        # quiet: Gradio's own lines are about its launch() and share=True, not this program's options
+        page.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False, quiet=True,
+                    prevent_thread_lock=True, allowed_paths=[workdir], footer_links=[], ssr_mode=False,
+                    mcp_server=False)
+        print(f'{parser.prog}: serving on http://{args.host}:{args.port}/ until Ctrl-C, which removes the files the '
+              f'page wrote and received', flush=True)
+        page.block_thread()
+    except OSError as error:  # Gradio's message for a port in use is about GRADIO_SERVER_PORT and launch()
+        reason = 'the port is in use' if 'empty port' in str(error) else str(error).split('. ')[0]
+        print(f'{parser.prog}: error: cannot serve on {args.host}:{args.port}: {reason}; choose another with --port',
+              file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

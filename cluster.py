@@ -91,10 +91,21 @@ def worker_devices(addresses):
     return placed
 
 
+def check_answering(addresses):
+    """Raises ClusterError naming the first worker that accepts connections but does not answer as a TensorFlow
+    server within devices.ANSWER_TIMEOUT seconds (stopped, say, with SIGSTOP or Ctrl-Z)."""
+    task = devices.silent_worker(addresses)
+    if task is not None:
+        raise ClusterError(f'worker {task} ({addresses[task]}) accepts connections but did not answer within '
+                           f'{devices.ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or '
+                           f'leave it out of --cluster')
+
+
 def remote_placement(addresses):
     """--cluster: every worker's devices (worker_devices), with the first worker's master and the cluster's
-    ClusterDef. Checks first that every worker can be reached (ClusterError, before any work)."""
+    ClusterDef. Checks first that every worker can be reached and answers (ClusterError, before any work)."""
     check_reachable(addresses)
+    check_answering(addresses)
     return devices.Placement(tuple(worker_devices(addresses)), session_target(addresses), cluster_def(addresses))
 
 

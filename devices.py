@@ -2,6 +2,7 @@
 that run its graphs there (docs/devices.md)."""
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 
 # 'float32' is the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed; 'auto' is mixed on a
@@ -10,6 +11,13 @@ PRECISIONS = ('float32', 'mixed', 'auto')
 CPU_BFLOAT16_FLAGS = ('amx_bf16', 'avx512_bf16')  # /proc/cpuinfo's names for AMX's and AVX-512's bfloat16 units
 CLUSTER_OPERATION_TIMEOUT = 600  # seconds a Session.run on a cluster may take before its worker counts as lost
 CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost worker's never comes)
+# A worker answers a probe (its device list) from gRPC's threads at once, however busy its devices are: one that
+# has not answered in ANSWER_TIMEOUT seconds is stopped or cut off. A cluster Session.run that has gone on for
+# STALL_CHECK seconds probes every worker, again every STALL_CHECK seconds: a stalled evaluation is reported
+# within STALL_CHECK + ANSWER_TIMEOUT seconds (50 s), whatever an evaluation takes.
+ANSWER_TIMEOUT = 20
+STALL_CHECK = 30
+WAIT_SLICE = 0.5  # seconds between checks while a cluster Session.run is waited for: Ctrl-C is honoured at once
 # Grappler's passes over a graph of constants with no loops or functions cost about 2 s at the first run and gain
 # nothing here (measured at 512 px); the remapper's fused convolutions and the layout optimizer stay.
 UNNEEDED_GRAPPLER_PASSES = ('constant_folding', 'arithmetic_optimization', 'dependency_optimization',
@@ -150,10 +158,93 @@ def session(graph, placement=None, grappler_passes=None):
     if placement is None:
         return tf.Session(graph=graph, config=config)
     config.device_count['CPU'] = placement.logical_cpus()
-    if placement.cluster_def is not None:
-        config.cluster_def.CopyFrom(placement.cluster_def)
-        config.operation_timeout_in_ms = CLUSTER_OPERATION_TIMEOUT * 1000  # a worker that hangs is a lost one
-    return tf.Session(placement.target, graph=graph, config=config)
+    if placement.cluster_def is None:
+        return tf.Session(placement.target, graph=graph, config=config)
+    config.cluster_def.CopyFrom(placement.cluster_def)
+    config.operation_timeout_in_ms = CLUSTER_OPERATION_TIMEOUT * 1000  # a worker that hangs is a lost one
+    addresses = [job.tasks[task] for job in placement.cluster_def.job for task in sorted(job.tasks)]
+    return ClusterSession(tf.Session(placement.target, graph=graph, config=config), addresses)
+
+
+def silent_worker(addresses, timeout=ANSWER_TIMEOUT):
+    """The index of the first worker (TensorFlow server at host:port) that does not list its devices within
+    `timeout` seconds, or None when all answer (or fail at once: not a silence). The probes run at the same time,
+    each in a thread of its own."""
+    import tensorflow.compat.v1 as tf
+
+    def probe(address):
+        config = tf.ConfigProto(operation_timeout_in_ms=int(timeout * 1000))
+        with tf.Session(f'grpc://{address}', graph=tf.Graph(), config=config) as probing:
+            probing.list_devices()
+
+    probes = [_Call(probe, address) for address in addresses]
+    deadline = time.monotonic() + timeout + WAIT_SLICE
+    for task, call in enumerate(probes):
+        call.thread.join(max(0.0, deadline - time.monotonic()))
+        if call.thread.is_alive() or isinstance(call.outcome.get('error'), tf.errors.DeadlineExceededError):
+            return task
+    return None
+
+
+class _Call:
+    """call(*args) in a daemon thread of its own, started at once; `outcome` gets its 'result' or 'error'."""
+
+    def __init__(self, call, *args):
+        self.outcome = {}
+
+        def work():
+            try:
+                self.outcome['result'] = call(*args)
+            except BaseException as error:  # handed to the thread that waits for it
+                self.outcome['error'] = error
+
+        self.thread = threading.Thread(target=work, daemon=True, name='a call on a cluster')
+        self.thread.start()
+
+
+class ClusterSession:
+    """A session on a cluster (the rest is tf.Session's) whose run() is waited for in short slices, so that
+    Ctrl-C and SIGTERM are honoured within a second whatever a worker does: each Session.run goes on in a daemon
+    thread, abandoned (raising CancelledError) once the session is closed. A run that takes STALL_CHECK seconds
+    probes the workers (silent_worker): a worker that does not answer raises UnavailableError naming its task,
+    as TensorFlow names a lost one."""
+
+    def __init__(self, session, addresses):
+        self.session, self.addresses = session, addresses
+        self.closed, self.running = threading.Event(), 0
+
+    def run(self, fetches, feed_dict=None):
+        import tensorflow.compat.v1 as tf
+
+        self.running += 1
+        try:
+            call, probe = _Call(self.session.run, fetches, feed_dict), None
+            next_probe = time.monotonic() + STALL_CHECK
+            while call.thread.is_alive():
+                call.thread.join(WAIT_SLICE)
+                if self.closed.is_set():
+                    raise tf.errors.CancelledError(None, None, 'the session was closed during a Session.run')
+                if probe is None and time.monotonic() >= next_probe:
+                    probe = _Call(silent_worker, self.addresses)
+                if probe is not None and not probe.thread.is_alive():
+                    task = probe.outcome.get('result')
+                    if task is not None:
+                        raise tf.errors.UnavailableError(
+                            None, None, f'/job:worker/replica:0/task:{task} did not answer within {ANSWER_TIMEOUT} '
+                            f's while an evaluation had gone on for {STALL_CHECK} s or more')
+                    probe, next_probe = None, time.monotonic() + STALL_CHECK
+        finally:
+            self.running -= 1
+        if 'error' in call.outcome:
+            raise call.outcome['error']
+        return call.outcome['result']
+
+    def close(self):
+        self.closed.set()
+        self.session.close()
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
 
 
 @contextlib.contextmanager
@@ -172,9 +263,11 @@ def close(running, placement=None):
     if placement is None or not placement.target:
         running.close()
         return
+    in_flight = running.running  # runs abandoned at an interrupt or a lost worker: their close may never come
+    running.closed.set()  # those runs return at once
     closing = threading.Thread(target=_close_quietly, args=(running,), daemon=True, name='closing a session')
     closing.start()
-    closing.join(CLUSTER_CLOSE_WAIT)
+    closing.join(0 if in_flight else CLUSTER_CLOSE_WAIT)
 
 
 def _close_quietly(running):
@@ -193,7 +286,11 @@ class DeviceLost(Exception):
         self.error = error
 
     def __str__(self):
-        return self.error.message.strip().splitlines()[0] if getattr(self.error, 'message', '') else str(self.error)
+        """TensorFlow's message: its first line that says something (not "Graph execution error:"), else the
+        error's kind."""
+        lines = [line.strip() for line in (getattr(self.error, 'message', None) or str(self.error)).splitlines()]
+        said = [line for line in lines if line and line != 'Graph execution error:']
+        return said[0] if said else type(self.error).__name__.replace('Error', '')
 
 
 def device_failures(placement, events):

@@ -17,12 +17,12 @@ def umask():
     return mask
 
 
-def temporary_beside(path):
-    """A new hidden temporary file in `path`'s directory, to be renamed over `path`: (descriptor, its path).
-    It has the mode the file will keep: an existing file's, else what open() gives a new file under the umask
-    (mkstemp makes it owner-only, and the mode survives the rename)."""
+def temporary_beside(path, suffix='.tmp'):
+    """A new hidden temporary file in `path`'s directory, to be renamed over `path`: (descriptor, its path),
+    its name ending in `suffix`. It has the mode the file will keep: an existing file's, else what open() gives
+    a new file under the umask (mkstemp makes it owner-only, and the mode survives the rename)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix=suffix)
     try:
         os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask())
     except BaseException:
@@ -30,6 +30,15 @@ def temporary_beside(path):
         os.unlink(temporary)
         raise
     return fd, temporary
+
+
+def temporary_directory_beside(path):
+    """A new hidden temporary directory in `path`'s directory, to be renamed over `path`, with the mode
+    os.mkdir gives under the umask (mkdtemp makes it owner-only, and the mode survives the rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = tempfile.mkdtemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    os.chmod(temporary, 0o777 & ~umask())
+    return temporary
 
 
 def write_atomically(path, write):

@@ -43,8 +43,10 @@ def read_image(path, max_megapixels=MAX_MEGAPIXELS):
             profile = image.info.get('icc_profile')
             image = in_srgb(path, ImageOps.exif_transpose(image), profile)
             if image.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit greyscale: scale, don't clip, to 8 bits
-                grey = np.asarray(image, dtype=np.float32) / 257.0
-                return np.repeat(grey[:, :, None], 3, axis=2)
+                grey = np.asarray(image, dtype=np.float64 if image.mode == 'I' else np.float32)
+                if image.mode == 'I':  # 32-bit integers: 16-bit values in a wider container, or refused
+                    _check_16_bit(path, grey)
+                return np.repeat((grey / 257.0).astype(np.float32)[:, :, None], 3, axis=2)
             if image.mode == 'F':  # 32-bit float greyscale (TIFF): 0..1 is black to white
                 return np.repeat(_float_grey(path, np.asarray(image, dtype=np.float32))[:, :, None], 3, axis=2)
             if image.mode != 'RGB':
@@ -110,6 +112,14 @@ def in_srgb(path, image, profile):
     except ImageCms.PyCMSError as error:
         raise ImageError(f'image {path} has a colour profile that does not fit its {mode} pixels ({error}); '
                          f'convert the image to sRGB with an image editor') from None
+
+
+def _check_16_bit(path, grey):
+    """A 32-bit integer greyscale image (mode I) is read as 16-bit (0..65535 black to white) when its values
+    fit; any other range is ambiguous and refused."""
+    if grey.size and (grey.min() < 0 or grey.max() > 65535):
+        raise ImageError(f'image {path} holds 32-bit integer values from {grey.min():.0f} to {grey.max():.0f}; '
+                         f'only 0..65535 (16-bit, black to white) is understood: convert it to 8 or 16 bits')
 
 
 def _float_grey(path, grey):
@@ -334,6 +344,9 @@ def check_image_path(path, overwrite):
     format (tried on a 1x1 image in memory) and the file system lets it be written."""
     from PIL import Image
 
+    if os.path.isdir(path):  # before its "type": a directory's name has no extension
+        raise files.PathError(f'{path} is a directory; give an image file name, such as '
+                              f'{os.path.join(path, "out.png")}')
     extension = os.path.splitext(path)[1].lower()
     fmt = Image.registered_extensions().get(extension)
     if fmt is None or fmt not in Image.SAVE:

@@ -6,10 +6,12 @@ network; steps() optimizes, writes what it makes as it goes, and raises Stopped 
 for an interrupt, a loss that is not finite or a lost worker.
 """
 import dataclasses
+import glob
 import json
 import math
 import os
 import secrets
+import shlex
 import signal
 
 import cluster
@@ -146,12 +148,18 @@ def check_options(args):
     _check_distinct([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
                     [('--progress-write', args.progress_write)] * bool(args.progress_write) +
                     [('--progress-plot', args.progress_plot)] * bool(args.progress_plot))
+    _check_not_an_input([('--output', args.output)] + [('--checkpoint-output', path) for path in outputs[1:]] +
+                        [('--progress-write', args.progress_write)] * bool(args.progress_write) +
+                        [('--progress-plot', args.progress_plot)] * bool(args.progress_plot), _inputs(args))
     for path in outputs:
         images.check_image_path(path, args.overwrite)
     if args.progress_write:
         files.check_writable(args.progress_write, args.overwrite)
     if args.progress_plot:
         images.check_plot_path(args.progress_plot, args.overwrite)
+    for option, path in _inputs(args):  # a missing file is named before TensorFlow is imported (seconds)
+        if not os.path.exists(path):
+            raise images.ImageError(f'image {path} does not exist')
     _check_device(args)  # last: asking TensorFlow which devices it sees imports it
 
 
@@ -175,6 +183,7 @@ def check_video_options(args):
     _check_device_name(args)
     kind = video.output_kind(args.output)
     output = args.output.rstrip('/') or args.output
+    _check_not_an_input([('--output', output)], _inputs(args))
     if os.path.isdir(output) and kind != 'directory':
         raise UserError(f'{output} is a directory')
     directory = os.path.dirname(os.path.abspath(output))
@@ -215,6 +224,38 @@ def _check_distinct(outputs):
         if earlier != (option, path):
             raise UserError(f'{earlier[0]} {earlier[1]} and {option} {path} are the same file; give each output '
                             f'a name of its own')
+
+
+def _inputs(args):
+    """The files a run reads, (option, path): the content, the styles, the masks and --initial."""
+    return ([('--content', args.content)] + [('--styles', path) for path in args.styles] +
+            [('--style-masks', path) for path in args.style_masks or []] +
+            [('--initial', args.initial)] * bool(args.initial))
+
+
+def _check_not_an_input(outputs, inputs):
+    """Refuses an output, (option, path), that is one of the inputs, by its name or as the same file (a hard
+    link, a symbolic link): writing it would destroy the input, --overwrite or not."""
+    for option, path in outputs:
+        for input_option, input_path in inputs:
+            same = os.path.realpath(path) == os.path.realpath(input_path)
+            if not same and os.path.exists(path) and os.path.exists(input_path):
+                same = os.path.samefile(path, input_path)
+            if same:
+                raise UserError(f'{option} {path} is the same file as {input_option} {input_path}: writing it '
+                                f'would destroy that input (refused even with --overwrite); give the output a '
+                                f'name of its own')
+
+
+def continued_path(path):
+    """A name for the continuation of a run's file `path`: `out.png` -> `out-continued.png`, or
+    `out-continued-2.png` (3, ...) when that exists; a --checkpoint-output pattern's %s is kept."""
+    stem, extension = os.path.splitext(path)
+    number, candidate = 1, f'{stem}-continued{extension}'
+    while os.path.exists(candidate) or '%s' in candidate and glob.glob(glob.escape(candidate).replace('%s', '*')):
+        number += 1
+        candidate = f'{stem}-continued-{number}{extension}'
+    return candidate
 
 
 def checkpoint_path(pattern, iteration):
@@ -334,11 +375,11 @@ class Run:
         check_options(args)
         choose_seed(args)
         self.describe = describe or (lambda args: {})
-        self.placement = placement(args)  # before any work: every worker of --cluster answers
-        content = images.read_image(args.content, args.max_megapixels)
+        content = images.read_image(args.content, args.max_megapixels)  # before TensorFlow is imported: seconds
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
         masks = [images.read_image(path, args.max_megapixels) for path in args.style_masks] if args.style_masks else None
         initial = images.read_image(args.initial, args.max_megapixels) if args.initial else None
+        self.placement = placement(args)  # before any work: every worker of --cluster answers
         sizes, iterations = stage_sizes(content.shape, args), stage_iterations(args)
         images.check_megapixels('the output', *sizes[-1], args.max_megapixels)
         for path, mask in zip(args.style_masks or [], masks or []):
@@ -471,36 +512,51 @@ class Run:
 
     def _stopped(self, reason, progress, finished=False):
         """Writes the best image so far to the output, for an interrupt, a loss that is not finite or a lost
-        worker, and says so. finished: the interrupt came after the last iteration, while the finished image was
-        being written."""
+        worker, and says so, with a command that continues the run. finished: the interrupt came after the last
+        iteration, while the finished image was being written."""
         args = self.args
+        resume, workers = not finished, ''
         if isinstance(reason, devices.DeviceLost):
             addresses = cluster.parse_addresses(args.cluster)
             task, lost = cluster.lost_worker(addresses, reason)
             what, code = f'error: {lost} ({reason})', 1
             remaining = ','.join(address for k, address in enumerate(addresses) if k != task)
-            resume = (f'; continue with --initial {args.output} --cluster {remaining}' if task is not None and remaining
-                      else f'; continue with --initial {args.output} once the workers run again')
+            workers = f' --cluster {remaining}' if task is not None and remaining else ' once the workers run again'
         elif isinstance(reason, KeyboardInterrupt):
             what, code = _why(reason)
-            resume = f'; continue with --initial {args.output}'
             if finished:
-                what, resume = f'{what} after the last iteration', ''
+                what = f'{what} after the last iteration'
         else:
             what, code = _why(reason, f' at iteration {progress.iteration + 1 if progress else 0}')
-            resume = ''
+            resume = False
         if progress is None:
             return Stopped(f'{what}; nothing written', code)
-        written, error = self._write_result(progress)
+        others = [f'the {kind} to {path}' for kind, path in (('losses', args.progress_write),
+                                                             ('plot', args.progress_plot)) if path]
+        try:
+            written, error = self._write_result(progress)
+        except KeyboardInterrupt as again:  # the write is atomic: the output is as it was before it
+            return Stopped(f'{what}, and {signal_name(again)} again while the best image so far was written: '
+                           f'{args.output} was not written, that image is lost' +
+                           (f'; wrote {" and ".join(others)}' if others else ''), code)
         saved = (f'wrote the finished image to {written}' if finished else
                  f'wrote the best image so far (iteration {progress.iteration}) to {written}')
         if error:
-            saved, resume = f'{saved} (could not write {args.output}: {error})', resume.replace(args.output, written)
-        if args.progress_write:
-            saved += f' and the losses to {args.progress_write}'
-        if args.progress_plot:
-            saved += f' and the plot to {args.progress_plot}'
-        return Stopped(f'{what}; {saved}{resume}', code)
+            saved = f'{saved} (could not write {args.output}: {error})'
+        resumed = f'; continue with {self._continuation(written)}{workers}' if resume else ''
+        return Stopped(f'{what}; {" and ".join([saved] + others)}{resumed}', code)
+
+    def _continuation(self, written):
+        """The options that, added to the same command, continue the run from `written`: --initial, and a
+        new name for each file the run wrote, so that nothing it wrote is replaced (nor the --initial read)."""
+        args = self.args
+        options = ['--initial', written]
+        for option, path in (('--output', args.output), ('--progress-write', args.progress_write),
+                             ('--progress-plot', args.progress_plot),
+                             ('--checkpoint-output', args.checkpoint_output)):
+            if path:
+                options += [option, continued_path(path)]
+        return shlex.join(options)
 
     def plot(self):
         """The loss plot of the steps so far, stages marked: a matplotlib Figure (needs matplotlib)."""

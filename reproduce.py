@@ -32,6 +32,7 @@ import neural_style
 import progress_plot
 import quiet_tensorflow
 import stylize
+import tiling
 import vgg
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
@@ -166,6 +167,8 @@ def render_cells(args, fig, net):
             neural_style.run(neural_style.build_parser().parse_args(command), net)
         except job.Stopped as stop:
             raise cell_job.stopped(str(stop), stop.code) from None
+        finally:
+            tiling.release_freed_memory()  # the next cell starts where this one did
         cell_job.finish(command, time.perf_counter() - started)
     cell_images = {key: images.read_image(path) for key, path in {**shown, **paths}.items()}
     return cell_images, paths
@@ -379,9 +382,16 @@ def run(args):
     print(f'wrote {args.output} in {job.format_duration(time.perf_counter() - started)}')
 
 
+def _raise_interrupt(signum, frame):
+    """SIGTERM stops the sheet as Ctrl-C does: the cell under way writes its best image so far, not done."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    tiling.return_freed_memory_between_runs()  # its cells run one after another in this process
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
         run(args)
@@ -399,10 +409,12 @@ def main(argv=None):
             print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
                   file=sys.stderr)
         return stop.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
               file=sys.stderr)
-        return 130
+        return job.signal_exit_code(interrupt)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

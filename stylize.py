@@ -285,7 +285,7 @@ def _untiled(net, content, styles, settings, x0, lower, upper, style_guides, tem
     with devices.opened(graph, placement) as session:
         if settings.optimizer == 'lbfgs':
             events = _lbfgs_events(lambda pixels: session.run((terms, gradient), {image: pixels}),
-                                   x0, lower, upper, settings.iterations, settings.lbfgs_history)
+                                   x0, lower, upper, settings.iterations, settings.lbfgs_history, placement)
         else:
             session.run(init)
             events = _adam_events(session, image, terms, step, settings.iterations)
@@ -318,7 +318,8 @@ def _tiled(net, content, styles, settings, tile_size, x0, lower, upper, style_gu
                                           style_guides)
         lower, upper = lower[:, :1, :1].copy(), upper[:, :1, :1].copy()  # per channel: the image may be large
         if settings.optimizer == 'lbfgs':
-            events = _lbfgs_events(objective, x0, lower, upper, settings.iterations, settings.lbfgs_history)
+            events = _lbfgs_events(objective, x0, lower, upper, settings.iterations, settings.lbfgs_history,
+                                   placement)
         else:
             events = _host_adam_events(objective, x0, lower, upper, settings)
         del x0
@@ -433,12 +434,14 @@ class _StopRequested(Exception):
     """Raised in L-BFGS's worker thread to end scipy's loop when the consumer has stopped."""
 
 
-def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history):
+def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history, placement):
     """L-BFGS-B over the pixels, one state for the whole run, each pixel bounded to 0..255;
     evaluate_image(image [1, h, w, 3] float32) -> (terms, gradient).
 
     scipy drives the loop, so it runs in a worker thread and reports through a queue; closing this
-    generator (an interrupt, say) stops the worker at its next evaluation.
+    generator (an interrupt, say) stops the worker at its next evaluation, waited for; on a cluster (placement's
+    target), where an evaluation may never end, it is left to end when the session closes
+    (devices.ClusterSession).
     """
     import scipy.optimize
 
@@ -490,4 +493,4 @@ def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history):
             yield event
     finally:
         stop.set()
-        worker.join()
+        worker.join(devices.WAIT_SLICE if placement.target else None)

@@ -16,6 +16,7 @@ The total variation is computed on the whole image on the host (it is cheap). Th
 optimizer's state stay in host memory; only tiles go through the network.
 """
 import concurrent.futures
+import gc
 import math
 import os
 from dataclasses import dataclass
@@ -200,13 +201,18 @@ def run_tiles(networks, tiles, request, consume):
         result = network.session.run(fetches, feed)
         return result, sum(np.asarray(value).nbytes for value in feed.values()) + _nbytes(result)
 
-    with concurrent.futures.ThreadPoolExecutor(len(networks)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(len(networks))
+    try:
         for start in range(0, len(tiles), len(networks)):
             wave = list(zip(networks, tiles[start:start + len(networks)]))
             for (network, tile), (result, nbytes) in zip(wave, pool.map(run, wave) if len(wave) > 1 else
                                                          map(run, wave)):
                 consume(network, tile, result)
                 moved += nbytes
+    except BaseException:  # an interrupt: not waiting for runs that may never end (a cluster's end when its
+        pool.shutdown(wait=False, cancel_futures=True)  # sessions close: devices.ClusterSession)
+        raise
+    pool.shutdown()
     return moved
 
 
@@ -376,27 +382,63 @@ def add_total_variation(image, weight, gradient):
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
-# Measured peak RSS on the project's CPU machine (TensorFlow 2.21, 2026-11-24; benchmarks/bench_tiling.py); the
-# fixed parts refitted on 64 px, 128 px and 1024x768 runs once the convolutions' input gradient stopped holding a
-# second copy of the weights (0.4 GB less at small sizes):
+# An upper bound of the peak RSS, at most 25% over it: fitted on peaks measured on the project's CPU machine
+# (TensorFlow 2.21, 2026-12-01, 3 or 4 iterations, default layers) at 64x48, 192x144, 320x240, 640x480 and 1024x768
+# untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both, 4 to 14% under the estimate (issue 19:
+# the earlier fit was 9 to 27% under it at 1024x768 and with Adam; docs/large-outputs.md).
 UNTILED_BASE_BYTES = 1.7e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
-TILED_BASE_BYTES = 1.45e9  # TensorFlow, the weights, one graph for both passes and the targets
-UNTILED_BYTES_PER_FLOAT = 3.1  # per activation float of the whole image: 1.9 KB a pixel up to relu5_1
-LBFGS_WORKER_BYTES = 0.2e9  # L-BFGS's worker thread: 0.03 to 0.4 GB more at the peak, from run to run (measured)
-TILED_BYTES_PER_FLOAT = 1.75  # per activation float of a tile's crop: 1.07 KB a pixel up to relu5_1
+TILED_BASE_BYTES = 1.55e9  # TensorFlow, the weights, one graph for both passes and the targets
+UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB a pixel up to relu5_1
+LBFGS_WORKER_BYTES = 0.3e9  # L-BFGS's worker thread: 0.03 to 0.4 GB more at the peak, from run to run (measured)
+UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: 0.17 GB above L-BFGS's peak at 64 px (measured)
+TILED_BYTES_PER_FLOAT = 5.5  # per activation float of a tile's crop: 3.4 KB a pixel up to relu5_1
 
 
 MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)
 
 
+# For a process that runs one run after another (reproduce.py's cells): blocks from this size up are mapped on
+# their own, returned to the system when freed, and the heap is trimmed after each run. Without it, six 64 px cells
+# in one process peaked at 2.75 GB where one run peaks at 1.73 GB; with it, 1.83 GB (measured, docs/reproducing.md).
+RUNS_MMAP_THRESHOLD = 64 * 1024
+
+
+def _glibc():
+    """glibc, or None where the C library is another."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_trim') else None
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(count=MALLOC_ARENAS):
     """Caps glibc's malloc arenas (M_ARENA_MAX) for threads started from now on: memory freed in one thread's
     arena is then reused by the others. Nothing happens where the C library is not glibc."""
-    import ctypes
-    try:
-        ctypes.CDLL('libc.so.6').mallopt(-8, count)  # M_ARENA_MAX, from glibc's malloc.h
-    except (OSError, AttributeError):
-        pass
+    libc = _glibc()
+    if libc:
+        libc.mallopt(-8, count)  # M_ARENA_MAX, from glibc's malloc.h
+
+
+def return_freed_memory_between_runs():
+    """For a process that runs several runs in turn: limit_malloc_arenas, and glibc maps blocks of
+    RUNS_MMAP_THRESHOLD bytes and more on their own (M_MMAP_THRESHOLD) and trims the heap's top at once
+    (M_TRIM_THRESHOLD 0), so that what a run freed goes back to the system rather than piling up; with
+    release_freed_memory after each run."""
+    limit_malloc_arenas()
+    libc = _glibc()
+    if libc:
+        libc.mallopt(-3, RUNS_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 0)  # M_TRIM_THRESHOLD
+
+
+def release_freed_memory():
+    """After a run: Python's cycles collected, and glibc's free memory returned to the system (malloc_trim)."""
+    gc.collect()
+    libc = _glibc()
+    if libc:
+        libc.malloc_trim(0)
 
 
 def default_memory():
@@ -474,7 +516,7 @@ def estimate_peak(height, width, content_layers, style_layers, tile_size, optimi
     pixels = height * width
     if tile_size is None:
         network = UNTILED_BYTES_PER_FLOAT * activation_floats(deepest) * pixels
-        base = UNTILED_BASE_BYTES
+        base = UNTILED_BASE_BYTES + (UNTILED_ADAM_BYTES if optimizer == 'adam' else 0.0)
     else:
         crop = max(tile.crop_pixels for tile in make_tiles(height, width, tile_size, deepest))
         network = TILED_BYTES_PER_FLOAT * activation_floats(deepest) * crop

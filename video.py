@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -121,10 +120,8 @@ def write_clip(path, frames, fps, overwrite=False):
     path = path.rstrip('/') or path
     if os.path.exists(path) and not overwrite:
         raise ClipError(f'{path} exists; choose another name or pass --overwrite')
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
     if kind == 'directory':
-        temporary = tempfile.mkdtemp(dir=directory, prefix=f'.{base}.', suffix='.tmp')
+        temporary = files.temporary_directory_beside(path)
         try:
             for k, frame in enumerate(frames):
                 images.write_image(os.path.join(temporary, FRAME_FORMAT.format(k + 1)), frame)
@@ -135,7 +132,7 @@ def write_clip(path, frames, fps, overwrite=False):
             shutil.rmtree(temporary, ignore_errors=True)
             raise
         return
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f'.{base}.', suffix='.tmp' + os.path.splitext(path)[1])
+    fd, temporary = files.temporary_beside(path, suffix='.tmp' + os.path.splitext(path)[1])  # the umask's mode
     os.close(fd)
     try:
         if kind == 'gif':

@@ -1,9 +1,11 @@
 """The page (app.py): its handler as a function, the page over HTTP with gradio_client, and in headless Chromium."""
+import glob
 import hashlib
 import os
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -95,8 +97,8 @@ def test_the_command_lines_errors_are_shown_in_one_sentence(painter, reference, 
 
     broken = tmp_path / 'broken.png'
     broken.write_text('not an image')
-    assert status(str(broken), [reference['style']]).startswith(f'neural_style.py: error: image {broken} could '
-                                                                f'not be read: ')
+    assert status(str(broken), [reference['style']]).startswith('neural_style.py: error: image broken.png could '
+                                                                'not be read: ')  # named as given (issue 19)
     assert status(reference['content'], [reference['style']], scales='12,x') == \
         'neural_style.py: error: argument --scales: must be an integer, not x'
     assert status(None, [reference['style']]) == 'Give a content image and at least one style image.'
@@ -150,6 +152,11 @@ def server(tmp_path_factory, network_path):
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.5)
         yield f'http://127.0.0.1:{port}/'
+        # Issue 19, item 4: what the page wrote or received (the runs, the uploads, Gradio's copies) is for its
+        # user only while it lives, and goes when the page stops.
+        written = [path for path in tmp_path.rglob('*') if path.is_file() and path.name != 'server.log']
+        assert any(path.name == app.OUTPUT_NAME for path in written) and any('photo' in path.name for path in written)
+        assert {stat.S_IMODE(path.stat().st_mode) & 0o077 for path in written} == {0}
     finally:
         process.terminate()
         try:
@@ -158,7 +165,10 @@ def server(tmp_path_factory, network_path):
             process.kill()
             process.wait()
     assert 'reachable from the network' not in log.read_text()
-    assert not list(tmp_path.glob('neural-style-page-*'))  # the runs' directory is removed when it stops
+    # Issue 19, item 10: Gradio's lines about launch() and share=True are not this program's
+    assert f'app.py: serving on http://127.0.0.1:{port}/' in log.read_text() and 'share=True' not in log.read_text()
+    assert 'Traceback' not in log.read_text()  # item 6: a file that is not an image is one sentence, on the page
+    assert [path.name for path in tmp_path.iterdir()] == ['server.log']  # the page's files are removed when it stops
 
 
 def test_over_http_with_gradio_client(server, reference, tmp_path, monkeypatch):
@@ -207,7 +217,11 @@ def fill_in_and_finish(driver, url, content, style):
     find = WebDriverWait(driver, 60).until
     find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(content)
     driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(style)
-    for selector, value in [('#iterations input', '3'), ('#size input[type=number]', '16'), ('#seed input', '0')]:
+    find(lambda d: d.find_elements(By.CSS_SELECTOR, '#seed textarea, #seed input'))
+    assert driver.find_element(By.CSS_SELECTOR, '#seed textarea, #seed input').get_attribute('value') == '', \
+        'the seed field starts empty: a new white noise every run (issue 19, item 5)'
+    for selector, value in [('#iterations input', '3'), ('#size input[type=number]', '16'),
+                            ('#seed textarea, #seed input', '0')]:
         field = driver.find_element(By.CSS_SELECTOR, selector)
         field.clear()
         field.send_keys(value)
@@ -275,3 +289,128 @@ def test_stop_over_http_is_not_queued_behind_the_run(server, reference, tmp_path
     image, plot, status, command, download = job.result(timeout=60)
     assert status.startswith('stopped at iteration ') and int(status.split()[3].rstrip(':')) < 10000
     assert read(image).shape == (12, 16, 3) and read(download).shape == (12, 16, 3)
+
+
+class Session:
+    """What the handlers read of Gradio's request: the page's session."""
+
+    def __init__(self, name):
+        self.session_hash = name
+
+
+def test_stop_cancels_a_queued_run(painter, reference, tmp_path):
+    """Issue 19, item 3: Stop pressed while the run waited in the queue did nothing, and the run then ran to its
+    end. The page's Start marks the run as queued at once, outside the queue, then paints."""
+    first, second = Session('first'), Session('second')
+    painter.queued(first)
+    painter.queued(second)
+    painter.stop(second)
+    (update,) = list(painter.paint(reference['content'], [reference['style']], *settings(), request=second))
+    assert update.status == 'stopped while waiting in the queue; nothing run, nothing written'
+    assert os.listdir(tmp_path) == []  # no run directory
+    assert list(painter.paint(reference['content'], [reference['style']], *settings(),
+                              request=first))[-1].status.startswith('done: ')  # the other session's run is not stopped
+    painter.stop(first)  # a Stop with nothing queued nor running stops nothing later
+    assert list(painter.paint(reference['content'], [reference['style']], *settings(),
+                              request=first))[-1].status.startswith('done: ')
+    page = app.build_page(app.Painter(str(tmp_path)))
+    (paint,) = [fn for fn in page.fns.values() if fn.api_name == 'paint']
+    (marking,) = [fn for fn in page.fns.values() if fn.fn.__name__ == 'queued']
+    assert not marking.queue and paint.trigger_after == marking._id and paint.queue
+
+
+def test_a_file_that_is_not_an_image_is_one_sentence_naming_it_as_given(server, reference, tmp_path, monkeypatch):
+    """Issue 19, item 6: a content that is not an image got bare "Error" badges and tracebacks in the server's
+    log; a bad style file was named by Gradio's temporary path."""
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
+    (tmp_path / 'n.jpg').write_text('x')
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    for content, style in [(str(tmp_path / 'n.jpg'), reference['style']), (reference['content'], str(tmp_path / 'n.jpg'))]:
+        image, plot, status, command, download = client.predict(
+            handle_file(content), [handle_file(style)], *settings(), api_name='/paint')
+        assert status == "neural_style.py: error: image n.jpg could not be read: cannot identify image file 'n.jpg'"
+        assert image is None and download is None
+
+
+def test_the_progress_line_is_refreshed_while_the_image_is_held_back(painter, reference, monkeypatch):
+    """Issue 19, item 7: on a loaded machine the page showed nothing for a minute between image refreshes. Here
+    the image and plot are held back for good after the first step (refresh_seconds huge), and the line is
+    refreshed at every step (TEXT_SECONDS 0), leaving the image and plot as shown."""
+    monkeypatch.setattr(app, 'TEXT_SECONDS', 0.0)
+    painter.refresh_seconds = 1e9
+    updates = list(painter.paint(reference['content'], [reference['style']], *settings()))
+    steps = [update for update in updates if update.status.startswith('iteration')]
+    assert [update.status.split()[1] for update in steps] == ['0/3', '1/3', '2/3', '3/3']
+    assert isinstance(steps[0].image, np.ndarray)
+    assert all(update.image is app.UNCHANGED and update.plot is app.UNCHANGED for update in steps[1:])
+    page = app.build_page(app.Painter(painter.workdir))
+    (plot,) = [block for block in page.blocks.values() if getattr(block, 'elem_id', None) == 'plot']
+    assert plot.show_label is False  # its "losses" label covered the plot's top tick
+
+
+def test_a_port_in_use_is_one_sentence_about_port(tmp_path):
+    """Issue 19, item 10: it told the user about GRADIO_SERVER_PORT and launch()."""
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, os.path.join(ROOT, 'app.py'), '--port', str(port)], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=300,
+                                env=dict(os.environ, GRADIO_ANALYTICS_ENABLED='False', TMPDIR=str(tmp_path),
+                                         TF_CPP_MIN_LOG_LEVEL='3'))
+    assert result.returncode == 1, result
+    assert result.stderr.strip().splitlines()[-1] == (f'app.py: error: cannot serve on 127.0.0.1:{port}: the port is '
+                                                      f'in use; choose another with --port')
+    assert 'GRADIO_SERVER_PORT' not in result.stdout + result.stderr and os.listdir(tmp_path) == []
+    help_text = subprocess.run([sys.executable, os.path.join(ROOT, 'app.py'), '--help'], capture_output=True,
+                               text=True, timeout=60).stdout
+    assert 'None' not in help_text and help_text.count('(default:') == 3  # --host, --port, --network
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                    reason=f'no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}')
+def test_closing_the_tab_mid_run_stops_the_run_and_its_files_go(server, reference, tmp_path, tmp_path_factory,
+                                                                 monkeypatch):
+    """Issue 19, item 13: a run of 100000 iterations started in a tab that is then closed: its directory goes,
+    and the queue's one slot is free again (a run from another client finishes)."""
+    from gradio_client import Client, handle_file
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.setenv('SE_OFFLINE', 'true')
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
+    runs = str(tmp_path_factory.getbasetemp() / 'server[0-9]*' / 'neural-style-page-*' / 'run-*')
+    before = set(glob.glob(runs))
+    driver = chromium(tmp_path)
+    try:
+        driver.get(server)
+        find = WebDriverWait(driver, 60).until
+        find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(reference['content'])
+        driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(reference['style'])
+        for selector, value in [('#iterations input', '100000'), ('#size input[type=number]', '16')]:
+            field = driver.find_element(By.CSS_SELECTOR, selector)
+            field.clear()
+            field.send_keys(value)
+        find(lambda d: d.find_elements(By.CSS_SELECTOR, '#content img'))
+        driver.find_element(By.CSS_SELECTOR, '#start').click()
+        WebDriverWait(driver, 180).until(lambda d: d.find_element(By.CSS_SELECTOR, '#status textarea')
+                                         .get_attribute('value').startswith('iteration'))
+        new = set(glob.glob(runs)) - before
+        assert len(new) == 1, (new, before)
+        (started,) = new
+        first = driver.current_window_handle
+        driver.switch_to.new_window('tab')
+        driver.switch_to.window(first)
+        driver.close()  # the tab, not the browser
+    finally:
+        driver.quit()
+    deadline = time.monotonic() + 60
+    while os.path.exists(started):
+        assert time.monotonic() < deadline, 'the closed tab\'s run directory is still there'
+        time.sleep(0.5)
+    client = Client(server, download_files=str(tmp_path / 'downloads'), analytics_enabled=False, verbose=False)
+    job = client.submit(handle_file(reference['content']), [handle_file(reference['style'])], *settings(),
+                        api_name='/paint')
+    assert job.result(timeout=120)[2].startswith('done: iteration 3/3')  # the slot was free: the run had stopped

@@ -4,6 +4,7 @@ import hashlib
 import os
 import pathlib
 import re
+import shlex
 import signal
 import stat
 import struct
@@ -347,11 +348,14 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
     assert all(float(row[4]) > 0 for row in rows[1:])
     assert [name for name in os.listdir(files['dir']) if name.endswith('.tmp')] == []
 
-    # --initial with the interrupted output continues the run: its row 0 is about where the first run stopped,
-    # far below the white noise's.
-    resumed = files['dir'] / 'resumed.csv'
-    assert neural_style.main(args(files, '--initial', str(files['dir'] / 'out.png'), '--overwrite', '--max-size',
-                                  '32', '--iterations', '1', '--progress-write', str(resumed))) == 0
+    # The command printed continues the run as printed (issue 19, item 8: it named the output that exists), here
+    # for one iteration: its row 0 is about where the first run stopped, far below the white noise's.
+    printed = last.split('; continue with ', 1)[1]
+    resumed = files['dir'] / 'progress-continued.csv'
+    assert shlex.split(printed) == ['--initial', str(files['dir'] / 'out.png'), '--output',
+                                    str(files['dir'] / 'out-continued.png'), '--progress-write', str(resumed)]
+    assert neural_style.main(command[2:] + shlex.split(printed) + ['--iterations', '1']) == 0
+    assert (files['dir'] / 'out-continued.png').exists()
     with open(resumed) as f:
         start = float(list(csv.reader(f))[1][4])
     best = min(float(row[4]) for row in rows[1:])

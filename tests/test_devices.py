@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import cluster
+import devices
 import images
 import neural_style
 import reproduce
@@ -77,12 +78,12 @@ def test_two_logical_cpu_devices_equal_one(net, case):
 
 def test_the_tiles_are_spread_so_that_each_device_has_one():
     """spread: the largest aligned tile cutting the image into at least as many tiles as devices."""
-    for devices, (height, width) in [(2, (70, 83)), (3, (384, 512)), (8, (384, 512)), (4, (16, 16))]:
-        size = tiling.spread((height, width), ['relu4_2'], list(stylize.STYLE_LAYERS), devices)
+    for wanted, (height, width) in [(2, (70, 83)), (3, (384, 512)), (8, (384, 512)), (4, (16, 16))]:
+        size = tiling.spread((height, width), ['relu4_2'], list(stylize.STYLE_LAYERS), wanted)
         count = len(tiling.make_tiles(height, width, size, 'relu5_1'))
-        assert size % 16 == 0 and (count >= devices or size == 16)
+        assert size % 16 == 0 and (count >= wanted or size == 16)
         if size > 16:  # one alignment step larger gives too few tiles
-            assert len(tiling.make_tiles(height, width, size + 16, 'relu5_1')) < devices
+            assert len(tiling.make_tiles(height, width, size + 16, 'relu5_1')) < wanted
 
 
 def test_devices_on_the_command_line(files, tmp_path):
@@ -182,7 +183,9 @@ def test_a_worker_lost_mid_run(files, tmp_path):
     assert 'Traceback' not in err
     assert last.startswith(f'neural_style.py: error: worker 1 ({workers[1].address}) was lost during the run'), last
     assert 'wrote the best image so far (iteration' in last
-    assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --cluster {workers[0].address}'), last
+    assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --output {tmp_path / "out-continued.png"} '
+                         f'--progress-write {tmp_path / "out-continued.csv"} --cluster {workers[0].address}'), last
+    assert 'Graph execution error' not in last and '()' not in last  # issue 19, item 8: TensorFlow's part said
     assert Image.open(tmp_path / 'out.png').size == (40, 30)
     assert len(read_csv(tmp_path / 'out.csv')) >= 3
 
@@ -237,3 +240,74 @@ def test_reproduce_interrupted_with_cells_side_by_side(files, tmp_path):
 def rows(path):
     with open(path) as f:
         return sum(1 for _ in f) - 1
+
+
+def client(files, tmp_path, name, extra, iterations=100000):
+    """neural_style.py on the workers in a subprocess, printing every iteration."""
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, 'neural_style.py')] +
+                            command(files, tmp_path, name, extra, iterations=iterations),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+
+
+def wait_for_iteration(process, iteration):
+    for line in process.stdout:
+        if line.startswith('iteration') and int(line.split()[1].split('/')[0]) >= iteration:
+            return
+    raise AssertionError(f'the run ended before iteration {iteration}: {process.stderr.read()}')
+
+
+def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
+    """Issue 19, item 1, with a real worker stopped with SIGSTOP (continued and killed at the end): named before
+    any work within devices.ANSWER_TIMEOUT; stopped mid-run, SIGINT is honoured within seconds (the best image
+    written, with Adam, whose evaluations ran in the main thread); left alone, the stalled evaluation is
+    reported as a lost worker within STALL_CHECK + ANSWER_TIMEOUT (with L-BFGS)."""
+    processes = []
+    with running(1) as (worker,):
+        try:
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            processes.append(client(files, tmp_path, 'start', ['--cluster', worker.address]))
+            _, err = processes[-1].communicate(timeout=devices.ANSWER_TIMEOUT + 120)
+            assert processes[-1].returncode == 1 and 'Traceback' not in err, err
+            assert err.strip().splitlines()[-1] == (
+                f'neural_style.py: error: worker 0 ({worker.address}) accepts connections but did not answer within '
+                f'{devices.ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or leave it out of '
+                f'--cluster')
+            assert time.monotonic() - started < devices.ANSWER_TIMEOUT + 60  # TensorFlow's import, on a busy box
+            assert not any(name.startswith('start') for name in os.listdir(tmp_path))
+            os.kill(worker.process.pid, signal.SIGCONT)
+
+            processes.append(client(files, tmp_path, 'adam', ['--cluster', worker.address, '--tile-size', '16',
+                                                              '--optimizer', 'adam']))
+            wait_for_iteration(processes[-1], 2)
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            time.sleep(2)  # the evaluation under way waits for the worker
+            interrupted = time.monotonic()
+            processes[-1].send_signal(signal.SIGINT)
+            _, err = processes[-1].communicate(timeout=120)
+            assert time.monotonic() - interrupted < 15, err  # it waited for the worker's 600 s operation timeout
+            assert processes[-1].returncode == 130 and 'Traceback' not in err, err
+            last = err.strip().splitlines()[-1]
+            assert last.startswith('neural_style.py: interrupted (SIGINT); wrote the best image so far'), last
+            assert Image.open(tmp_path / 'adam.png').size == (40, 30)
+            os.kill(worker.process.pid, signal.SIGCONT)
+
+            processes.append(client(files, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16']))
+            wait_for_iteration(processes[-1], 2)
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            stopped = time.monotonic()
+            _, err = processes[-1].communicate(timeout=devices.STALL_CHECK + devices.ANSWER_TIMEOUT + 120)
+            assert time.monotonic() - stopped < devices.STALL_CHECK + devices.ANSWER_TIMEOUT + 30, err
+            assert processes[-1].returncode == 1 and 'Traceback' not in err, err
+            last = err.strip().splitlines()[-1]
+            assert last.startswith(f'neural_style.py: error: worker 0 ({worker.address}) was lost during the run '
+                                   f'(/job:worker/replica:0/task:0 did not answer within {devices.ANSWER_TIMEOUT} s'), last
+            assert 'wrote the best image so far' in last
+            assert Image.open(tmp_path / 'lbfgs.png').size == (40, 30)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+            os.kill(worker.process.pid, signal.SIGCONT)

@@ -12,7 +12,7 @@ from PIL import Image
 
 import images
 import neural_style
-from conftest import ROOT, stylize_with
+from conftest import ROOT, save, stylize_with
 from test_cli import args, fails
 
 # The command line in a subprocess, with `patch` (Python source) run first to slow a step down.
@@ -224,3 +224,93 @@ def test_stylize_refuses_a_device_that_does_not_exist(net, images):
 def test_the_device_printed_is_the_one_the_graph_runs_on(files, capsys):
     assert neural_style.main(args(files, '--device', '/device:CPU:0', '--max-size', '16')) == 0
     assert ', on /cpu:0' in capsys.readouterr().out.splitlines()[0]
+
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(files, capsys):
+    """Issue 19, item 2: --output same.jpg --content same.jpg --overwrite replaced the original with the result.
+    By name, through a hard link and a symbolic link, for each input and each kind of output."""
+    directory = files['dir']
+    os.link(files['content'], directory / 'hard.png')
+    os.symlink(files['style'], directory / 'soft.jpg')
+    mask = save(directory / 'mask.png', np.full((30, 40, 3), 255))
+    initial = save(directory / 'initial.png', np.full((30, 40, 3), 128))
+    before = {name: (directory / name).read_bytes() for name in os.listdir(directory)}
+    cases = [([], 'content.png', '--output', f'--content {files["content"]}'),
+             ([], 'hard.png', '--output', f'--content {files["content"]}'),
+             ([], 'soft.jpg', '--output', f'--styles {files["style"]}'),
+             (['--style-masks', mask], 'mask.png', '--output', f'--style-masks {mask}'),
+             (['--initial', initial, '--progress-plot', initial], 'x.png', '--progress-plot', f'--initial {initial}'),
+             (['--progress-write', str(directory / 'soft.jpg')], 'y.png', '--progress-write',
+              f'--styles {files["style"]}')]
+    for extra, output, option, what in cases:
+        for overwrite in ([], ['--overwrite']):
+            line = fails(args(files, *extra, *overwrite, output=output), capsys)
+            assert f'error: {option} ' in line and f'is the same file as {what}: ' in line, line
+            assert line.endswith('(refused even with --overwrite); give the output a name of its own'), line
+    assert {name: (directory / name).read_bytes() for name in os.listdir(directory)} == before
+
+
+def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk(files):
+    """Issue 19, item 13: Ctrl-C mid-run, then again while the best image so far is written, said "nothing
+    written" although the losses were on disk."""
+    csv_path = files['dir'] / 'progress.csv'
+    argv = args(files, '--iterations', '100000', '--print-iterations', '1', '--progress-write', str(csv_path))
+    process = subprocess.Popen([sys.executable, '-c', PATCHED_MAIN, SLOW_WRITE] + argv, cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+    watchdog = threading.Timer(240, process.kill)  # a run that never prints must not hang the suite
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            if line.startswith('iteration'):
+                process.send_signal(signal.SIGINT)
+                break
+        for line in process.stdout:
+            if line.startswith('writing'):
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=240)
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == (
+        f'neural_style.py: interrupted (SIGINT), and SIGINT again while the best image so far was written: '
+        f'{files["dir"] / "out.png"} was not written, that image is lost; wrote the losses to {csv_path}')
+    assert sorted(os.listdir(files['dir'])) == ['content.png', 'progress.csv', 'style.jpg']
+
+
+def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
+    """Issue 19, item 13: a mode-I (32-bit integer) image was divided by 257 whatever its range: values up to
+    2^31 came out white."""
+    grey = np.arange(12, dtype=np.int32).reshape(3, 4) * 5000  # 0..55000: 16-bit values
+    Image.fromarray(grey).save(tmp_path / 'sixteen.tif')
+    Image.fromarray(grey * 30000).save(tmp_path / 'wide.tif')  # up to 1.65e9
+    for name in ('sixteen.tif', 'wide.tif'):
+        with Image.open(tmp_path / name) as stored:
+            assert stored.mode == 'I'
+    np.testing.assert_allclose(images.read_image(str(tmp_path / 'sixteen.tif')),
+                               np.repeat(grey[:, :, None], 3, axis=2) * 255 / 65535, rtol=1e-6)
+    with pytest.raises(images.ImageError, match=r'wide\.tif holds 32-bit integer values from 0 to 1650000000; only '
+                                                r'0\.\.65535 \(16-bit, black to white\) is understood'):
+        images.read_image(str(tmp_path / 'wide.tif'))
+
+
+def test_missing_images_and_a_directory_as_output_get_their_sentence_before_tensorflow(files, tmp_path):
+    """Issue 19, item 10: a missing image was reported only after TensorFlow's import (seconds), and an --output
+    naming a directory got 'cannot write images of type "/path/adir"'."""
+    script = ('import sys, neural_style; code = neural_style.main(sys.argv[1:]); '
+              'print("tensorflow" in sys.modules); sys.exit(code)')
+    missing = str(tmp_path / 'missing.jpg')
+    (tmp_path / 'adir').mkdir()
+    for argv, expected in [(args(files, '--style-masks', missing), f'error: image {missing} does not exist'),
+                           (args(files, '--device', '/cpu:0', '--initial', missing),
+                            f'error: image {missing} does not exist'),
+                           (args(files, output='adir'), f'error: {tmp_path / "adir"} is a directory; give an image '
+                                                        f'file name, such as {tmp_path / "adir" / "out.png"}')]:
+        result = subprocess.run([sys.executable, '-c', script] + argv, cwd=ROOT, capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+        assert result.returncode == 1 and result.stdout.strip() == 'False', result
+        assert result.stderr.strip().splitlines()[-1] == f'neural_style.py: {expected}'

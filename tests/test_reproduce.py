@@ -168,9 +168,11 @@ def cell_files(inputs):
     return sorted(name for name in os.listdir(directory) if name.startswith('sheet-') and not name.endswith('.csv'))
 
 
-def test_an_interrupted_cell_is_not_reused(inputs, capsys):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_an_interrupted_cell_is_not_reused(inputs, capsys, signum):
     """Issue 12, item 1: Ctrl-C in a cell leaves its best image so far, but the cell is not done: one sentence,
-    exit 130, and the same command computes it again instead of putting the partial image in the sheet."""
+    exit 130, and the same command computes it again instead of putting the partial image in the sheet. Issue 19,
+    item 13: SIGTERM the same (exit 143); it killed the process, leaving no image."""
     command = argv(inputs, 'styles', '--iterations', '5')
     process = subprocess.Popen([sys.executable, '-c', SLOW_REPRODUCE] + command, cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
@@ -180,13 +182,13 @@ def test_an_interrupted_cell_is_not_reused(inputs, capsys):
         for line in process.stdout:
             if line.startswith('iteration 2'):
                 break
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=240)
     finally:
         watchdog.cancel()
         process.kill()
         process.wait()
-    assert process.returncode == 130, err
+    assert process.returncode == 128 + signum, err
     assert 'Traceback' not in err
     assert err.strip().splitlines()[-1] == ('reproduce.py: interrupted; run the same command again to resume from '
                                             'the cells rendered')

@@ -272,8 +272,9 @@ def peak_rss_of_run(argv):
     ['--width', '128', '--tile-size', '64', '--optimizer', 'adam'],
     ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs'],
 ])
-def test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak(files, options):
+def test_the_memory_estimate_bounds_the_measured_peak_tiled_and_untiled(files, options):
+    """An upper bound, at most a quarter over (issue 19, item 12: it was within a quarter either way)."""
     argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
             '--output', str(files['dir'] / 'out.png'), '--iterations', '2', '--seed', '0'] + options
     estimate, measured = peak_rss_of_run(argv)
-    assert abs(estimate / measured - 1) < 0.25, (estimate, measured)
+    assert measured <= estimate <= 1.25 * measured, (estimate, measured)

@@ -1,6 +1,7 @@
 """Video: the temporal loss, and a clip end to end on tiny frames (random-weight network)."""
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -268,3 +269,40 @@ def test_a_missing_style_gets_one_sentence(clip, capsys):
 def test_video_options_on_an_image_are_refused(files, capsys):
     from test_cli import args
     assert '--passes applies to a video content only' in fails(args(files, '--passes', '2'), capsys)
+
+
+def test_clips_get_the_mode_open_gives(clip):
+    """Issue 19, item 9: under umask 022 the .mp4 and the GIF were written 0600 and a directory of frames 0700."""
+    previous = os.umask(0o022)
+    try:
+        with open(clip['dir'] / 'plain', 'w'):  # what an ordinary open() gives, and os.mkdir
+            pass
+        os.mkdir(clip['dir'] / 'plain-directory')
+        for output in ('out.mp4', 'out.gif', 'pngs/'):
+            assert neural_style.main(clip_args(clip, '--iterations', '1', '--frames', '2', output=output)) == 0
+    finally:
+        os.umask(previous)
+
+    def mode(path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    assert mode(clip['dir'] / 'out.mp4') == mode(clip['dir'] / 'out.gif') == mode(clip['dir'] / 'plain') == 0o644
+    assert mode(clip['dir'] / 'pngs') == mode(clip['dir'] / 'plain-directory') == 0o755
+    written = [clip['dir'] / 'pngs' / name for name in os.listdir(clip['dir'] / 'pngs')]
+    for output in ('out.mp4', 'out.gif', 'pngs'):
+        directory = str(clip['dir'] / output) + '.frames'
+        for parent, _, names in os.walk(directory):
+            written += [os.path.join(parent, name) for name in names]
+    assert len(written) > 6 and {mode(path) for path in written} == {0o644}
+
+
+def test_an_output_that_is_the_content_clip_is_refused_even_with_overwrite(clip, capsys):
+    """Issue 19, item 2, for a clip: the output on the content (here through a hard link) would replace it."""
+    os.link(clip['content'], clip['dir'] / 'same.mp4')
+    before = (clip['dir'] / 'clip.mp4').read_bytes()
+    assert neural_style.main(clip_args(clip, '--overwrite', output='same.mp4')) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f'neural_style.py: error: --output {clip["dir"] / "same.mp4"} is the same file as --content '
+                    f'{clip["content"]}: writing it would destroy that input (refused even with --overwrite); give '
+                    f'the output a name of its own')
+    assert (clip['dir'] / 'clip.mp4').read_bytes() == before
