@@ -62,11 +62,12 @@ def _hash(source):
     return hashlib.new(source.digest)
 
 
-def fetch(source, stream, timeout=DOWNLOAD_TIMEOUT):
+def fetch(source, stream, timeout=DOWNLOAD_TIMEOUT, unreachable_hint=''):
     """Fetches `source` to source.path and returns that path; a file already there is verified, not fetched.
 
     `timeout`: seconds to wait for the connection, the answer, and each later read. Raises DownloadError with one
-    sentence on failure; a cut download leaves its .part, which the next call resumes.
+    sentence on failure (for a host that cannot be reached, ending with `unreachable_hint`, such as how to name a
+    mirror); a cut download leaves its .part, which the next call resumes.
     """
     final, part = source.path, source.path + '.part'
     directory = os.path.dirname(os.path.abspath(final))
@@ -95,8 +96,9 @@ def fetch(source, stream, timeout=DOWNLOAD_TIMEOUT):
         reason = getattr(error, 'reason', None) or error or 'no answer'
         if isinstance(reason, TimeoutError) or 'timed out' in str(reason):
             reason = f'no answer within {timeout:g} s'
+        reason = getattr(reason, 'strerror', None) or reason  # "Connection refused", not "[Errno 111] ..."
         raise DownloadError(f'cannot reach {urllib.parse.urlsplit(source.url).netloc or source.url}: {reason}; check '
-                            f'the network connection') from None
+                            f'the network connection{unreachable_hint}') from None
     with response:
         if 'html' in response.headers.get('Content-Type', ''):
             raise DownloadError(f'{source.url} served an HTML page, not {source.what} (a dead link or a login page?)')

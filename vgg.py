@@ -538,7 +538,7 @@ def main(argv=None):
             source = dataclasses.replace(
                 source, url=args.url or source.url, expected=(args.sha256 or source.expected).lower(),
                 path=os.path.join(args.dest, os.path.basename(source.path)) if args.dest else source.path)
-            downloads.fetch(source, sys.stderr)
+            downloads.fetch(source, sys.stderr, unreachable_hint=' (or give a mirror with --url)')
     except (downloads.DownloadError, WeightsError) as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
