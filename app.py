@@ -316,15 +316,17 @@ def main(argv=None):
     parser.add_argument('--network', default=argparse.SUPPRESS, help='VGG-19 weights, as neural_style.py '
                         '--network (default: found as neural_style.py finds them, fetched into the cache on first '
                         'use)')  # SUPPRESS: no "(default: None)"
-    parser.add_argument('--no-download', action='store_true', help='never fetch the weights, as neural_style.py '
-                        '--no-download')
-    parser.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
+    # Flags: SUPPRESS, so that --help shows no "(default: False)"; absent unless given.
+    parser.add_argument('--no-download', action='store_true', default=argparse.SUPPRESS,
+                        help='never fetch the weights, as neural_style.py --no-download')
+    parser.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS,
+                        help='let TensorFlow print its start-up and log lines')
     args = parser.parse_args(argv)
     os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # nothing leaves the machine
-    if args.no_download:  # the page's runs parse neural_style.py's options, which do not carry this one
+    if getattr(args, 'no_download', False):  # the page's runs parse neural_style.py's options, which do not carry this one
         os.environ[vgg.NO_DOWNLOAD_ENV] = '1'
     try:
-        quiet_tensorflow.import_tensorflow(args.verbose)
+        quiet_tensorflow.import_tensorflow(getattr(args, 'verbose', False))
     except ImportError as error:
         print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
               f'command', file=sys.stderr)

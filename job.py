@@ -21,6 +21,7 @@ import files
 import flow
 import images
 import progress_plot
+import quiet_tensorflow
 import stylize
 import tiling
 import vgg
@@ -208,8 +209,19 @@ def _check_device_name(args):
         raise UserError(f'--device {args.device} is not a device name such as /cpu:0 or /gpu:0')
 
 
+def import_tensorflow(args):
+    """TensorFlow, imported without its start-up lines unless --verbose (quiet_tensorflow), by the first step of
+    a run that needs it: after the checks that do not, so that a missing file is named in a moment, not after
+    the seconds of TensorFlow's import."""
+    try:
+        return quiet_tensorflow.import_tensorflow(getattr(args, 'verbose', False))
+    except ImportError as error:
+        raise UserError(f'TensorFlow cannot be imported ({error}): install it with the README\'s command') from None
+
+
 def _check_device(args):
     if args.device is not None:
+        import_tensorflow(args)
         try:
             devices.existing_device(args.device)
         except ValueError as error:
@@ -281,6 +293,7 @@ def content_is_video(path):
 def placement(args):
     """Where the run's graphs go: the devices of --cluster's workers, --devices, or --device (default: the GPU
     if TensorFlow sees one, else the CPU). Reaches every worker before any work (ClusterError)."""
+    import_tensorflow(args)
     try:
         if args.cluster:
             return cluster.remote_placement(cluster.parse_addresses(args.cluster))
@@ -602,6 +615,7 @@ class VideoRun:
             styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
         self.net = net or load_network(args)
         self.network = network_identity(args.network)
+        import_tensorflow(args)
         self.placement = devices.one_device(args.device)
         self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
         gamma_t = args.temporal_weight

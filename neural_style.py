@@ -7,7 +7,6 @@ equations losses.py's, the network vgg.py's.
 """
 import argparse
 import math
-import os
 import shlex
 import signal
 import sys
@@ -461,13 +460,7 @@ def main(argv=None):
     except job.USER_ERRORS as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
-    args = parser.parse_args(argv)
-    try:
-        quiet_tensorflow.import_tensorflow(args.verbose)
-    except ImportError as error:
-        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
-              f'command', file=sys.stderr)
-        return 1
+    args = parser.parse_args(argv)  # TensorFlow is imported by the run, quietly, once its checks are done
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     tiling.limit_malloc_arenas()
     try:
