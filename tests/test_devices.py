@@ -219,8 +219,10 @@ def test_reproduce_interrupted_with_cells_side_by_side(files, tmp_path):
             if started == 2:
                 break
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and sum(rows(path) >= 2 for path in tmp_path.glob('sheet-*.csv')) < 2:
-            time.sleep(0.2)  # both cells are optimizing: each has logged the start and an iteration
+        # Both cells are optimizing once each has logged the start and an iteration, in its CSV's temporary file
+        # (images.ProgressLog renames it to sheet-....csv only when the run ends).
+        while time.monotonic() < deadline and sum(rows(path) >= 2 for path in tmp_path.glob('.sheet-*.csv.*.tmp')) < 2:
+            time.sleep(0.2)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=240)
     finally:
