@@ -1,5 +1,6 @@
 """Colour preservation of Gatys, Bethge, Hertzmann & Shechtman, "Preserving Color in Neural Artistic Style
-Transfer" (arXiv 1606.05897): pure NumPy transforms of RGB images, float [height, width, 3] in 0..255.
+Transfer" (arXiv 1606.05897): NumPy transforms of RGB images, float [height, width, 3] in 0..255, and the modes of
+--preserve-colors built from them (what the network is shown, and the result as written).
 
 - luminance: style transfer on the luminance channel only. The network sees the content's and the style's
   luminance (the style's shifted and scaled to the content's mean and standard deviation), each as a grey
@@ -9,6 +10,8 @@ Transfer" (arXiv 1606.05897): pure NumPy transforms of RGB images, float [height
 - post: the result's luminance is joined to the content's colour channels after an ordinary transfer.
 """
 import numpy as np
+
+import images
 
 PRESERVE_COLORS = ('luminance', 'histogram', 'post')
 
@@ -90,3 +93,26 @@ def transfer_luminance(image, content):
     yiq = rgb_to_yiq(content)
     yiq[:, :, 0] = luminance(image)
     return np.clip(yiq_to_rgb(yiq), *PIXEL_RANGE).astype(np.float32)
+
+
+# The modes of --preserve-colors: what the network is shown, and the result as written.
+
+def styles_seen(mode, styles, photo):
+    """The style images the network sees: matched to the photograph's colours (histogram) or luminance."""
+    if mode == 'histogram':
+        return [match_histogram(style, photo) for style in styles]
+    if mode == 'luminance':
+        return [match_luminance(style, photo) for style in styles]
+    return styles
+
+
+def content_seen(mode, image):
+    """A content (or starting) image as the network sees it: its luminance, for luminance-only transfer."""
+    return luminance_image(image) if mode == 'luminance' else image
+
+
+def recoloured(mode, image, photo):
+    """A result as written: its luminance on the photograph's colours (resized to it), for luminance and post."""
+    if mode in ('luminance', 'post'):
+        return transfer_luminance(image, images.resize(photo, *image.shape[:2]))
+    return image

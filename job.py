@@ -311,29 +311,6 @@ def load_network(args):
     return vgg.load_net_cached(path, vgg.converted_cache_dir())
 
 
-# Colour preservation (Gatys et al., arXiv 1606.05897): what the network sees, and the image as written.
-
-def styles_for(preserve_colors, styles, photo):
-    """The style images the network sees: matched to the photograph's colours (histogram) or luminance."""
-    if preserve_colors == 'histogram':
-        return [colors.match_histogram(style, photo) for style in styles]
-    if preserve_colors == 'luminance':
-        return [colors.match_luminance(style, photo) for style in styles]
-    return styles
-
-
-def content_for(preserve_colors, image):
-    """A content (or starting) image as the network sees it: its luminance, for luminance-only transfer."""
-    return colors.luminance_image(image) if preserve_colors == 'luminance' else image
-
-
-def as_written(preserve_colors, image, photo):
-    """A result as written: its luminance on the photograph's colours, for luminance and post preservation."""
-    if preserve_colors in ('luminance', 'post'):
-        return colors.transfer_luminance(image, images.resize(photo, *image.shape[:2]))
-    return image
-
-
 # How a run stopped, in one sentence
 
 def signal_name(interrupt):
@@ -404,9 +381,9 @@ class Run:
         self.net = net or load_network(args)
         self.network = network_identity(args.network)  # now: an interrupt's write is not kept waiting for it
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
-        self.content = content_for(args.preserve_colors, content)
-        self.styles = styles_for(args.preserve_colors, styles, content)
-        self.initial = None if initial is None else content_for(args.preserve_colors, initial)
+        self.content = colors.content_seen(args.preserve_colors, content)
+        self.styles = colors.styles_seen(args.preserve_colors, styles, content)
+        self.initial = None if initial is None else colors.content_seen(args.preserve_colors, initial)
         budget = (args.max_memory or tiling.default_memory()) * 1e9 if args.tile_size is None else None
         settings = run_settings(args, budget)
         self.plans = [tiling.plan(size, settings.content_layers, settings.style_layers, tile_size=settings.tile_size,
@@ -421,7 +398,7 @@ class Run:
 
     def as_written(self, image):
         """A result as written: with colour preservation applied."""
-        return as_written(self.args.preserve_colors, image, self.photo)
+        return colors.recoloured(self.args.preserve_colors, image, self.photo)
 
     def plan(self):
         """What the run will do: a line, then one per stage, per input converted to sRGB, and the stages."""
@@ -610,9 +587,9 @@ class VideoRun:
         if args.flow == 'dis' and len(self.photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
             raise UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at least '
                             f'{flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow farneback')
-        self.frames = [content_for(args.preserve_colors, photo) for photo in self.photos]
+        self.frames = [colors.content_seen(args.preserve_colors, photo) for photo in self.photos]
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
-            styles_for(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
+            colors.styles_seen(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
         self.net = net or load_network(args)
         self.network = network_identity(args.network)
         import_tensorflow(args)
@@ -656,7 +633,8 @@ class VideoRun:
             steps.close()
         self.finished = video.finished_frames(self.directory, len(self.frames), self.clip.passes)
         if self.finished:
-            clip = [images.to_uint8(as_written(self.args.preserve_colors, images.read_image(path), self.photos[k]))
+            clip = [images.to_uint8(colors.recoloured(self.args.preserve_colors, images.read_image(path),
+                                                      self.photos[k]))
                     for k, path in enumerate(self.finished)]
             video.write_clip(self.args.output, clip, self.fps, overwrite=True)
             self._remember_partial(partial=len(self.finished) < len(self.frames) or stop is not None)
