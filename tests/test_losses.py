@@ -41,6 +41,21 @@ def test_gram_matrix(rng):
     np.testing.assert_allclose(G, expected, rtol=1e-12)
 
 
+def test_gram_matrix_gradient_for_any_upstream_gradient(rng):
+    """gram_matrix's own gradient, F (dL/dG + dL/dG'), against the closed form for L = sum(G o W) with W not
+    symmetric (a symmetric W would hide 2 F dL/dG), in one product where TensorFlow's takes two."""
+    import tensorflow.compat.v1 as tf
+    F, W = rng.normal(size=(1, 4, 7, 5)), rng.normal(size=(5, 5))
+    value, (dF, _) = evaluate(lambda F, W: tf.reduce_sum(losses.gram_matrix(F) * W), F, W)
+    M_by_N = F[0].reshape(-1, 5)
+    np.testing.assert_allclose(dF[0].reshape(-1, 5), M_by_N @ (W + W.T), rtol=1e-12)
+    graph = tf.Graph()
+    with graph.as_default():
+        G = losses.gram_matrix(tf.placeholder(tf.float32, (1, 4, 7, 5)))
+        tf.gradients(G, G.op.inputs[0])
+    assert [op.type for op in graph.get_operations()].count('MatMul') == 2  # the Gram and its gradient
+
+
 def test_style_layer_loss_and_the_papers_gradient(rng):
     N, h, w = 6, 4, 5
     M = h * w
