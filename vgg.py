@@ -377,8 +377,8 @@ ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient
 def _conv3x3(x, kernel, dtype):
     """A 3x3 convolution with stride 1 and SAME padding whose gradient with respect to its input is taken as a
     forward convolution of the incoming gradient with the kernel rotated by 180 degrees, input and output
-    channels swapped. That is the same sum, exactly; TensorFlow's forward convolution with a constant kernel runs
-    faster than its Conv2DBackpropInput on the CPU (docs/performance.md)."""
+    channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
+    Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
     _register_rotated_input_gradient()
@@ -393,11 +393,9 @@ def _register_rotated_input_gradient():
     import tensorflow.compat.v1 as tf
 
     def rotated_input_gradient(op, dy):
-        kernel = tf.get_static_value(op.inputs[1])  # [height, width, in, out], a constant's value
-        # Rotated by 180 degrees, in and out swapped, here rather than in the graph: oneDNN keeps its own layout
-        # of a constant kernel, but converts a computed one at every call (a third slower at 512 px, measured).
-        backward = np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)))
-        return tf.nn.conv2d(dy, tf.constant(backward, dtype=op.inputs[1].dtype), strides=1, padding='SAME'), None
+        kernel = op.inputs[1]  # [height, width, in, out]: rotated by 180 degrees, in and out swapped
+        backward = tf.transpose(tf.reverse(kernel, axis=[0, 1]), perm=[0, 1, 3, 2])
+        return tf.nn.conv2d(dy, backward, strides=1, padding='SAME'), None  # the kernel is a constant
 
     try:
         tf.RegisterGradient(ROTATED_INPUT_GRADIENT)(rotated_input_gradient)
