@@ -268,8 +268,8 @@ class _Flows:
         """A stylized frame b warped onto frame a's grid, and where it came from inside frame b (flow.warp).
         By cubic B-splines, not the authors' bilinear warp: each later frame starts from the previous one
         warped, so a clip resamples its paint once a frame, and bilinear sampling at sub-pixel shifts blurs
-        it a little more each time (after 9 frames of a pan, the last frame of a clip kept 0.76 of the first's
-        sharpness; docs/video.md). Clipped to 0..255, which the splines overshoot at sharp edges."""
+        it a little more each time (issue 17: the last of 10 frames of a pan kept 0.76 of the first's sharpness;
+        docs/video.md). Clipped to 0..255, which the splines overshoot at sharp edges."""
         warped, inside = flow.warp(image, self.flow(a, b), 'cubic')
         return np.clip(warped, *images.PIXEL_RANGE).astype(np.float32), inside
 
@@ -324,7 +324,8 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None,
     passes 1: the single-pass algorithm. The first frame starts as stylize.stylize would: from clip.init
     ('content': the frame, 'style': the first style image at the frames' size) with the settings' noise_blend,
     or from white noise; every later frame i starts from x_{i-1} warped by the flow from frame i to i-1, its
-    pixels from outside frame i-1 set to the mean pixel (as the authors' code), and adds
+    pixels from outside frame i-1 taken from content frame i recoloured (entering_filled; the authors: the mean
+    pixel), and adds
     gamma_t sum_j L_temporal(x_i, w(x_{i-j}), c_long) over the previous long_term frames j (c_long: see
     flow.long_term_weights). iterations: (first frame, later frames).
     passes > 1: the multi-pass algorithm. Pass 1 stylizes every frame from its usual start (as the first);
