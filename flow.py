@@ -58,10 +58,23 @@ def _bilinear(image, x, y):
     return (1 - fy) * top + fy * bottom
 
 
-def warp(image, flow, fill=None):
+def _cubic(image, x, y):
+    """image [height, width, channels] sampled at the points (x, y), all inside the image, by interpolating
+    cubic B-splines (borders continued by their nearest pixel)."""
+    from scipy.ndimage import map_coordinates
+
+    return np.stack([map_coordinates(image[:, :, k], [y, x], order=3, mode='nearest')
+                     for k in range(image.shape[2])], axis=2)
+
+
+INTERPOLATIONS = {'bilinear': _bilinear, 'cubic': _cubic}
+
+
+def warp(image, flow, interpolation='bilinear'):
     """image [height, width, channels] (or [height, width]) brought onto the grid of the flow's frame:
-    bilinear image(p + flow(p)). Returns (warped, inside): inside is True where p + flow(p) lies within the
-    image; elsewhere the warped pixel is `fill` (a value per channel), or the nearest border pixel if None."""
+    image(p + flow(p)), interpolated bilinearly or by cubic B-splines ('cubic': sharper, see video.py).
+    Returns (warped, inside): inside is True where p + flow(p) lies within the image; elsewhere the warped
+    pixel is the image's nearest border pixel."""
     image = np.asarray(image, np.float64)
     flat = image.ndim == 2
     if flat:
@@ -70,9 +83,7 @@ def warp(image, flow, fill=None):
     rows, columns = np.mgrid[0:height, 0:width]
     x, y = columns + flow[:, :, 0].astype(np.float64), rows + flow[:, :, 1].astype(np.float64)
     inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-    warped = _bilinear(image, np.clip(x, 0, width - 1), np.clip(y, 0, height - 1))
-    if fill is not None:
-        warped[~inside] = fill
+    warped = INTERPOLATIONS[interpolation](image, np.clip(x, 0, width - 1), np.clip(y, 0, height - 1))
     return (warped[:, :, 0] if flat else warped), inside
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import colors
 import files
 import flow
 import images
@@ -263,9 +264,28 @@ class _Flows:
             self.seconds += time.perf_counter() - started
         return self.cache['c', a, b]
 
-    def warped(self, image, a, b, fill=None):
-        """image (frame b's) warped onto frame a's grid."""
-        return flow.warp(image, self.flow(a, b), fill)[0].astype(np.float32)
+    def warped(self, image, a, b):
+        """A stylized frame b warped onto frame a's grid, and where it came from inside frame b (flow.warp).
+        By cubic B-splines, not the authors' bilinear warp: each later frame starts from the previous one
+        warped, so a clip resamples its paint once a frame, and bilinear sampling at sub-pixel shifts blurs
+        it a little more each time (issue 17: the last of 10 frames of a pan kept 0.76 of the first's sharpness;
+        docs/video.md). Clipped to 0..255, which the splines overshoot at sharp edges."""
+        warped, inside = flow.warp(image, self.flow(a, b), 'cubic')
+        return np.clip(warped, *images.PIXEL_RANGE).astype(np.float32), inside
+
+
+def entering_filled(warped, inside, content):
+    """The start of a later frame: the previous stylized frame warped, its pixels from outside that frame
+    (the strip a pan brings in) taken from the content frame recoloured to the warped pixels' RGB mean and
+    covariance (colors.match_histogram). The authors' code starts them from the mean pixel: flat grey, which the
+    few iterations of a later frame do not paint and the temporal loss keeps in the frames after."""
+    if inside.all():
+        return warped
+    if not inside.any():  # nothing of the previous frame is seen: the content frame's own colours
+        return np.asarray(content, np.float32)
+    start = warped.copy()
+    start[~inside] = colors.match_histogram(content, warped[inside])[~inside]
+    return start
 
 
 def schedule(count, passes):
@@ -304,7 +324,8 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None,
     passes 1: the single-pass algorithm. The first frame starts as stylize.stylize would: from clip.init
     ('content': the frame, 'style': the first style image at the frames' size) with the settings' noise_blend,
     or from white noise; every later frame i starts from x_{i-1} warped by the flow from frame i to i-1, its
-    pixels from outside frame i-1 set to the mean pixel (as the authors' code), and adds
+    pixels from outside frame i-1 taken from content frame i recoloured (entering_filled; the authors: the mean
+    pixel), and adds
     gamma_t sum_j L_temporal(x_i, w(x_{i-j}), c_long) over the previous long_term frames j (c_long: see
     flow.long_term_weights). iterations: (first frame, later frames).
     passes > 1: the multi-pass algorithm. Pass 1 stylizes every frame from its usual start (as the first);
@@ -328,7 +349,6 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None,
                                                   multipass)
     initial = {'noise': None, 'content': lambda k: frames[k],
                'style': lambda k: images.resize(styles[0], height, width)}[clip.init]
-    mean_pixel = np.asarray(net.mean_pixel, np.float32)
     _make_frames_directory(directory, settings, clip)
     flows = _Flows(frames, clip.flow_method)
     steps = list(schedule(count, passes))
@@ -346,15 +366,15 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None,
         frame_started, flow_before = time.perf_counter(), flows.seconds
         content, start, blend, targets = frames[frame], None, 0.0, None
         if not multipass and frame > 0:
-            start = flows.warped(images.read_image(frame_path(directory, frame - 1, 1)), frame, frame - 1, mean_pixel)
             previous = [frame - j for j in range(1, clip.long_term + 1) if frame - j >= 0]
             c_long = flow.long_term_weights([flows.weights(frame, j) for j in previous])
-            targets = [(flows.warped(images.read_image(frame_path(directory, j, 1)), frame, j, mean_pixel), c)
-                       for j, c in zip(previous, c_long)]
+            warped = [flows.warped(images.read_image(frame_path(directory, j, 1)), frame, j) for j in previous]
+            start = entering_filled(*warped[0], content)
+            targets = [(image, c) for (image, _), c in zip(warped, c_long)]
         elif pass_ > 1:
             start = images.read_image(frame_path(directory, frame, pass_ - 1))
             if neighbour is not None:
-                warped = flows.warped(images.read_image(frame_path(directory, neighbour, pass_)), frame, neighbour)
+                warped, _ = flows.warped(images.read_image(frame_path(directory, neighbour, pass_)), frame, neighbour)
                 c = flows.weights(frame, neighbour)[:, :, None]
                 start = (start + clip.blend_weight * c * warped) / (1 + clip.blend_weight * c)
                 if pass_ >= passes // 2 + 1:

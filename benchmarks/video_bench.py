@@ -5,13 +5,17 @@ error of a clip stylized frame by frame, with the temporal loss, with long-term 
     python benchmarks/video_bench.py speed --sizes 256,512          # random-weight VGG-19 of the real size
     python benchmarks/video_bench.py coherence                       # a generated texture clip
     python benchmarks/video_bench.py coherence --image photo.jpg --style painting.jpg \\
-        --network imagenet-vgg-verydeep-19.mat --sheet frames.png
+        --network imagenet-vgg-verydeep-19.mat --motions pan-zoom,zoom,rotation --methods warped,temporal \\
+        --sheet frames.png
 
-The coherence clip is generated here: a window over an image (or a smooth random texture) that moves and
-zooms in a little every frame, so its true optical flow is known in closed form. The temporal error of a
-stylized clip x is the paper's measure, the mean over frames k > 1 of (1/D) sum c (x_k - w(x_{k-1}))^2, with
-the true flow for w and c (the consistency weights of the true flows: 0 only where a pixel came from outside
-the previous frame).
+The coherence clips are generated here: a window over an image (or a smooth random texture) that pans and
+zooms in, zooms out, or turns a little every frame (MOTIONS), so its true optical flow is known in closed form.
+Each stylized clip x gets three scores: its temporal error, the paper's measure, the mean over frames k > 1 of
+(1/D) sum c (x_k - w(x_{k-1}))^2 with the true flow for w and c (the consistency weights of the true flows: 0
+only where a pixel came from outside the previous frame); its sharpness, the last frame's mean gradient
+magnitude over the first's, divided by the content's own ratio; and the standard deviation and mean of the
+entering strip (the last frame's pixels from outside the first frame) against the same pixels of the first
+frame, which a strip painted like the rest matches.
 """
 import argparse
 import os
@@ -27,6 +31,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import devices  # noqa: E402
+import files  # noqa: E402
 import flow  # noqa: E402
 import images  # noqa: E402
 import stylize  # noqa: E402
@@ -34,44 +39,59 @@ import vgg  # noqa: E402
 import video  # noqa: E402
 
 ASPECT = 3 / 4
-SHIFT = (2.0, 0.7)  # the window's motion per frame, in output pixels
-ZOOM = 0.985  # the window's scale per frame: zooming in by 1.5 %
+# The clips' motions, per frame: the window's shift (output pixels, x and y), its scale (source pixels per output
+# pixel; below 1 zooms in) and its rotation (degrees). All keep the true optical flow known in closed form.
+MOTIONS = {
+    'pan-zoom': ((2.0, 0.7), 0.985, 0.0),  # right and down, zooming in by 1.5 %: a strip enters at the right
+    'zoom': ((0.0, 0.0), 1 / 0.985, 0.0),  # zooming out by 1.5 %: a border enters on every side
+    'rotation': ((0.0, 0.0), 1.0, 1.0),  # turning by 1 degree: the corners enter
+}
+METHODS = ('independent', 'warped', 'temporal', 'temporal/10', 'long-term', 'multi-pass')  # see methods()
 SETTINGS = dict(seed=0)  # every run from the same white noise, on the CPU (PLACEMENT)
 
 
 # The generated clip
 
-def window(k, height, width, source_shape, start_scale):
-    """The window of frame k: its centre in source pixels (x, y) and source pixels per output pixel."""
-    scale = start_scale * ZOOM ** k
-    centre = (source_shape[1] * 0.45 + k * SHIFT[0] * start_scale, source_shape[0] * 0.5 + k * SHIFT[1] * start_scale)
-    return np.array(centre), scale
+def window(k, motion, source_shape, start_scale):
+    """The window of frame k: its centre in source pixels (x, y), source pixels per output pixel, and its
+    rotation in radians."""
+    shift, zoom, degrees = MOTIONS[motion]
+    centre = (source_shape[1] * 0.45 + k * shift[0] * start_scale, source_shape[0] * 0.5 + k * shift[1] * start_scale)
+    return np.array(centre), start_scale * zoom ** k, np.radians(degrees * k)
 
 
-def true_flow(k, j, height, width, source_shape, start_scale):
-    """The exact flow of frame k towards frame j: where each pixel's source point appears in frame j."""
-    centre_k, scale_k = window(k, height, width, source_shape, start_scale)
-    centre_j, scale_j = window(j, height, width, source_shape, start_scale)
+def _rotation(angle):
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def source_points(k, motion, height, width, source_shape, start_scale):
+    """Where each pixel of frame k lies in the source image: [height, width, 2] of (x, y)."""
+    centre, scale, angle = window(k, motion, source_shape, start_scale)
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float64)
+    offsets = np.stack([columns - (width - 1) / 2, rows - (height - 1) / 2], axis=2)
+    return centre + scale * offsets @ _rotation(angle).T
+
+
+def true_flow(k, j, motion, height, width, source_shape, start_scale):
+    """The exact flow of frame k towards frame j: where each pixel's source point appears in frame j."""
+    source = source_points(k, motion, height, width, source_shape, start_scale)
+    centre, scale, angle = window(j, motion, source_shape, start_scale)
     middle = np.array([(width - 1) / 2, (height - 1) / 2])
-    points = np.stack([columns, rows], axis=2)
-    source = centre_k + (points - middle) * scale_k
-    return (middle + (source - centre_j) / scale_j - points).astype(np.float32)
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float64)
+    seen = middle + (source - centre) @ _rotation(-angle).T / scale
+    return (seen - np.stack([columns, rows], axis=2)).astype(np.float32)
 
 
-def make_clip(source, count, height, width):
-    """`count` frames of the moving, zooming window over `source` (RGB 0..255), and the window's first scale."""
+def make_clip(source, count, height, width, motion):
+    """`count` frames of the moving window over `source` (RGB 0..255), and the window's first scale."""
     from scipy.ndimage import gaussian_filter, map_coordinates
     start_scale = source.shape[1] * 0.6 / width
     blurred = gaussian_filter(source, (0.5 * start_scale, 0.5 * start_scale, 0))  # no aliasing when sampling
     frames = []
     for k in range(count):
-        centre, scale = window(k, height, width, source.shape, start_scale)
-        rows, columns = np.mgrid[0:height, 0:width].astype(np.float64)
-        x = centre[0] + (columns - (width - 1) / 2) * scale
-        y = centre[1] + (rows - (height - 1) / 2) * scale
-        frames.append(np.stack([map_coordinates(blurred[:, :, c], [y, x], order=3, mode='reflect')
-                                for c in range(3)], axis=2).clip(0, 255).astype(np.float32))
+        points = source_points(k, motion, height, width, source.shape, start_scale)
+        frames.append(np.stack([map_coordinates(blurred[:, :, c], [points[:, :, 1], points[:, :, 0]], order=3,
+                                                mode='reflect') for c in range(3)], axis=2).clip(0, 255).astype(np.float32))
     return frames, start_scale
 
 
@@ -92,85 +112,134 @@ def temporal_error(stylized, flows):
     return float(np.mean(errors))
 
 
+def sharpness(image):
+    """The mean gradient magnitude of an image's luma (central differences)."""
+    rows, columns = np.gradient(np.asarray(image, np.float64) @ np.array([0.299, 0.587, 0.114]))
+    return float(np.mean(np.hypot(rows, columns)))
+
+
+def strip_statistics(image, strip):
+    """The standard deviation (the channels' mean) and the mean pixel of an image over a mask."""
+    pixels = np.asarray(image, np.float64)[strip]
+    return float(np.mean(pixels.std(axis=0))), pixels.mean(axis=0)
+
+
+def scores(stylized, frames, flows, strip):
+    """The temporal error under the true flows; the last frame's sharpness over the first's, divided by the
+    content's own ratio (1: as sharp as the first frame, for this content); the entering strip's standard
+    deviation and mean in the last frame and over the same pixels in the first."""
+    ratio = sharpness(stylized[-1]) / sharpness(stylized[0]) / (sharpness(frames[-1]) / sharpness(frames[0]))
+    return dict(error=temporal_error(stylized, flows), sharpness=ratio, last=strip_statistics(stylized[-1], strip),
+                first=strip_statistics(stylized[0], strip))
+
+
 def run_clip(net, frames, styles, directory, **clip):
-    """video.stylize_clip with these ClipSettings to the end; returns the finished frames and the seconds it
-    took."""
+    """video.stylize_clip with these ClipSettings to the end, with the settings the command line gives a clip
+    (a single pass stops a frame early as the authors' code does); returns the finished frames and the seconds
+    it took."""
     started = time.perf_counter()
     clip = video.ClipSettings(**clip)
-    for _ in video.stylize_clip(net, frames, styles, directory, stylize.Settings(**SETTINGS), clip,
-                                devices.Placement(('/cpu:0',))):
+    settings = stylize.Settings(**SETTINGS, tolerance=video.FRAME_TOLERANCE if clip.passes == 1 else 0.0)
+    for _ in video.stylize_clip(net, frames, styles, directory, settings, clip, devices.Placement(('/cpu:0',))):
         pass
     paths = video.finished_frames(directory, len(frames), clip.passes)
     return [images.read_image(path) for path in paths], time.perf_counter() - started
+
+
+def methods(args, height, width):
+    """The methods compared: key -> (name, kind, ClipSettings options)."""
+    first, later = args.iterations
+    return {
+        'independent': ('frame by frame (each from white noise, gamma_t = 0)', 'independent', {}),
+        'warped': ('previous frame warped as start, gamma_t = 0', 'single', dict(temporal_weight=0.0)),
+        'temporal': ('+ temporal loss (short-term, default gamma_t)', 'single', {}),
+        'temporal/10': ('+ temporal loss, gamma_t / 10', 'single', dict(temporal_weight=video.default_temporal_weight(
+            height, width, stylize.CONTENT_WEIGHT, stylize.CONTENT_LAYERS[0]) / 10)),
+        'long-term': (f'+ long-term consistency, J = {args.long_term}', 'single', dict(long_term=args.long_term)),
+        'multi-pass': (f'multi-pass, {args.passes} passes of {args.pass_iterations} iterations', 'multi',
+                       dict(passes=args.passes, iterations=(args.pass_iterations,))),
+    }
+
+
+def load_network(path):
+    if path:
+        return vgg.load_net(path)
+    import synthetic_vgg
+    path = os.path.join(tempfile.mkdtemp(), 'random-vgg19.mat')
+    synthetic_vgg.write_current(path, synthetic_vgg.random_conv_weights(seed=0))
+    return vgg.load_net(path)
 
 
 def coherence(args):
     width = args.size
     height = round(width * ASPECT)
     source = images.read_image(args.image) if args.image else texture(600, 800)
-    frames, start_scale = make_clip(source, args.frames, height, width)
-    flows = [None] + [(true_flow(k, k - 1, height, width, source.shape, start_scale),
-                       true_flow(k - 1, k, height, width, source.shape, start_scale)) for k in range(1, args.frames)]
-    estimated = [flow.optical_flow(frames[k], frames[k - 1]) for k in range(1, args.frames)]
-    endpoint = np.mean([np.hypot(*(e - f[0]).transpose(2, 0, 1))[8:-8, 8:-8].mean()
-                        for e, f in zip(estimated, flows[1:])])
-    print(f'clip: {args.frames} frames of {width}x{height}; DIS flow vs the true flow: mean endpoint error '
-          f'{endpoint:.3f} px (8 px from the borders)', flush=True)
     style = images.read_image(args.style) if args.style else texture(height, width, seed=1)
     styles = [images.scaled_style(style, width, 1.0)]
-    if args.network:
-        net = vgg.load_net(args.network)
-    else:
-        import synthetic_vgg
-        path = os.path.join(tempfile.mkdtemp(), 'random-vgg19.mat')
-        synthetic_vgg.write_current(path, synthetic_vgg.random_conv_weights(seed=0))
-        net = vgg.load_net(path)
+    net = load_network(args.network)
     first, later = args.iterations
-    runs = [
-        ('frame by frame (each from white noise, gamma_t = 0)', 'independent', {}),
-        ('previous frame warped as start, gamma_t = 0', 'single', dict(temporal_weight=0.0)),
-        ('+ temporal loss (short-term, default gamma_t)', 'single', {}),
-        ('+ temporal loss, gamma_t / 10', 'single', dict(temporal_weight=video.default_temporal_weight(
-            height, width, stylize.CONTENT_WEIGHT, stylize.CONTENT_LAYERS[0]) / 10)),
-        (f'+ long-term consistency, J = {args.long_term}', 'single', dict(long_term=args.long_term)),
-        (f'multi-pass, {args.passes} passes of {args.pass_iterations} iterations', 'multi',
-         dict(passes=args.passes, iterations=(args.pass_iterations,))),
-    ]
-    rows, results = [], {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for number, (name, kind, options) in enumerate(runs):
-            directory = os.path.join(scratch, str(number))
-            if kind == 'independent':
-                stylized, seconds = [], 0.0
-                for k, frame in enumerate(frames):
-                    result, took = run_clip(net, [frame], styles, os.path.join(directory, str(k)),
-                                            iterations=(first,))
-                    stylized += result
-                    seconds += took
-            else:
-                options.setdefault('iterations', (first, later))
-                stylized, seconds = run_clip(net, frames, styles, directory, **options)
-            error = temporal_error(stylized, flows)
-            rows.append((name, error, seconds))
-            results[name] = stylized
-            print(f'{name}: temporal error {error:.1f}  ({seconds:.0f} s)', flush=True)
-    print('\n| method | temporal error | time |\n| --- | --- | --- |')
-    for name, error, seconds in rows:
-        print(f'| {name} | {error:.1f} | {seconds:.0f} s |')
+    runs = methods(args, height, width)
+    rows, sheet = [], []
+    for motion in args.motions:
+        frames, start_scale = make_clip(source, args.frames, height, width, motion)
+        flows = [None] + [(true_flow(k, k - 1, motion, height, width, source.shape, start_scale),
+                           true_flow(k - 1, k, motion, height, width, source.shape, start_scale))
+                          for k in range(1, args.frames)]
+        # the entering strip: the last frame's pixels whose source lies outside the first frame
+        _, seen_first = flow.warp(np.zeros((height, width)), true_flow(args.frames - 1, 0, motion, height, width,
+                                                                       source.shape, start_scale))
+        strip = ~seen_first
+        estimated = [flow.optical_flow(frames[k], frames[k - 1]) for k in range(1, args.frames)]
+        endpoint = np.mean([np.hypot(*(e - f[0]).transpose(2, 0, 1))[8:-8, 8:-8].mean()
+                            for e, f in zip(estimated, flows[1:])])
+        content = scores(frames, frames, flows, strip)
+        print(f'{motion}: {args.frames} frames of {width}x{height}; DIS flow vs the true flow: mean endpoint error '
+              f'{endpoint:.3f} px (8 px from the borders); the content\'s own temporal error '
+              f'{content["error"]:.1f}; entering strip {100 * strip.mean():.1f} % of the last frame', flush=True)
+        sheet.append((f'{motion}: content', frames))
+        with tempfile.TemporaryDirectory() as scratch:
+            for key in args.methods:
+                name, kind, options = runs[key]
+                directory = os.path.join(scratch, key.replace('/', '-'))
+                if kind == 'independent':
+                    stylized, seconds = [], 0.0
+                    for k, frame in enumerate(frames):
+                        result, took = run_clip(net, [frame], styles, os.path.join(directory, str(k)),
+                                                iterations=(first,))
+                        stylized += result
+                        seconds += took
+                else:
+                    stylized, seconds = run_clip(net, frames, styles, directory,
+                                                 **{'iterations': (first, later), **options})
+                score = scores(stylized, frames, flows, strip)
+                rows.append((motion, name, score, seconds))
+                sheet.append((f'{motion}: {name}', stylized))
+                print(f'{motion}, {name}: temporal error {score["error"]:.1f}, sharpness {score["sharpness"]:.2f}, '
+                      f'entering strip std {score["last"][0]:.0f} (first frame {score["first"][0]:.0f})  '
+                      f'({seconds:.0f} s)', flush=True)
+    print('\n| clip | method | temporal error | sharpness, last / first | entering strip std, last (first) | '
+          'its mean, last (first) | time |\n| --- | --- | --- | --- | --- | --- | --- |')
+    for motion, name, score, seconds in rows:
+        means = [' '.join(f'{v:.0f}' for v in score[frame][1]) for frame in ('last', 'first')]
+        print(f'| {motion} | {name} | {score["error"]:.1f} | {score["sharpness"]:.2f} | {score["last"][0]:.0f} '
+              f'({score["first"][0]:.0f}) | {means[0]} ({means[1]}) | {seconds:.0f} s |')
     if args.sheet:
-        write_sheet(args.sheet, frames, [(name, results[name]) for name, _, _ in rows])
+        write_sheet(args.sheet, sheet, args.sheet_frames)
 
 
-def write_sheet(path, frames, rows):
-    """The content frames above each method's frames, side by side, unlabelled rows in the table's order."""
+def write_sheet(path, rows, shown=None):
+    """Rows of frames side by side, unlabelled, in the order printed: each clip's content, then its methods.
+    shown: the frames to show (0-based), default all."""
     from PIL import Image
-    height, width = frames[0].shape[:2]
-    sheet = np.full(((len(rows) + 1) * (height + 4), len(frames) * (width + 4), 3), 255, np.uint8)
-    for r, row in enumerate([frames] + [stylized for _, stylized in rows]):
-        for k, image in enumerate(row):
-            sheet[r * (height + 4):r * (height + 4) + height, k * (width + 4):k * (width + 4) + width] = \
-                images.to_uint8(image)
-    Image.fromarray(sheet).save(path)
+    height, width = rows[0][1][0].shape[:2]
+    shown = range(len(rows[0][1])) if shown is None else shown
+    sheet = np.full((len(rows) * (height + 4), len(shown) * (width + 4), 3), 255, np.uint8)
+    for r, (_, frames) in enumerate(rows):
+        for column, k in enumerate(shown):
+            sheet[r * (height + 4):r * (height + 4) + height, column * (width + 4):column * (width + 4) + width] = \
+                images.to_uint8(frames[k])
+    files.write_atomically(path, lambda f: Image.fromarray(sheet).save(f, format=Image.registered_extensions()[
+        os.path.splitext(path)[1].lower()], quality=90))
     print(f'wrote {path}')
 
 
@@ -186,7 +255,7 @@ def speed(args):
         flow.optical_flow(texture(16, 32), texture(16, 32))  # OpenCV's import is not the flow's time
         for size in args.sizes:
             height = round(size * ASPECT)
-            frames, _ = make_clip(texture(600, 800), 2, height, size)
+            frames, _ = make_clip(texture(600, 800), 2, height, size, 'pan-zoom')
             style = texture(height, size, seed=1)
             stamps = {0: [], 1: []}
             done = {}
@@ -217,6 +286,17 @@ def speed(args):
               f'{total:.0f} | {100 * flow_seconds / total:.3f} % |')
 
 
+def names(allowed):
+    """An argparse type: comma-separated names, each one of `allowed`."""
+    def parse(text):
+        chosen = text.split(',')
+        unknown = [name for name in chosen if name not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f'unknown {", ".join(unknown)}; choose from {", ".join(allowed)}')
+        return chosen
+    return parse
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
@@ -235,7 +315,13 @@ def main():
     table.add_argument('--long-term', type=int, default=3)
     table.add_argument('--passes', type=int, default=6)
     table.add_argument('--pass-iterations', type=int, default=15)
-    table.add_argument('--sheet', help='write the frames side by side to this image')
+    table.add_argument('--motions', type=names(MOTIONS), default=['pan-zoom'],
+                       help=f'the clips, comma-separated: {", ".join(MOTIONS)}')
+    table.add_argument('--methods', type=names(METHODS), default=list(METHODS),
+                       help=f'the methods compared, comma-separated: {", ".join(METHODS)}')
+    table.add_argument('--sheet', help='write the frames side by side to this image (PNG or JPEG)')
+    table.add_argument('--sheet-frames', type=lambda text: [int(v) - 1 for v in text.split(',')],
+                       help='the frames the sheet shows, counted from 1 (default all)')
     args = parser.parse_args()
     (speed if args.command == 'speed' else coherence)(args)
 

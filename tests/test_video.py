@@ -152,6 +152,58 @@ def test_the_temporal_loss_lowers_the_temporal_error(clip):
     assert temporal_error(coherent, contents) < 0.5 * temporal_error(plain, contents)
 
 
+def test_entering_pixels_start_from_the_content_recoloured_to_the_paint():
+    """The pixels a warp brings in from outside the previous frame start as the content frame with the RGB mean
+    and covariance of the warped paint, x' = Sigma_w^1/2 Sigma_c^-1/2 (x - mu_c) + mu_w, computed here with
+    scipy's matrix square root; the others keep the warped paint."""
+    from scipy.linalg import sqrtm
+    rng = np.random.default_rng(3)
+    content = np.clip(rng.normal(0, 1, (12, 16, 3)) @ [[40, 10, 0], [5, 30, 10], [0, 10, 35]] + 120, 0, 255)
+    paint = np.clip(rng.normal(0, 1, (12, 16, 3)) @ [[20, 5, 5], [0, 15, 5], [0, 0, 25]] + [60, 90, 150], 0, 255)
+    inside = np.ones((12, 16), bool)
+    inside[:, -4:] = False  # a strip entering at the right
+    inside[-2:, :] = False  # and at the bottom
+    mu_w, sigma_w = paint[inside].mean(axis=0), np.cov(paint[inside].T, bias=True)
+    mu_c, sigma_c = content.reshape(-1, 3).mean(axis=0), np.cov(content.reshape(-1, 3).T, bias=True)
+    expected = np.clip((content - mu_c) @ (np.real(sqrtm(sigma_w)) @ np.linalg.inv(np.real(sqrtm(sigma_c)))).T + mu_w,
+                       0, 255)
+    start = video.entering_filled(paint.astype(np.float32), inside, content)
+    np.testing.assert_array_equal(start[inside], paint.astype(np.float32)[inside])
+    np.testing.assert_allclose(start[~inside], expected[~inside], atol=0.05)
+    everywhere = np.ones((12, 16), bool)
+    np.testing.assert_array_equal(video.entering_filled(paint, everywhere, content), paint)
+
+
+def panned_texture(count, height, width, step):
+    """A smooth random texture seen through a window moving `step` px right per frame."""
+    from scipy.ndimage import gaussian_filter
+    texture = gaussian_filter(np.random.default_rng(4).uniform(0, 255, (height, width + step * count, 3)),
+                              (1.5, 1.5, 0))
+    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255
+    return [texture[:, k * step:k * step + width].astype(np.float32) for k in range(count)]
+
+
+def test_a_later_frame_starts_from_the_previous_warped_with_the_entering_strip_painted(net, tmp_path):
+    """With no iterations a later frame is its start (Adam: scipy's L-BFGS-B takes a step even at maxiter 0):
+    frame 1 as written, warped by cubic B-splines along the flow, the strip a 4 px pan brings in from the
+    content recoloured (see the test above), not the mean pixel."""
+    import devices
+    import stylize
+    frames = panned_texture(2, 24, 32, 4)
+    settings = stylize.Settings(style_layers=('relu1_1',), content_layers=('relu1_2',), seed=0, optimizer='adam')
+    directory = str(tmp_path / 'frames')
+    for _ in video.stylize_clip(net, frames, [random_image(20, 20, seed=2)], directory, settings,
+                                video.ClipSettings(iterations=(3, 0)), devices.Placement(('/cpu:0',))):
+        pass
+    first, second = [images.read_image(path) for path in video.finished_frames(directory, 2, 1)]
+    warped, inside = flow.warp(first, flow.optical_flow(frames[1], frames[0]), 'cubic')
+    expected = video.entering_filled(np.clip(warped, 0, 255).astype(np.float32), inside, frames[1])
+    assert np.abs(second - expected).max() <= 0.5 + 1e-3  # the frame is written in 8 bits
+    strip = second[~inside]
+    assert len(strip) >= 3 * 24  # about 4 columns
+    assert strip.std(axis=0).mean() > 10  # painted, where the mean pixel was flat
+
+
 def test_an_interrupted_clip_resumes_to_the_uninterrupted_result(clip):
     assert neural_style.main(clip_args(clip, '--iterations', '3,2', output='whole.mp4')) == 0
     whole, _ = frames_of(clip, 'whole.mp4')
