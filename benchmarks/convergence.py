@@ -191,6 +191,10 @@ def report(args):
     for stem in args.results:
         results = json.load(open(stem + '.json'))
         runs, size = results['runs'], results['size']
+        if os.path.exists(stem + '-partial.json'):  # the run under way, or stopped: its rows so far
+            for key, record in json.load(open(stem + '-partial.json')).get('partial', {}).items():
+                if key not in runs and record:
+                    runs[key] = record
         pairs = sorted({key.split(' ')[0] for key in runs})
         print(f'\n{stem}: {size} px')
         for pair in pairs:
