@@ -6,8 +6,8 @@
 
 Each program runs as a user runs it, in a fresh process, at 512 px with its own defaults (ours: 1000 L-BFGS
 iterations; the peer's: 1000 Adam iterations, given --width 512 since it keeps the content's size by default;
-the photograph, examples/coffee.png, is 512x341, so both paint 512x341),
-twice each at two iteration counts, interleaved. The time of one iteration is the difference of the two wall
+the photograph, examples/coffee.png, is 512x341, so both paint 512x341), twice each at two iteration counts,
+interleaved. The time of one iteration is the difference of the two wall
 clock times over the difference of the counts; the set-up (TensorFlow's import, loading the weights, the targets,
 the first run) is what remains at the smaller count. The default command's time is then set-up + 1000 iterations.
 """
@@ -31,7 +31,8 @@ def ours(network, content, style, output, iterations):
 
 def peer(directory, network, content, style, output, iterations):
     return [sys.executable, os.path.join(directory, 'neural_style.py'), '--content', content, '--styles', style,
-            '--output', output, '--network', network, '--iterations', str(iterations), '--width', str(WIDTH), '--overwrite']
+            '--output', output, '--network', network, '--iterations', str(iterations), '--width', str(WIDTH),
+            '--overwrite']
 
 
 def wall_seconds(argv, cwd):

@@ -10,7 +10,8 @@
 iteration, with the evaluations of the objective and its gradient and the seconds taken, in OUT.json (written
 after each run, so that a long session can be resumed: finished runs are skipped; the run under way is in
 OUT-partial.json), and the best image every SNAPSHOT iterations as OUT-<pair>-<method>-<iteration>.png. The
-methods, all on the paper's objective with the defaults (alpha 1, beta 1e3, the paper's layers), from the same white noise unless said:
+methods, all on the paper's objective with the defaults (alpha 1, beta 1e3, the paper's layers), from the same
+white noise unless said:
 
     lbfgs-10, lbfgs-100   L-BFGS with a history of 10 (ours) and 100 (jcjohnson's, ProGamerGov's)
     adam                  Adam at our default rate

@@ -9,9 +9,10 @@ TensorFlow's 3x3 convolution speed at VGG-19's shapes, the floor an evaluation i
 
 Each program runs ITERATIONS iterations at 512x384 in this process, the runs of `Session.run` from the
 UNTRACED-th timed by the wall clock and those from the TRACED-th traced (TensorFlow's step stats, FULL_TRACE):
-the first runs compute the targets and prepare the graph. The table sums each operation type's time over the traced runs
-(on 2 threads the operations' times add up to more than the wall clock) and gives the untraced wall clock time
-of an iteration for comparison. The peer's graph is built by its own code (its stylize.stylize), unchanged.
+the first runs compute the targets and prepare the graph. The table sums each operation type's time over the
+traced optimization steps (on 2 threads the operations' times add up to more than the wall clock) and gives the
+untraced wall clock time of an iteration for comparison. The peer's graph is built by its own code (its
+stylize.stylize), unchanged.
 """
 import argparse
 import collections

@@ -90,8 +90,9 @@ def make_clip(source, count, height, width, motion):
     frames = []
     for k in range(count):
         points = source_points(k, motion, height, width, source.shape, start_scale)
-        frames.append(np.stack([map_coordinates(blurred[:, :, c], [points[:, :, 1], points[:, :, 0]], order=3,
-                                                mode='reflect') for c in range(3)], axis=2).clip(0, 255).astype(np.float32))
+        channels = [map_coordinates(blurred[:, :, c], [points[:, :, 1], points[:, :, 0]], order=3, mode='reflect')
+                    for c in range(3)]
+        frames.append(np.stack(channels, axis=2).clip(0, 255).astype(np.float32))
     return frames, start_scale
 
 

@@ -46,7 +46,7 @@ def test_gram_matrix_gradient_for_any_upstream_gradient(rng):
     symmetric (a symmetric W would hide 2 F dL/dG), in one product where TensorFlow's takes two."""
     import tensorflow.compat.v1 as tf
     F, W = rng.normal(size=(1, 4, 7, 5)), rng.normal(size=(5, 5))
-    value, (dF, _) = evaluate(lambda F, W: tf.reduce_sum(losses.gram_matrix(F) * W), F, W)
+    _, (dF, _) = evaluate(lambda F, W: tf.reduce_sum(losses.gram_matrix(F) * W), F, W)
     M_by_N = F[0].reshape(-1, 5)
     np.testing.assert_allclose(dF[0].reshape(-1, 5), M_by_N @ (W + W.T), rtol=1e-12)
     graph = tf.Graph()
