@@ -46,6 +46,7 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import devices  # noqa: E402
+import files  # noqa: E402
 import images  # noqa: E402
 import losses  # noqa: E402
 import stylize  # noqa: E402
@@ -68,9 +69,18 @@ def example(name):
                                                           if os.path.splitext(f)[0] == name)))
 
 
+def kept(record, row, image, snapshot, enough):
+    """Appends `row` (iteration, evaluations at full size, seconds, lowest objective) to `record`, writes `image`
+    every SNAPSHOT iterations, and says whether the lowest objective is at most `enough` (the run may stop)."""
+    record.append(row)
+    if row[0] % SNAPSHOT == 0:
+        snapshot(row[0], image)
+    return row[3] <= enough
+
+
 def run_method(net, method, content, style, size, iterations, snapshot, enough, record):
-    """Appends to `record`, for each iteration, (iteration, evaluations at full size, seconds, lowest objective),
-    up to its last iteration or the first where the lowest objective is at most `enough`."""
+    """Appends to `record` a row per iteration (kept), up to its last iteration or the first where the lowest
+    objective is at most `enough`."""
     height, width = images.output_size(content.shape, None, size)
     full_content = images.resize(content, height, width)
     full_style = images.scaled_style(style, width, 1.0)
@@ -82,10 +92,8 @@ def run_method(net, method, content, style, size, iterations, snapshot, enough, 
             settings = dataclasses.replace(settings, lbfgs_history=int(method.split('-')[1]))
         initial = full_content if method == 'content-start' else None
         for progress in stylize.stylize(net, full_content, [full_style], settings, initial=initial):
-            record.append((progress.iteration, progress.evaluations, progress.seconds, progress.best_total))
-            if progress.iteration % SNAPSHOT == 0:
-                snapshot(progress.iteration, progress.best_image)
-            if progress.best_total <= enough:
+            row = (progress.iteration, progress.evaluations, progress.seconds, progress.best_total)
+            if kept(record, row, progress.best_image, snapshot, enough):
                 break
     elif method == 'coarse-to-fine':
         fractions, counts = (0.5, 2 ** -0.5), (500, 200)
@@ -99,11 +107,9 @@ def run_method(net, method, content, style, size, iterations, snapshot, enough, 
                 done_seconds += last[1].seconds
             last = (stage, progress)
             if stage == len(stages) - 1:
-                record.append((progress.iteration, done_evaluations + progress.evaluations,
-                               done_seconds + progress.seconds, progress.best_total))
-                if progress.iteration % SNAPSHOT == 0:
-                    snapshot(progress.iteration, progress.best_image)
-                if progress.best_total <= enough:
+                row = (progress.iteration, done_evaluations + progress.evaluations, done_seconds + progress.seconds,
+                       progress.best_total)
+                if kept(record, row, progress.best_image, snapshot, enough):
                     break
     elif method == 'adam-averaged':
         adam_averaged(net, full_content, full_style, settings, snapshot, enough, record)
@@ -118,8 +124,7 @@ def adam_averaged(net, content, style, settings, snapshot, enough, record):
                                     settings.pooling, device)
     style_targets = [{name: (targets[1][1][name], targets[1][2][name]) for name in settings.style_layers}]
     x = vgg.preprocess(stylize.white_noise(content.shape, net.mean_pixel, settings.seed), net.mean_pixel)[None]
-    lower = vgg.preprocess(np.zeros_like(x), net.mean_pixel)
-    upper = vgg.preprocess(np.full_like(x, 255.0), net.mean_pixel)
+    lower, upper = (vgg.preprocess(np.full_like(x, bound), net.mean_pixel) for bound in images.PIXEL_RANGE)
     graph = tf.Graph()
     with graph.as_default():
         image = tf.placeholder(tf.float32, x.shape)
@@ -130,7 +135,7 @@ def adam_averaged(net, content, style, settings, snapshot, enough, record):
     with tf.Session(graph=graph) as session:
         for t in range(1, settings.iterations + 1):
             started = time.perf_counter()
-            _, g = session.run((total, gradient), {image: x})
+            g = session.run(gradient, {image: x})
             m = settings.beta1 * m + (1 - settings.beta1) * g
             v = settings.beta2 * v + (1 - settings.beta2) * g * g
             step = settings.learning_rate * np.sqrt(1 - settings.beta2 ** t) / (1 - settings.beta1 ** t)
@@ -140,10 +145,8 @@ def adam_averaged(net, content, style, settings, snapshot, enough, record):
             if t % AVERAGE_EVERY == 0:
                 averaged = average / (1 - AVERAGE_DECAY ** t)
                 best = min(best, float(session.run(total, {image: averaged})))
-                record.append((t, t, seconds, best))
-                if t % SNAPSHOT == 0:
-                    snapshot(t, np.clip(vgg.unprocess(averaged[0], net.mean_pixel), 0, 255))
-                if best <= enough:
+                picture = np.clip(vgg.unprocess(averaged[0], net.mean_pixel), *images.PIXEL_RANGE)
+                if kept(record, (t, t, seconds, best), picture, snapshot, enough):
                     break
 
 
@@ -174,9 +177,7 @@ def run(args):
 
 
 def save(path, results):
-    with open(path + '.tmp', 'w') as f:
-        json.dump(results, f)
-    os.replace(path + '.tmp', path)
+    files.write_atomically(path, lambda f: f.write(json.dumps(results).encode()))
 
 
 def fires(record, tolerance):
