@@ -35,7 +35,7 @@ class TracedSessions:
     TRACED-th, and the step stats of those from the TRACED-th on."""
 
     def __init__(self, tf):
-        self.tf, self.walls, self.stats, self.steps = tf, [], [], 0
+        self.walls, self.stats, self.steps = [], [], 0
         self.original = tf.Session.run
         traced = self
 
@@ -73,6 +73,7 @@ def operation_times(step_stats_list):
 
 
 def profile_ours(network, optimizer, content, style):
+    # Imported here, not at the top: the peer's checkout has modules of the same names (stylize, vgg).
     sys.path.insert(0, ROOT)
     import tensorflow.compat.v1 as tf
     import images
@@ -108,12 +109,15 @@ def profile_peer(directory, network, content, style):
     return sessions
 
 
+def operation_count(step_stats):
+    return sum(len(device.node_stats) for device in step_stats.dev_stats)
+
+
 def report(sessions):
     # The optimization steps: the traced runs with the most operations (the peer also evaluates its losses, a
     # forward pass each, at its last iteration).
-    most = max(sum(len(device.node_stats) for device in stats.dev_stats) for stats in sessions.stats)
-    optimization_runs = [stats for stats in sessions.stats
-                         if sum(len(device.node_stats) for device in stats.dev_stats) == most]
+    most = max(map(operation_count, sessions.stats))
+    optimization_runs = [stats for stats in sessions.stats if operation_count(stats) == most]
     times = operation_times(optimization_runs)
     total = sum(times.values())
     print(f'wall clock per run: {statistics.median(sessions.walls):.3f} s (median of {len(sessions.walls)} untraced); '
