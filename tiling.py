@@ -382,8 +382,8 @@ def add_total_variation(image, weight, gradient):
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
-# An upper bound of the peak RSS (issue 19 asks for at most 25% over it; with LBFGS_WORKER_BYTES below, an idle
-# L-BFGS run at 64 px peaks 1.34 times under it): fitted on peaks measured on the project's CPU machine
+# An upper bound of the peak RSS (issue 19 asks for at most 25% over it; with LBFGS_WORKER_BYTES below, it is 1.34
+# times an idle L-BFGS run's peak at 64 px, measured 2026-12-01): fitted on peaks measured on the project's CPU machine
 # (TensorFlow 2.21, 2026-12-01, 3 or 4 iterations, default layers) at 64x48, 192x144, 320x240, 640x480 and 1024x768
 # untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both, 4 to 14% under the estimate (issue 19:
 # the earlier fit was 9 to 27% under it at 1024x768 and with Adam; docs/large-outputs.md).
