@@ -149,7 +149,6 @@ def run_clip(net, frames, styles, directory, **clip):
 
 def methods(args, height, width):
     """The methods compared: key -> (name, kind, ClipSettings options)."""
-    first, later = args.iterations
     return {
         'independent': ('frame by frame (each from white noise, gamma_t = 0)', 'independent', {}),
         'warped': ('previous frame warped as start, gamma_t = 0', 'single', dict(temporal_weight=0.0)),
