@@ -32,6 +32,10 @@ FRAME_TOLERANCE = 1e-4  # artistic_video.lua -tol_loss_relative 0.0001 (the mult
 LONG_TERM = 1  # J: the previous frames tied to each frame; 1 is short-term consistency only (the code's default)
 VIDEO_EXTENSIONS = ('.mp4', '.mov', '.mkv', '.avi', '.m4v')  # written by ffmpeg with H.264
 FRAME_FORMAT = 'frame_{:05d}.png'
+# How frames follow from their inputs, in the frames directory's key: raised whenever that changes (2: previous frames
+# warped with cubic interpolation, entering pixels from the recoloured content), so that a rerun does not resume
+# frames made the older way.
+FRAMES_METHOD = 2
 
 
 class ClipError(Exception):
@@ -162,8 +166,8 @@ def write_clip(path, frames, fps, overwrite=False):
 def frames_directory(output, net, frames, styles, settings, clip):
     """Where the finished frames of a run go: beside the output, in `<output>.frames/<key>`, the key a hash of
     everything that decides them: the frames and styles as stylize_clip is given them, the network's weights,
-    the stylize.Settings and the ClipSettings. A rerun of the same finds its frames; any other run gets a
-    directory of its own. Made, with the settings as settings.json, by stylize_clip."""
+    the stylize.Settings, the ClipSettings and FRAMES_METHOD. A rerun of the same finds its frames; any other
+    run gets a directory of its own. Made, with the settings as settings.json, by stylize_clip."""
     digest = hashlib.sha256(json.dumps(_manifest(settings, clip), sort_keys=True).encode())
     for array in [*frames, *styles, net.mean_pixel, *(net.kernels[name] for name in sorted(net.kernels)),
                   *(net.biases[name] for name in sorted(net.biases))]:
@@ -172,7 +176,7 @@ def frames_directory(output, net, frames, styles, settings, clip):
 
 
 def _manifest(settings, clip):
-    return {'settings': dataclasses.asdict(settings), 'clip': dataclasses.asdict(clip)}
+    return {'method': FRAMES_METHOD, 'settings': dataclasses.asdict(settings), 'clip': dataclasses.asdict(clip)}
 
 
 def _make_frames_directory(directory, settings, clip):

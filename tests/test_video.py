@@ -251,6 +251,15 @@ def test_other_options_do_not_mix_frames(clip):
     assert len(os.listdir(clip['dir'] / 'a.gif.frames')) == 2
 
 
+def test_frames_of_an_older_method_are_not_resumed(clip, monkeypatch):
+    """The same command after the way frames are computed changed (video.FRAMES_METHOD) starts afresh."""
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--frames', '2', output='b.gif')) == 0
+    monkeypatch.setattr(video, 'FRAMES_METHOD', video.FRAMES_METHOD + 1)
+    assert neural_style.main(clip_args(clip, '--iterations', '1', '--frames', '2', '--overwrite',
+                                       output='b.gif')) == 0
+    assert len(os.listdir(clip['dir'] / 'b.gif.frames')) == 2
+
+
 def test_multi_pass_and_long_term(clip):
     assert neural_style.main(clip_args(clip, '--iterations', '1', '--passes', '3', output='multi.gif')) == 0
     (key,) = os.listdir(clip['dir'] / 'multi.gif.frames')
