@@ -21,6 +21,8 @@ white noise unless said:
     coarse-to-fine        Gatys et al. 2017 (500 iterations at a lower resolution, then 200 at the next) over a
                           sqrt(2) ladder of sizes: 500 at half the size, 200 at 1/sqrt(2) of it, then the full size
     content-start         L-BFGS (history 10) from the content photograph
+    lbfgs-10-mixed        lbfgs-10 with --precision mixed (bfloat16 convolutions), its best image judged by the
+                          objective in float32 every SNAPSHOT iterations (only those rows are recorded)
 
 lbfgs-10 runs first and gives L*; every other method stops once it reaches L* x 1.01.
 
@@ -33,6 +35,7 @@ at that size measured alone (--seconds-per-evaluation, from benchmarks/bench.py)
 side with other work take longer than they would alone.
 """
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -52,7 +55,7 @@ import losses  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 
-METHODS = ('lbfgs-10', 'adam', 'lbfgs-100', 'coarse-to-fine', 'content-start', 'adam-averaged')
+METHODS = ('lbfgs-10', 'adam', 'lbfgs-100', 'coarse-to-fine', 'content-start', 'adam-averaged', 'lbfgs-10-mixed')
 ITERATIONS = 1000  # the paper's optimum: L* after this many L-BFGS iterations
 SNAPSHOT = 50  # the stopping criterion's window: the images where it can fire
 AVERAGE_DECAY = 0.99  # crowsonkb/style-transfer-pytorch's EMA of the iterates
@@ -85,7 +88,16 @@ def run_method(net, method, content, style, size, iterations, snapshot, enough, 
     full_content = images.resize(content, height, width)
     full_style = images.scaled_style(style, width, 1.0)
     settings = stylize.Settings(seed=0, iterations=iterations)
-    if method.startswith('lbfgs') or method in ('adam', 'content-start'):
+    if method == 'lbfgs-10-mixed':
+        mixed = dataclasses.replace(settings, precision='mixed')
+        with float32_objective(net, full_content, full_style, settings) as (session, image, total, _):
+            for progress in stylize.stylize(net, full_content, [full_style], mixed):
+                if progress.iteration % SNAPSHOT == 0:
+                    judged = session.run(total, {image: vgg.preprocess(progress.best_image, net.mean_pixel)[None]})
+                    row = (progress.iteration, progress.evaluations, progress.seconds, float(judged))
+                    if kept(record, row, progress.best_image, snapshot, enough):
+                        break
+    elif method.startswith('lbfgs') or method in ('adam', 'content-start'):
         if method == 'adam':
             settings = dataclasses.replace(settings, optimizer='adam')
         if method.startswith('lbfgs'):
@@ -115,24 +127,32 @@ def run_method(net, method, content, style, size, iterations, snapshot, enough, 
         adam_averaged(net, full_content, full_style, settings, snapshot, enough, record)
 
 
-def adam_averaged(net, content, style, settings, snapshot, enough, record):
-    """Adam as TensorFlow's AdamOptimizer, on the host, clipped to the pixels' range; judged by the bias-corrected
-    moving average of its iterates."""
+@contextlib.contextmanager
+def float32_objective(net, content, style, settings):
+    """The paper's objective in float32 on one device: yields (session, image placeholder [1, h, w, 3],
+    preprocessed; the total, its gradient)."""
     import tensorflow.compat.v1 as tf
     device = devices.one_device().devices[0]
     targets = losses.layer_features(net, [content, style], settings.content_layers, settings.style_layers,
                                     settings.pooling, device)
     style_targets = [{name: (targets[1][1][name], targets[1][2][name]) for name in settings.style_layers}]
-    x = vgg.preprocess(stylize.white_noise(content.shape, net.mean_pixel, settings.seed), net.mean_pixel)[None]
-    lower, upper = (vgg.preprocess(np.full_like(x, bound), net.mean_pixel) for bound in images.PIXEL_RANGE)
     graph = tf.Graph()
     with graph.as_default():
-        image = tf.placeholder(tf.float32, x.shape)
+        image = tf.placeholder(tf.float32, (1,) + content.shape)
         total = losses.objective(net, image, targets[0][0], style_targets, settings)['total']
         gradient = tf.gradients(total, image)[0]
+    with tf.Session(graph=graph) as session:
+        yield session, image, total, gradient
+
+
+def adam_averaged(net, content, style, settings, snapshot, enough, record):
+    """Adam as TensorFlow's AdamOptimizer, on the host, clipped to the pixels' range; judged by the bias-corrected
+    moving average of its iterates."""
+    x = vgg.preprocess(stylize.white_noise(content.shape, net.mean_pixel, settings.seed), net.mean_pixel)[None]
+    lower, upper = (vgg.preprocess(np.full_like(x, bound), net.mean_pixel) for bound in images.PIXEL_RANGE)
     m, v, average, best = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), np.inf
     seconds = 0.0  # of the Adam steps only: the average's evaluations are not counted
-    with tf.Session(graph=graph) as session:
+    with float32_objective(net, content, style, settings) as (session, image, total, gradient):
         for t in range(1, settings.iterations + 1):
             started = time.perf_counter()
             g = session.run(gradient, {image: x})
