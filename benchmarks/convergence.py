@@ -5,6 +5,7 @@
     python benchmarks/convergence.py run --network vgg19q.mat --size 512 --methods lbfgs-10 \\
         --pairs chelsea:starry_night,astronaut:the_scream,coffee:shipwreck --out conv512
     python benchmarks/convergence.py report conv256 [conv512 ...]
+    python benchmarks/convergence.py sheet conv256 chelsea:starry_night 200,500,1000 --to sheet.jpg
 
 `run` records, for each content:style pair of examples/ and each method, the lowest objective so far after every
 iteration, with the evaluations of the objective and its gradient and the seconds taken, in OUT.json (written
@@ -52,6 +53,7 @@ import devices  # noqa: E402
 import files  # noqa: E402
 import images  # noqa: E402
 import losses  # noqa: E402
+import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 
@@ -209,14 +211,20 @@ def fires(record, tolerance):
     return None
 
 
+def load(stem):
+    """(the size, the runs: key -> record) of `run --out stem`, with the rows so far of a run under way."""
+    results = json.load(open(stem + '.json'))
+    runs = results['runs']
+    if os.path.exists(stem + '-partial.json'):  # the run under way, or stopped: its rows so far
+        for key, record in json.load(open(stem + '-partial.json')).get('partial', {}).items():
+            if key not in runs and record:
+                runs[key] = record
+    return results['size'], runs
+
+
 def report(args):
     for stem in args.results:
-        results = json.load(open(stem + '.json'))
-        runs, size = results['runs'], results['size']
-        if os.path.exists(stem + '-partial.json'):  # the run under way, or stopped: its rows so far
-            for key, record in json.load(open(stem + '-partial.json')).get('partial', {}).items():
-                if key not in runs and record:
-                    runs[key] = record
+        size, runs = load(stem)
         pairs = sorted({key.split(' ')[0] for key in runs})
         print(f'\n{stem}: {size} px')
         for pair in pairs:
@@ -237,11 +245,28 @@ def report(args):
                     cells.append('not reached' if hit is None else
                                  f'{hit[1]:.0f}, {hit[1] * args.seconds_per_evaluation:.0f}')
                 print(f'| {method} | ' + ' | '.join(cells) + f' | L* x {record[-1][3] / best:.3f} ({record[-1][0]}) |')
-            print('\n| tolerance | fires at iteration | objective there / after 1000 |\n| --- | --- | --- |')
             totals = {row[0]: row[3] for row in optimum}
+            mixed = runs.get(f'{pair} lbfgs-10-mixed')
+            if mixed:  # bfloat16 against float32 after as many iterations, both judged in float32
+                last = mixed[-1][0]
+                print(f'\nlbfgs-10-mixed after {last} iterations: L* x {mixed[-1][3] / best:.4f}; '
+                      f'lbfgs-10 after {last}: L* x {totals[last] / best:.4f}')
+            print('\n| tolerance | fires at iteration | objective there / after 1000 |\n| --- | --- | --- |')
             for tolerance in TOLERANCES:
                 k = fires(optimum, tolerance)
                 print(f'| {tolerance:g} | {k or "never"} | ' + (f'{totals[k] / best:.4f} |' if k else '- |'))
+
+
+def sheet(args):
+    """The best images of lbfgs-10 at the given iterations side by side, each captioned with its objective over L*."""
+    _, runs = load(args.results)
+    record = runs[f'{args.pair} lbfgs-10']
+    totals, best = {row[0]: row[3] for row in record}, record[-1][3]
+    content_name, style_name = args.pair.split(':')
+    iterations = [int(i) for i in args.iterations.split(',')]
+    sheets.write_sheet(args.to, [images.read_image(f'{args.results}-{content_name}-{style_name}-lbfgs-10-{i:04d}.png')
+                                 for i in iterations],
+                       [f'{i} it L* x {totals[i] / best:.3f}' for i in iterations])
 
 
 def main():
@@ -257,8 +282,13 @@ def main():
     reporter = commands.add_parser('report')
     reporter.add_argument('results', nargs='+')
     reporter.add_argument('--seconds-per-evaluation', type=float, default=float('nan'))
+    sheeter = commands.add_parser('sheet')
+    sheeter.add_argument('results')
+    sheeter.add_argument('pair', help='content:style')
+    sheeter.add_argument('iterations', help='comma-separated multiples of 50')
+    sheeter.add_argument('--to', required=True, help='the sheet: .jpg or .png')
     args = parser.parse_args()
-    (run if args.command == 'run' else report)(args)
+    {'run': run, 'report': report, 'sheet': sheet}[args.command](args)
 
 
 if __name__ == '__main__':
