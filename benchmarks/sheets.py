@@ -1,8 +1,12 @@
 """Pictures side by side with a caption above each, for the docs (benchmarks' sheets)."""
+import os
+import sys
+
 import numpy as np
 from PIL import Image, ImageDraw
 
-import images
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import images  # noqa: E402
 
 LINE = 14  # pixels per caption line (PIL's default font)
 GAP = 8
