@@ -382,17 +382,15 @@ def add_total_variation(image, weight, gradient):
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
-# An upper bound of the peak RSS (issue 19 asks for at most 25% over it; with LBFGS_WORKER_BYTES below, it is 1.34
-# times an idle L-BFGS run's peak at 64 px, measured 2026-12-01): fitted on peaks measured on the project's CPU machine
-# (TensorFlow 2.21, 2026-12-01, 3 or 4 iterations, default layers) at 64x48, 192x144, 320x240, 640x480 and 1024x768
-# untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both, 4 to 14% under the estimate (issue 19:
-# the earlier fit was 9 to 27% under it at 1024x768 and with Adam; docs/large-outputs.md).
+# An upper bound of the peak RSS, at most 25% over it (issue 19): fitted on peaks measured on the project's CPU
+# machine (TensorFlow 2.21, 3 iterations, default layers; docs/large-outputs.md) at 64x48, 192x144, 320x240, 640x480
+# and 1024x768 untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both.
 UNTILED_BASE_BYTES = 1.7e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
-TILED_BASE_BYTES = 1.55e9  # TensorFlow, the weights, one graph for both passes and the targets
+TILED_BASE_BYTES = 1.6e9  # TensorFlow, the weights, one graph for both passes and the targets
 UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB a pixel up to relu5_1
-# L-BFGS's worker thread and glibc's allocator: up to 0.55 GB more at the peak from run to run (at 64 px, 1.73 GB
-# in most runs and 2.27 GB in one of six, measured 2026-12-01): an upper bound counts the most.
-LBFGS_WORKER_BYTES = 0.6e9
+# L-BFGS's worker thread and glibc's allocator: 0.01 to 0.08 GB above the rest at 64-192 px in 30 runs of
+# 2026-12-01 (one run in six of an earlier version of the program, that day, measured 0.55 GB more; not seen since)
+LBFGS_WORKER_BYTES = 0.25e9
 UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: 0.17 GB above L-BFGS's peak at 64 px (measured)
 TILED_BYTES_PER_FLOAT = 5.5  # per activation float of a tile's crop: 3.4 KB a pixel up to relu5_1
 

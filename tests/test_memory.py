@@ -76,10 +76,7 @@ def test_a_sheets_cells_in_one_process_peak_as_one_run(tmp_path, network_path):
     assert cells - one < CELLS_OVER_ONE_RUN_MB, f'one run {one:.0f} MB, six cells {cells:.0f} MB'
 
 
-# Issue 19, item 12: the estimate is an upper bound of the peak, at most this over it. The issue asks for 1.25; at
-# small sizes L-BFGS's peak varies by 31% from run to run (64 px: 1.73 and 2.27 GB), so a bound of every run
-# is up to 1.4 times a typical one there.
-ESTIMATE_OVER_PEAK = 1.4
+ESTIMATE_OVER_PEAK = 1.25  # issue 19, item 12: the estimate is an upper bound of the peak, at most this over it
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
