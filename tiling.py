@@ -391,7 +391,7 @@ UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB
 # L-BFGS's worker thread and glibc's allocator: 0.01 to 0.08 GB above the rest at 64-192 px in 30 runs of
 # 2026-12-01 (one run in six of an earlier version of the program, that day, measured 0.55 GB more; not seen since)
 LBFGS_WORKER_BYTES = 0.25e9
-UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: 0.17 GB above L-BFGS's peak at 64 px (measured)
+UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph (its peak is 0.12 GB above L-BFGS's at 64 px, measured)
 TILED_BYTES_PER_FLOAT = 5.5  # per activation float of a tile's crop: 3.4 KB a pixel up to relu5_1
 
 
