@@ -32,6 +32,7 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import devices  # noqa: E402
+from convergence import example  # noqa: E402
 import files  # noqa: E402
 import images  # noqa: E402
 import losses  # noqa: E402
@@ -45,12 +46,6 @@ EXAMPLES = ('chelsea', 'astronaut', 'coffee', 'starry_night', 'the_scream', 'shi
 RATIOS = (1e-3, 1e-5, 1e-7, 5e-9)
 SIZE = 256
 ITERATIONS = 200
-
-
-def example(name):
-    directory = os.path.join(ROOT, 'examples')
-    return images.read_image(os.path.join(directory, next(f for f in os.listdir(directory)
-                                                          if os.path.splitext(f)[0] == name)))
 
 
 def sized(image, size):
