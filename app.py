@@ -86,14 +86,15 @@ class Painter:
         if self.network:
             argv += ['--network', self.network]
         for dest, value in zip(self.FIELDS, fields):
-            if dest == 'style_weight':
-                value = 10.0 ** value
+            option = self.option(dest)
+            default = option.default
+            if dest == 'style_weight':  # the page's network is the published one: its beta is the default
+                value, default = 10.0 ** value, stylize.STYLE_WEIGHT
             if value in (None, '', 'off'):
                 continue
             if isinstance(value, float) and value.is_integer() and dest in ('iterations', 'max_size', 'seed'):
                 value = int(value)
-            option = self.option(dest)
-            if _option_text(value) != _option_text(option.default):
+            if _option_text(value) != _option_text(default):
                 argv += [option.option_strings[0], _option_text(value)]
         return argv
 
@@ -215,7 +216,7 @@ def build_page(painter):
                 fields = [
                     field('style_weight', gr.Slider, 'style weight beta, as a power of ten (3: 1000)',
                           minimum=low, maximum=high, step=step,
-                          value=math.log10(painter.option('style_weight').default), elem_id='style-weight'),
+                          value=math.log10(stylize.STYLE_WEIGHT), elem_id='style-weight'),
                     field('iterations', gr.Number, 'iterations', value=stylize.ITERATIONS,
                           precision=0, minimum=1, elem_id='iterations'),
                     field('max_size', gr.Slider, 'size (longest side, pixels)', minimum=SIZE_RANGE[0],

@@ -20,6 +20,7 @@ import devices
 import files
 import flow
 import images
+import network_normalization
 import progress_plot
 import quiet_tensorflow
 import stylize
@@ -77,17 +78,30 @@ def choose_seed(args):
         args.seed = secrets.randbelow(2 ** 31)
 
 
+def choose_style_weight(args):
+    """Gives a run without --style-weight the beta of its network, recorded in its images (a later version may
+    change the default): stylize.NORMALIZED_STYLE_WEIGHT with --normalize-network, else stylize.STYLE_WEIGHT."""
+    if args.style_weight is None:
+        args.style_weight = stylize.NORMALIZED_STYLE_WEIGHT if args.normalize_network else stylize.STYLE_WEIGHT
+
+
 _NETWORK_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
 
 
-def network_identity(network):
-    """The weights file a run uses (found as it finds it) and its SHA256: `path, SHA256 hex`."""
+def network_digest(network):
+    """The weights file a run uses (found as it finds it), absolute, and its SHA256 in hex."""
     path = os.path.abspath(vgg.find_weights(network))
     info = os.stat(path)
     key = (path, info.st_size, info.st_mtime_ns)
     if key not in _NETWORK_DIGESTS:
         _NETWORK_DIGESTS[key] = vgg.identify(path)[0]
-    return f'{path}, SHA256 {_NETWORK_DIGESTS[key]}'
+    return path, _NETWORK_DIGESTS[key]
+
+
+def network_identity(network):
+    """The weights file a run uses and its SHA256: `path, SHA256 hex`."""
+    path, sha256 = network_digest(network)
+    return f'{path}, SHA256 {sha256}'
 
 
 def recorded_settings(args, described, network, iterations_done, iterations, progress):
@@ -311,6 +325,18 @@ def load_network(args):
     return vgg.load_net_cached(path, vgg.converted_cache_dir())
 
 
+def run_network(args, net, placement):
+    """(the network a run uses, None or a sentence to tell the user): `net`, the published network, as it is;
+    with --normalize-network the paper's normalized network, its mean activations read from the cache beside
+    the weights (vgg.cache_dir()) or computed on `placement` and cached there, the sentence saying when they could
+    not be."""
+    if not args.normalize_network:
+        return net, None
+    means, problem = network_normalization.cached_mean_activations(net, network_digest(args.network)[1],
+                                                                   vgg.cache_dir(), placement)
+    return network_normalization.normalized(net, means), problem
+
+
 # How a run stopped, in one sentence
 
 def signal_name(interrupt):
@@ -364,6 +390,7 @@ class Run:
     def __init__(self, args, net=None, describe=None):
         check_options(args)
         choose_seed(args)
+        choose_style_weight(args)
         self.describe = describe or (lambda args: {})
         content = images.read_image(args.content, args.max_megapixels)  # before TensorFlow is imported: seconds
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
@@ -378,7 +405,7 @@ class Run:
         self.converted = [(path, name) for path in [args.content, *args.styles, *(args.style_masks or []),
                                                     *[args.initial] * bool(args.initial)]
                           for name in [images.converted_profile(path)] if name]  # (path, profile) read as sRGB
-        self.net = net or load_network(args)
+        self.net, self.network_problem = run_network(args, net or load_network(args), self.placement)
         self.network = network_identity(args.network)  # now: an interrupt's write is not kept waiting for it
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = colors.content_seen(args.preserve_colors, content)
@@ -408,6 +435,8 @@ class Run:
                 f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}, '
                 f'{devices.precision_in_words(args.precision, self.placement.devices[0])}; network '
                 f'{vgg.describe(self.net)}')
+        if self.network_problem:
+            text += f'\nnetwork: {self.network_problem}'
         for size, memory in zip(self.sizes, self.plans):
             text += '\n' + self._plan_line(size, memory)
         for path, profile in self.converted:
@@ -572,6 +601,7 @@ class VideoRun:
         self.kind = check_video_options(args)
         given_seed = args.seed
         choose_seed(args)
+        choose_style_weight(args)
         styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
         size = []
 
@@ -590,10 +620,11 @@ class VideoRun:
         self.frames = [colors.content_seen(args.preserve_colors, photo) for photo in self.photos]
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
             colors.styles_seen(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
-        self.net = net or load_network(args)
+        net = net or load_network(args)
         self.network = network_identity(args.network)
         import_tensorflow(args)
         self.placement = devices.one_device(args.device)
+        self.net, self.network_problem = run_network(args, net, self.placement)
         self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
         gamma_t = args.temporal_weight
         if gamma_t is None:
@@ -616,7 +647,8 @@ class VideoRun:
                 f'{devices.precision_in_words(self.args.precision, self.placement.devices[0])}' +
                 (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '
                  f'{self.settings.tolerance_window} iterations' if self.settings.tolerance else '') +
-                f'; finished frames in {self.directory}; network {vgg.describe(self.net)}')
+                f'; finished frames in {self.directory}; network {vgg.describe(self.net)}' +
+                (f'\nnetwork: {self.network_problem}' if self.network_problem else ''))
 
     def steps(self):
         """Stylizes the frames not finished before, yielding video.FrameProgress and video.FrameDone; writes the

@@ -260,8 +260,9 @@ def build_parser(raise_errors=False):
     loss = p.add_argument_group('objective (the paper\'s alpha, beta, layers and w_l)')
     add(loss, '--content-weight', type=_non_negative_float, default=stylize.CONTENT_WEIGHT,
               help='alpha, the weight of L_content')
-    add(loss, '--style-weight', type=_non_negative_float, default=stylize.STYLE_WEIGHT,
-              help='beta, the weight of L_style')
+    add(loss, '--style-weight', type=_non_negative_float,
+              help=f'beta, the weight of L_style (default {stylize.STYLE_WEIGHT:,.0f}; '
+              f'{stylize.NORMALIZED_STYLE_WEIGHT:,.0f} with --normalize-network)')
     add(loss, '--tv-weight', type=_non_negative_float, default=stylize.TV_WEIGHT,
               help='weight of a total-variation smoothness term (not in the paper)')
     add(loss, '--content-layers', type=_layer, nargs='+', default=list(stylize.CONTENT_LAYERS),
@@ -276,6 +277,10 @@ def build_parser(raise_errors=False):
               help='one weight per style image, normalized to sum 1 (default equal)')
     add(loss, '--pooling', choices=vgg.POOLING_METHODS, default=stylize.POOLING,
               help='pooling in the network; the paper replaces max by average pooling')
+    add(loss, '--normalize-network', action='store_true',
+              help='the paper\'s normalized network: each filter\'s weights scaled so that its mean activation over '
+              'the six images of examples/ is 1 (computed once per weights file and cached beside the weights; '
+              'docs/method.md, "The layers\' balance")')
 
     opt = p.add_argument_group('optimization')
     add(opt, '--optimizer', choices=stylize.OPTIMIZERS, default=stylize.OPTIMIZER,

@@ -27,6 +27,9 @@ CONTENT_LAYERS = ('relu4_2',)  # paper sec. 3: content matched on 'conv4_2'; Caf
 STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')  # paper Fig. 2: conv1_1 ... conv5_1
 CONTENT_WEIGHT = 1.0  # alpha
 STYLE_WEIGHT = 1e3  # beta: alpha/beta = 1e-3 as in the paper's Fig. 3; checked by eye on a trained VGG at 512 px
+# beta with --normalize-network: alpha/beta = 1e-7, where the normalized network gives the look of the paper's
+# figures (1e-3 leaves the photograph); docs/method.md, "The layers' balance"
+NORMALIZED_STYLE_WEIGHT = 1e7
 TV_WEIGHT = 0.0  # the paper has no total-variation term
 POOLING = 'avg'  # paper sec. 2: average pooling "improves the gradient flow" and looks slightly better
 OPTIMIZER = 'lbfgs'  # CVPR 2016 sec. 2: "L-BFGS, which we found to work best for image synthesis"

@@ -1,16 +1,26 @@
-"""The paper's normalized network (network_normalization.py) checked against tests/reference.py's NumPy VGG-19, and
-the cache of its mean activations."""
+"""--normalize-network (network_normalization.py): the paper's normalized network checked against tests/reference.py's
+NumPy VGG-19, the cache of its mean activations, and the command line's option."""
 import os
+import shlex
 
 import numpy as np
 import pytest
+from PIL import Image
 
+import batch
 import devices
 import files
+import images
+import job
 import network_normalization
+import neural_style
 import reference
+import stylize
 import vgg
+import video
 from conftest import random_image
+from test_cli import args
+from test_video import clip, clip_args  # noqa: F401  (clip: a fixture)
 
 # Stand-ins for the six examples: small enough for the NumPy network, and relu5_x still 3x3 and 3x2 positions.
 PICTURES = [random_image(40, 48, seed=3), random_image(36, 28, seed=4)]
@@ -161,3 +171,69 @@ def test_a_cache_that_cannot_be_written_is_said_in_a_sentence(net, network_path,
     assert problem.startswith(f'the mean activations of the normalized network could not be cached in {cache_dir} (')
     assert problem.endswith('): computed for this run only')
     assert set(means) == set(network_normalization.RELU_LAYERS)
+
+
+# The command line
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch, computations):
+    """vgg.cache_dir() in the test's directory, not the user's."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache-home'))
+    return tmp_path / 'cache-home'
+
+
+def style_weight_of(files, *extra):
+    """(each stage's beta, whether the network is normalized) of a run of the command line's options."""
+    run = job.Run(batch.pairs(neural_style.build_parser().parse_args(args(files, *extra)))[0].options)
+    return [settings.style_weight for _, settings in run.stages], run.net.normalized
+
+
+def test_the_normalized_network_has_its_own_default_beta(files, cache_home):
+    assert style_weight_of(files) == ([stylize.STYLE_WEIGHT], False)
+    assert style_weight_of(files, '--normalize-network') == ([stylize.NORMALIZED_STYLE_WEIGHT], True)
+    assert style_weight_of(files, '--normalize-network', '--style-weight', '5') == ([5.0], True)
+
+
+def pixels(path):
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def recorded_command(path):
+    """The command recorded inside an image, as words."""
+    return shlex.split(images.read_settings(path)['Command'])
+
+
+def test_settings_from_a_normalized_run_make_it_again(files, cache_home, capsys):
+    first = str(files['dir'] / 'first.png')
+    assert neural_style.main(args(files, '--normalize-network', output='first.png')) == 0
+    assert 'network normalized VGG-19 (MatConvNet, current layout)' in capsys.readouterr().out
+    words = recorded_command(first)
+    assert '--normalize-network' in words
+    assert words[words.index('--style-weight') + 1] == str(stylize.NORMALIZED_STYLE_WEIGHT)  # recorded as used
+    assert neural_style.main(['--settings-from', first, '--output', str(files['dir'] / 'again.png')]) == 0
+    np.testing.assert_array_equal(pixels(files['dir'] / 'again.png'), pixels(first))
+    # the same beta on the published network paints another image: the network was the normalized one
+    assert neural_style.main(args(files, '--style-weight', str(stylize.NORMALIZED_STYLE_WEIGHT),
+                                  output='published.png')) == 0
+    assert not np.array_equal(pixels(files['dir'] / 'published.png'), pixels(first))
+
+
+def test_a_clip_gets_the_normalized_network_and_its_beta_too(clip, cache_home, capsys):  # noqa: F811
+    assert neural_style.main(clip_args(clip, '--normalize-network', '--iterations', '1', '--frames', '2',
+                                       output='out.gif')) == 0
+    assert 'network normalized VGG-19 (MatConvNet, current layout)' in capsys.readouterr().out
+    (key,) = os.listdir(clip['dir'] / 'out.gif.frames')
+    words = recorded_command(video.finished_frames(os.path.join(clip['dir'] / 'out.gif.frames', key), 2, 1)[0])
+    assert '--normalize-network' in words
+    assert words[words.index('--style-weight') + 1] == str(stylize.NORMALIZED_STYLE_WEIGHT)
+
+
+def test_a_cache_that_cannot_be_written_is_one_line_and_the_run_goes_on(files, tmp_path, monkeypatch, computations,
+                                                                       capsys):
+    (tmp_path / 'a-file').write_text('')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'a-file'))
+    assert neural_style.main(args(files, '--normalize-network')) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if 'could not be cached' in line]
+    assert said == [f'network: the mean activations of the normalized network could not be cached in '
+                    f'{tmp_path / "a-file" / "neural-style"} (Not a directory): computed for this run only']
