@@ -5,7 +5,8 @@
     python benchmarks/convergence.py run --network vgg19q.mat --size 512 --methods lbfgs-10 \\
         --pairs chelsea:starry_night,astronaut:the_scream,coffee:shipwreck --out conv512
     python benchmarks/convergence.py report conv256 [conv512 ...]
-    python benchmarks/convergence.py sheet conv256 chelsea:starry_night 200,500,1000 --to sheet.jpg
+    python benchmarks/convergence.py sheet conv256 chelsea:starry_night 200,500,1000 --to sheet.jpg \\
+        [--methods lbfgs-10,content-start]
 
 `run` records, for each content:style pair of examples/ and each method, the lowest objective so far after every
 iteration, with the evaluations of the objective and its gradient and the seconds taken, in OUT.json (written
@@ -258,15 +259,19 @@ def report(args):
 
 
 def sheet(args):
-    """The best images of lbfgs-10 at the given iterations side by side, each captioned with its objective over L*."""
+    """The best images of each method at the given iterations side by side, each captioned with its objective
+    over L* (lbfgs-10's after ITERATIONS)."""
     _, runs = load(args.results)
-    record = runs[f'{args.pair} lbfgs-10']
-    totals, best = {row[0]: row[3] for row in record}, record[-1][3]
+    best = runs[f'{args.pair} lbfgs-10'][-1][3]
     content_name, style_name = args.pair.split(':')
     iterations = [int(i) for i in args.iterations.split(',')]
-    sheets.write_sheet(args.to, [images.read_image(f'{args.results}-{content_name}-{style_name}-lbfgs-10-{i:04d}.png')
-                                 for i in iterations],
-                       [f'{i} it L* x {totals[i] / best:.3f}' for i in iterations])
+    pictures, captions = [], []
+    for method in args.methods.split(','):
+        totals = {row[0]: row[3] for row in runs[f'{args.pair} {method}']}
+        pictures += [images.read_image(f'{args.results}-{content_name}-{style_name}-{method}-{i:04d}.png')
+                     for i in iterations]
+        captions += [f'{method}\n{i} it L* x {totals[i] / best:.3f}' for i in iterations]
+    sheets.write_sheet(args.to, pictures, captions)
 
 
 def main():
@@ -287,6 +292,7 @@ def main():
     sheeter.add_argument('pair', help='content:style')
     sheeter.add_argument('iterations', help='comma-separated multiples of 50')
     sheeter.add_argument('--to', required=True, help='the sheet: .jpg or .png')
+    sheeter.add_argument('--methods', default='lbfgs-10', help='comma-separated, in turn, at each of the iterations')
     args = parser.parse_args()
     {'run': run, 'report': report, 'sheet': sheet}[args.command](args)
 

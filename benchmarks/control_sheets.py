@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Sheets of the controls on the examples: each --preserve-colors mode, and two styles under a mask.
+
+    python benchmarks/control_sheets.py --network vgg19q.mat --out controls
+    python benchmarks/control_sheets.py --network vgg19q.mat --out controls --colors-pair coffee:the_scream
+
+Each picture is a run of neural_style.py as a user types it (its command is printed), at --size px and
+--iterations L-BFGS iterations from seed 0's white noise, the defaults otherwise. Runs write
+OUT-<name>.png and are reused when the file exists, so an interrupted sheet resumes. The sheets are
+OUT-colors-<content>.jpg (content, style, then no option and each mode) and OUT-mask-<content>.jpg (content,
+the two styles, the first style's mask, the result); the captions give the network file, size, iterations
+and each run's wall time.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import images  # noqa: E402
+import sheets  # noqa: E402
+
+COLOR_MODES = (None, 'luminance', 'histogram', 'post')
+MASK_EDGE = 0.2  # the masks' soft edge, as a fraction of the width
+
+
+def example(name):
+    return os.path.join(ROOT, 'examples', name)
+
+
+def stylized(args, name, content, styles, *options):
+    """Runs neural_style.py once (unless OUT-name.png exists); returns the image and the seconds it took."""
+    output = f'{args.out}-{name}.png'
+    command = [sys.executable, os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', *styles,
+               '--output', output, '--network', args.network, '--max-size', str(args.size),
+               '--iterations', str(args.iterations), '--seed', '0', '--print-iterations', '0', *options]
+    seconds = None
+    if not os.path.exists(output):
+        print(' '.join(command), flush=True)
+        start = time.monotonic()
+        subprocess.run(command, check=True)
+        seconds = time.monotonic() - start
+    return images.read_image(output), seconds
+
+
+def timed(seconds):
+    return 'reused' if seconds is None else f'{seconds:.0f} s'
+
+
+def side_by_side_masks(height, width):
+    """The left style's mask: white on the left, a linear edge MASK_EDGE wide in the middle, black on the right."""
+    x = (np.arange(width) + 0.5) / width
+    ramp = np.clip((0.5 + MASK_EDGE / 2 - x) / MASK_EDGE, 0.0, 1.0)
+    left = np.repeat(np.tile(ramp * 255.0, (height, 1))[..., None], 3, axis=2)
+    return left, 255.0 - left
+
+
+def color_sheet(args):
+    content_name, style_name = args.colors_pair.split(':')
+    content, style = example(f'{content_name}.png'), example(style_name)
+    pictures, captions = [images.read_image(content), images.read_image(style)], ['content', 'style']
+    for mode in COLOR_MODES:
+        options = () if mode is None else ('--preserve-colors', mode)
+        picture, seconds = stylized(args, f'{content_name}-{mode or "plain"}', content, [style], *options)
+        pictures.append(picture)
+        captions.append(f'{"no option" if mode is None else "--preserve-colors " + mode}\n{timed(seconds)}')
+    write(args, f'colors-{content_name}', pictures, captions)
+
+
+def mask_sheet(args):
+    content_name, left_style, right_style = args.mask_example.split(':')
+    content = example(f'{content_name}.png')
+    height, width = stylized_shape(args, content)
+    left, right = side_by_side_masks(height, width)
+    masks = [f'{args.out}-mask-left.png', f'{args.out}-mask-right.png']
+    for path, mask in zip(masks, (left, right)):
+        images.write_image(path, mask)
+    picture, seconds = stylized(args, f'{content_name}-masked', content, [example(left_style), example(right_style)],
+                                '--style-masks', *masks)
+    pictures = [images.read_image(content), images.read_image(example(left_style)),
+                images.read_image(example(right_style)), left, picture]
+    captions = ['content', 'style 1', 'style 2', "style 1's mask\n(style 2's: its inverse)",
+                f'--style-masks\n{timed(seconds)}']
+    write(args, f'mask-{content_name}', pictures, captions)
+
+
+def stylized_shape(args, content):
+    height, width = images.read_image(content).shape[:2]
+    scale = min(1.0, args.size / max(height, width))  # a run never enlarges its content
+    return round(height * scale), round(width * scale)
+
+
+def write(args, name, pictures, captions):
+    height = min(picture.shape[0] for picture in pictures[2:])
+    pictures = [images.resize(picture, height, round(picture.shape[1] * height / picture.shape[0]))
+                for picture in pictures]
+    title = f'{os.path.basename(args.network)}\n{args.size} px, {args.iterations} L-BFGS its, seed 0'
+    captions = [f'{caption}\n{title}' if i == 0 else caption for i, caption in enumerate(captions)]
+    path = f'{args.out}-{name}.jpg'
+    sheets.write_sheet(path, pictures, captions)
+    print(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--network', required=True)
+    parser.add_argument('--out', required=True, help='prefix of the runs and sheets')
+    parser.add_argument('--size', type=int, default=256)
+    parser.add_argument('--iterations', type=int, default=200)
+    parser.add_argument('--colors-pair', default='chelsea:starry_night.jpg', help='content:style of examples/')
+    parser.add_argument('--mask-example', default='chelsea:starry_night.jpg:the_scream.jpg',
+                        help='content:left style:right style of examples/')
+    parser.add_argument('--only', choices=('colors', 'mask'))
+    args = parser.parse_args()
+    if args.only != 'mask':
+        color_sheet(args)
+    if args.only != 'colors':
+        mask_sheet(args)
+
+
+if __name__ == '__main__':
+    main()
