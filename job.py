@@ -628,7 +628,7 @@ class VideoRun:
         self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
         gamma_t = args.temporal_weight
         if gamma_t is None:
-            gamma_t = video.default_temporal_weight(height, width, args.content_weight, args.content_layers[0],
+            gamma_t = video.default_temporal_weight(self.settings.style_weight, self.settings.style_weights(),
                                                     args.passes > 1)
         self.clip = video.ClipSettings(passes=args.passes, long_term=args.long_term, iterations=args.iterations,
                                        temporal_weight=gamma_t, flow_method=args.flow, init=args.init)

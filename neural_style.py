@@ -343,8 +343,9 @@ def build_parser(raise_errors=False):
     add(clip, '--frames', type=positive_int, metavar='N', help='take at most N frames')
     add(clip, '--temporal-weight', type=_non_negative_float, metavar='GAMMA',
               help='gamma_t, the weight of the temporal loss (default: the authors\' balance against the '
-              'content loss, 200 alpha N M / 2 at the content layer, 100 alpha N M / 2 with --passes; '
-              'see docs/video.md); 0 for frame-by-frame stylization from the warped previous frame')
+              'style loss, 10 beta w_l N_l^2 / 4 at the style layer where that is largest, 5 beta w_l N_l^2 / 4 '
+              'with --passes; see docs/video.md); 0 for frame-by-frame stylization from '
+              'the warped previous frame')
     add(clip, '--long-term', type=positive_int, default=video.LONG_TERM, metavar='J',
               help='tie each frame to the previous J stylized frames (long-term consistency); 1: the '
               'previous frame only')

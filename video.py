@@ -24,10 +24,10 @@ LATER_ITERATIONS = 1000  # ... and every later frame, from the previous stylized
 PASS_ITERATIONS = 100  # artistic_video_multiPass.lua -num_iterations: per frame and pass
 MULTIPASS_PASSES = 15  # artistic_video_multiPass.lua -num_passes (the multi-pass algorithm's; ours is off by default)
 BLEND_WEIGHT = 1.0  # delta, artistic_video_multiPass.lua -blendWeight: the warped neighbour's weight at a new pass
-# gamma_t relative to alpha in the authors' code: -temporal_weight 1e3 (single pass) or 5e2 (multi-pass) against
-# -content_weight 5; translated to this project's losses by default_temporal_weight.
-TEMPORAL_RATIO = 1e3 / 5
-MULTIPASS_TEMPORAL_RATIO = 5e2 / 5
+# gamma_t relative to the style weight in the authors' code: -temporal_weight 1e3 (single pass) or 5e2 (multi-pass)
+# against -style_weight 1e2; translated to this project's losses by default_temporal_weight.
+TEMPORAL_RATIO = 1e3 / 1e2
+MULTIPASS_TEMPORAL_RATIO = 5e2 / 1e2
 FRAME_TOLERANCE = 1e-4  # artistic_video.lua -tol_loss_relative 0.0001 (the multi-pass script's is 0: off)
 LONG_TERM = 1  # J: the previous frames tied to each frame; 1 is short-term consistency only (the code's default)
 VIDEO_EXTENSIONS = ('.mp4', '.mov', '.mkv', '.avi', '.m4v')  # written by ffmpeg with H.264
@@ -206,17 +206,17 @@ def finished_frames(directory, count, passes):
 
 # gamma_t
 
-def default_temporal_weight(height, width, content_weight, content_layer, multipass=False):
-    """gamma_t that weighs the temporal loss against the content loss as the authors' code does.
+def default_temporal_weight(style_weight, style_layer_weights, multipass=False):
+    """gamma_t that weighs the temporal loss against the style loss as the authors' code does.
 
-    Their content loss is the mean (1/(N M)) sum (F - P)^2 with weight 5 and their temporal loss the paper's
-    (1/D) sum c (x - w)^2 with weight 1e3 (5e2 multi-pass); ours is alpha 1/2 sum (F - P)^2, so the same balance
-    is gamma_t = ratio * alpha * N M / 2, ratio = 1e3 / 5. For relu4_2 (N = 512, M = D / 192) this is
-    ratio * alpha * (4/3) D: gamma_t L_temporal = 266.7 alpha sum c (x - w)^2, whatever the frame size.
-    multipass: the multi-pass algorithm's ratio, 5e2 / 5."""
+    Their style loss of layer l is 1e2 (1/(N_l^4 M_l^2)) sum (G - A)^2 and their temporal loss the paper's
+    (1/D) sum c (x - w)^2 with weight 1e3 (5e2 multi-pass); ours is beta w_l (1/(4 N_l^2 M_l^2)) sum (G - A)^2, so
+    the same balance at layer l is gamma_t = ratio * beta * w_l * N_l^2 / 4, ratio = 1e3 / 1e2, whatever the
+    frame size. It is taken at the style layer where it is largest: with the paper's layers and w_l = 1/5, relu4_1
+    and relu5_1 (N_l = 512), the layers that carry the style loss on the real network (docs/method.md).
+    style_layer_weights: layer -> w_l. multipass: the multi-pass algorithm's ratio, 5e2 / 1e2."""
     ratio = MULTIPASS_TEMPORAL_RATIO if multipass else TEMPORAL_RATIO
-    N, M = vgg.channels(content_layer), math.prod(vgg.layer_shape(height, width, vgg.strides(content_layer)[content_layer]))
-    return ratio * content_weight * N * M / 2
+    return ratio * style_weight * max(w * vgg.channels(layer) ** 2 / 4 for layer, w in style_layer_weights.items())
 
 
 # The per-clip loop
@@ -349,8 +349,7 @@ def stylize_clip(net, frames, styles, directory, settings, clip, placement=None,
     first_iterations, later_iterations = iterations[0], iterations[-1]
     temporal_weight = clip.temporal_weight
     if temporal_weight is None:
-        temporal_weight = default_temporal_weight(height, width, settings.content_weight, settings.content_layers[0],
-                                                  multipass)
+        temporal_weight = default_temporal_weight(settings.style_weight, settings.style_weights(), multipass)
     initial = {'noise': None, 'content': lambda k: frames[k],
                'style': lambda k: images.resize(styles[0], height, width)}[clip.init]
     _make_frames_directory(directory, settings, clip)

@@ -46,11 +46,10 @@ MOTIONS = {
     'zoom': ((0.0, 0.0), 1 / 0.985, 0.0),  # zooming out by 1.5 %: a border enters on every side
     'rotation': ((0.0, 0.0), 1.0, 1.0),  # turning by 1 degree: the corners enter
 }
-METHODS = ('independent', 'warped', 'temporal', 'temporal/10', 'temporal-style', 'long-term', 'multi-pass')  # methods()
-# The authors' temporal/style balance (artistic_video.lua: -temporal_weight 1e3, -style_weight 1e2, each style layer
-# divided by N_l^4 M_l^2) at relu4_1 and relu5_1 (N_l = 512), in ours: gamma_t = (1e3 / 1e2) beta w_l N_l^2 / 4
-AUTHORS_TEMPORAL_OVER_STYLE = 1e3 / 1e2
-DEEP_STYLE_CHANNELS = 512
+METHODS = ('independent', 'warped', 'temporal', 'temporal/10', 'temporal-content', 'long-term', 'multi-pass')  # methods()
+# The default gamma_t before 2026-12-02: the authors' temporal/content balance (artistic_video.lua: -temporal_weight
+# 1e3 against -content_weight 5, a mean over relu4_2's N M values), in ours gamma_t = (1e3 / 5) alpha N M / 2
+AUTHORS_TEMPORAL_OVER_CONTENT = 1e3 / 5
 SETTINGS = dict(seed=0)  # every run from the same white noise, on the CPU (PLACEMENT)
 
 
@@ -158,14 +157,20 @@ def methods(args, height, width):
         'warped': ('previous frame warped as start, gamma_t = 0', 'single', dict(temporal_weight=0.0)),
         'temporal': ('+ temporal loss (short-term, default gamma_t)', 'single', {}),
         'temporal/10': ('+ temporal loss, gamma_t / 10', 'single', dict(temporal_weight=video.default_temporal_weight(
-            height, width, stylize.CONTENT_WEIGHT, stylize.CONTENT_LAYERS[0]) / 10)),
-        'temporal-style': ('+ temporal loss, gamma_t on the style term', 'single', dict(
-            temporal_weight=AUTHORS_TEMPORAL_OVER_STYLE * stylize.STYLE_WEIGHT / len(stylize.STYLE_LAYERS)
-            * DEEP_STYLE_CHANNELS ** 2 / 4)),
+            stylize.STYLE_WEIGHT, stylize.Settings().style_weights()) / 10)),
+        'temporal-content': ('+ temporal loss, gamma_t on the content term (the earlier default)', 'single', dict(
+            temporal_weight=content_anchored_temporal_weight(height, width))),
         'long-term': (f'+ long-term consistency, J = {args.long_term}', 'single', dict(long_term=args.long_term)),
         'multi-pass': (f'multi-pass, {args.passes} passes of {args.pass_iterations} iterations', 'multi',
                        dict(passes=args.passes, iterations=(args.pass_iterations,))),
     }
+
+
+def content_anchored_temporal_weight(height, width):
+    """The earlier default gamma_t: (1e3 / 5) alpha N M / 2 for the default content layer (N channels, M positions)."""
+    layer = stylize.CONTENT_LAYERS[0]
+    positions = float(np.prod(vgg.layer_shape(height, width, vgg.strides(layer)[layer])))
+    return AUTHORS_TEMPORAL_OVER_CONTENT * stylize.CONTENT_WEIGHT * vgg.channels(layer) * positions / 2
 
 
 def load_network(path):

@@ -14,6 +14,7 @@ import flow
 import images
 import losses
 import neural_style
+import stylize
 import video
 from conftest import ROOT, random_image, save, stylize_with
 from test_cli import fails
@@ -62,13 +63,24 @@ def test_a_frame_adds_gamma_t_times_the_temporal_loss(net):
     assert first.total == pytest.approx(first.content + first.style + first.tv + first.temporal, rel=1e-5)
 
 
-def test_default_gamma_t_is_the_authors_balance_against_the_content_loss():
-    # relu4_2 of a 64x48 frame: 512 channels at 8x6 positions; theirs 1e3 / 5 of a mean over N M, ours half a sum.
-    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2') == pytest.approx(1e3 / 5 * 512 * 48 / 2)
-    assert video.default_temporal_weight(48, 64, 2.0, 'relu4_2') == pytest.approx(2 * 200 * 512 * 48 / 2)
-    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2', multipass=True) == pytest.approx(100 * 512 * 24)
-    # (4/3) D: independent of the size for relu4_2 when the sides are multiples of 8
-    assert video.default_temporal_weight(48, 64, 1.0, 'relu4_2') == pytest.approx(200 * 4 / 3 * 48 * 64 * 3)
+def test_default_gamma_t_is_the_authors_balance_against_the_style_loss():
+    # The authors' style loss of a layer is 1e2 / (N^4 M^2) sum (G - A)^2 against -temporal_weight 1e3 (5e2
+    # multi-pass); ours is beta w_l / (4 N^2 M^2) sum (G - A)^2. With the same temporal loss and the same
+    # sum (G - A)^2, gamma_t over our style coefficient must be 1e3 over theirs, at any number of positions M.
+    def ours_over_theirs(gamma_t, beta, w, channels, positions, temporal):
+        ours = beta * w / (4 * channels ** 2 * positions ** 2)
+        theirs = 1e2 / (channels ** 4 * positions ** 2)
+        return (gamma_t / ours) / (temporal / theirs)
+
+    paper = stylize.Settings().style_weights()  # relu1_1 ... relu5_1, 1/5 each: relu4_1 and relu5_1 decide
+    for positions in (48, 4096):
+        assert ours_over_theirs(video.default_temporal_weight(1e3, paper), 1e3, 0.2, 512, positions, 1e3) \
+            == pytest.approx(1.0)
+        assert ours_over_theirs(video.default_temporal_weight(3e4, paper, multipass=True), 3e4, 0.2, 512, positions,
+                                5e2) == pytest.approx(1.0)
+    shallow = stylize.Settings(style_layers=('relu1_1', 'relu2_1'), style_layer_weights=(1.0, 0.1)).style_weights()
+    # w_l N_l^2: 1 * 64^2 against 0.1 * 128^2; the larger, relu1_1's, decides
+    assert ours_over_theirs(video.default_temporal_weight(1e3, shallow), 1e3, 1.0, 64, 7, 1e3) == pytest.approx(1.0)
 
 
 # Clips
