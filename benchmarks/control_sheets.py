@@ -13,9 +13,7 @@ and each run's wall time.
 """
 import argparse
 import os
-import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -34,22 +32,10 @@ def example(name):
 
 
 def stylized(args, name, content, styles, *options):
-    """Runs neural_style.py once (unless OUT-name.png exists); returns the image and the seconds it took."""
-    output = f'{args.out}-{name}.png'
-    command = [sys.executable, os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', *styles,
-               '--output', output, '--network', args.network, '--max-size', str(args.size),
-               '--iterations', str(args.iterations), '--seed', '0', '--print-iterations', '0', *options]
-    seconds = None
-    if not os.path.exists(output):
-        print(' '.join(command), flush=True)
-        start = time.monotonic()
-        subprocess.run(command, check=True)
-        seconds = time.monotonic() - start
-    return images.read_image(output), seconds
-
-
-def timed(seconds):
-    return 'reused' if seconds is None else f'{seconds:.0f} s'
+    """neural_style.py's result for the content, styles and options, at the sheet's size and iterations."""
+    return sheets.stylized(f'{args.out}-{name}.png', [
+        '--content', content, '--styles', *styles, '--network', args.network, '--max-size', str(args.size),
+        '--iterations', str(args.iterations), '--seed', '0', '--print-iterations', '0', *options])
 
 
 def side_by_side_masks(height, width):
@@ -68,7 +54,7 @@ def color_sheet(args):
         options = () if mode is None else ('--preserve-colors', mode)
         picture, seconds = stylized(args, f'{content_name}-{mode or "plain"}', content, [style], *options)
         pictures.append(picture)
-        captions.append(f'{"no option" if mode is None else "--preserve-colors " + mode}\n{timed(seconds)}')
+        captions.append(f'{"no option" if mode is None else "--preserve-colors " + mode}\n{sheets.took(seconds)}')
     write(args, f'colors-{content_name}', pictures, captions)
 
 
@@ -85,7 +71,7 @@ def mask_sheet(args):
     pictures = [images.read_image(content), images.read_image(example(left_style)),
                 images.read_image(example(right_style)), left, picture]
     captions = ['content', 'style 1', 'style 2', "style 1's mask\n(style 2's: its inverse)",
-                f'--style-masks\n{timed(seconds)}']
+                f'--style-masks\n{sheets.took(seconds)}']
     write(args, f'mask-{content_name}', pictures, captions)
 
 

@@ -12,9 +12,10 @@
    multiplied by it on that input channel, so that every deeper layer sees what it saw before (a ReLU and an
    average pooling commute with a positive scale).
 3. examples/chelsea.png in the style of examples/starry_night.jpg at SIZE px, ITERATIONS of L-BFGS from white
-   noise (seed 0), with the published weights at the default alpha/beta, and with the normalized network at each
-   ratio of RATIOS; for each: the two terms of eq. 7 at the start and at the end, each style layer's share of
-   L_style (w_l E_l over their sum) at the end, OUT-<run>.png, and a sheet OUT-sheet.jpg with them side by side.
+   noise (seed 0), with the published weights at alpha/beta = 1e-3 (convergence.BETA), and with the normalized
+   network at each ratio of RATIOS; for each: the two terms of eq. 7 at the start and at the end, each style
+   layer's share of L_style (w_l E_l over their sum) at the end, OUT-<run>.png, and a sheet OUT-sheet.jpg with
+   them side by side.
 
 With --shares, the shares of each style layer in the results of benchmarks/convergence.py given (named
 OUT-<content>-<style>-...), with the published weights: the layer balance of the default results.
@@ -31,7 +32,7 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import devices  # noqa: E402
-from convergence import example  # noqa: E402
+from convergence import BETA, example  # noqa: E402
 import files  # noqa: E402
 import images  # noqa: E402
 import losses  # noqa: E402
@@ -79,7 +80,7 @@ def run(args):
     print('mean activation over the examples:', json.dumps(report['mean activation']))
     content = sized(example('chelsea'), args.size)
     style = style_for(example('starry_night'), content)
-    runs = [('published', net, stylize.Settings(seed=0, iterations=args.iterations))]
+    runs = [('published', net, stylize.Settings(seed=0, iterations=args.iterations, style_weight=BETA))]
     normal = normalized(net, means)
     runs += [(f'normalized-{ratio:g}', normal, stylize.Settings(seed=0, iterations=args.iterations,
                                                                  style_weight=1.0 / ratio)) for ratio in RATIOS]

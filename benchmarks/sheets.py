@@ -1,11 +1,14 @@
-"""Pictures side by side with a caption above each, for the docs (benchmarks' sheets)."""
+"""Pictures side by side with a caption above each, for the docs (benchmarks' sheets), and the runs that make them."""
 import os
+import subprocess
 import sys
+import time
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 import images  # noqa: E402
 
 LINE = 14  # pixels per caption line (PIL's default font)
@@ -25,3 +28,21 @@ def write_sheet(path, pictures, captions):
         canvas.paste(Image.fromarray(images.to_uint8(np.asarray(picture))), (x, lines * LINE + 4))
         x += picture.shape[1] + GAP
     canvas.save(path, quality=90)
+
+
+def stylized(output, options):
+    """Runs neural_style.py with these options (printing the command), unless `output` exists: a sheet's runs
+    resume. Returns the image and the seconds its run took (None: it existed)."""
+    command = [sys.executable, os.path.join(ROOT, 'neural_style.py'), *options, '--output', output]
+    seconds = None
+    if not os.path.exists(output):
+        print(' '.join(command), flush=True)
+        start = time.monotonic()
+        subprocess.run(command, check=True)
+        seconds = time.monotonic() - start
+    return images.read_image(output), seconds
+
+
+def took(seconds):
+    """A caption's time: the run's, or `reused` for a picture made before."""
+    return 'reused' if seconds is None else f'{seconds:.0f} s'

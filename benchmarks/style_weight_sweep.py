@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""The style weight beta on the examples: one sheet per content:style pair, a picture per beta.
+
+    python benchmarks/style_weight_sweep.py --network vgg19q.mat --out sweep
+    python benchmarks/style_weight_sweep.py --network vgg19q.mat --out sweep --betas 1e3,1e4 --size 256
+
+Each picture is a run of neural_style.py as a user types it (its command is printed): --size px, --iterations
+L-BFGS iterations from seed 0's white noise, alpha = 1, the defaults otherwise. Runs write
+OUT-<content>-<beta>.png and are reused when the file exists, so an interrupted sweep resumes. The sheets are
+OUT-<content>.jpg, each picture captioned with beta, the network file, the iterations and the run's wall time.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import sheets  # noqa: E402
+
+PAIRS = 'chelsea:starry_night.jpg,coffee:shipwreck.jpg,astronaut:the_scream.jpg'  # three photographs, three styles
+BETAS = '1e2,1e3,1e4,1e5'  # around the default, 1e4
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--network', required=True)
+    parser.add_argument('--out', required=True, help='prefix of the runs and sheets')
+    parser.add_argument('--size', type=int, default=512)
+    parser.add_argument('--iterations', type=int, default=200)
+    parser.add_argument('--pairs', default=PAIRS, help='content:style of examples/, comma-separated')
+    parser.add_argument('--betas', default=BETAS, help='comma-separated, as written in the file names')
+    args = parser.parse_args()
+    for pair in args.pairs.split(','):
+        content_name, style_name = pair.split(':')
+        pictures, captions = [], []
+        for beta in args.betas.split(','):
+            picture, seconds = sheets.stylized(f'{args.out}-{content_name}-{beta}.png', [
+                '--content', os.path.join(ROOT, 'examples', f'{content_name}.png'),
+                '--styles', os.path.join(ROOT, 'examples', style_name), '--network', args.network,
+                '--max-size', str(args.size), '--iterations', str(args.iterations), '--seed', '0',
+                '--style-weight', beta, '--print-iterations', '50'])
+            pictures.append(picture)
+            captions.append(f'beta {beta}\n'
+                            f'{os.path.basename(args.network)}, {args.iterations} its, {sheets.took(seconds)}')
+        sheets.write_sheet(f'{args.out}-{content_name}.jpg', pictures, captions)
+        print(f'{args.out}-{content_name}.jpg')
+
+
+if __name__ == '__main__':
+    main()
