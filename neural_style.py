@@ -135,6 +135,13 @@ def versions(network=None):
             f'network {weights}']
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help, unless the help already says it (a default that depends on others)."""
+
+    def _get_help_string(self, action):
+        return action.help if '(default' in action.help else super()._get_help_string(action)
+
+
 class _Versions(argparse.Action):
     """--version: prints versions() for the --network given anywhere on the line (or the default one) and
     exits, whatever else is given or missing."""
@@ -208,7 +215,7 @@ def with_recorded_settings(argv):
 
 def build_parser(raise_errors=False):
     p = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=_HelpFormatter)
     p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
                    'and the network file used (with --network, that one), for a bug report; then exit')
     p.add_argument('--show-settings', action=_ShowSettings, metavar='IMAGE', default=argparse.SUPPRESS,

@@ -26,15 +26,21 @@ import vgg
 CONTENT_LAYERS = ('relu4_2',)  # paper sec. 3: content matched on 'conv4_2'; Caffe's ReLU runs in place, so rectified
 STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')  # paper Fig. 2: conv1_1 ... conv5_1
 CONTENT_WEIGHT = 1.0  # alpha
-STYLE_WEIGHT = 1e3  # beta: alpha/beta = 1e-3 as in the paper's Fig. 3; checked by eye on a trained VGG at 512 px
+# beta: alpha/beta = 1e-4, a ratio of the paper's (arXiv Fig. 2, CVPR 2016 Fig. 4). Chosen at the default size
+# on the near-copy of VGG-19, three examples: 1e3 leaves two of them nearly the photograph at 512 px, 1e5
+# dissolves two (docs/results.md, "The style weight beta", images/beta-512-*.jpg)
+STYLE_WEIGHT = 1e4
 # beta with --normalize-network: alpha/beta = 1e-7, where the normalized network gives the look of the paper's
-# figures (1e-3 leaves the photograph); docs/method.md, "The layers' balance"
+# figures (1e-3 leaves the photograph, 1e-8 dissolves the subject); docs/method.md, "The layers' balance", and
+# docs/results.md, images/normalized-256-*.jpg
 NORMALIZED_STYLE_WEIGHT = 1e7
 TV_WEIGHT = 0.0  # the paper has no total-variation term
 POOLING = 'avg'  # paper sec. 2: average pooling "improves the gradient flow" and looks slightly better
 OPTIMIZER = 'lbfgs'  # CVPR 2016 sec. 2: "L-BFGS, which we found to work best for image synthesis"
 OPTIMIZERS = ('lbfgs', 'adam')
-ITERATIONS = 1000  # the paper does not state a count; 1000 is the common choice of its reimplementations
+# The paper states no count; 1000 is the common choice of its reimplementations, and on the near-copy of VGG-19
+# the picture stops changing by 650-750 at 512 px (beta 1e3; docs/performance.md, images/tolerance-512-*.jpg)
+ITERATIONS = 1000
 LBFGS_HISTORY = 10  # scipy's default number of stored corrections (maxcor)
 # Stopping when the objective stops changing, as Ruder et al.'s code does (manuelruder/artistic-videos, lbfgs.lua
 # tolFunRelative): every TOLERANCE_WINDOW iterations, the relative change of the total since the last check.
@@ -47,7 +53,10 @@ EPSILON = 1e-8
 PRECISION = 'float32'  # the faithful arithmetic; 'mixed' runs the convolutions in 16 bits (devices.compute_dtype)
 NOISE_STDDEV = 1.0  # white noise as in Gatys' reference code: randn on the 0..255 scale, around the mean pixel
 PIXEL_RANGE = images.PIXEL_RANGE
-INITS = ('noise', 'content', 'style')  # the starting images: the paper's white noise, the content, the style
+# The starting images, the first the default: the paper's white noise (CVPR 2016 fig. 6; from the content the
+# result keeps more of the photograph at the same objective: docs/results.md, images/start-chelsea.jpg), the
+# content, the style
+INITS = ('noise', 'content', 'style')
 
 
 @dataclass(frozen=True)

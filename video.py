@@ -25,7 +25,8 @@ PASS_ITERATIONS = 100  # artistic_video_multiPass.lua -num_iterations: per frame
 MULTIPASS_PASSES = 15  # artistic_video_multiPass.lua -num_passes (the multi-pass algorithm's; ours is off by default)
 BLEND_WEIGHT = 1.0  # delta, artistic_video_multiPass.lua -blendWeight: the warped neighbour's weight at a new pass
 # gamma_t relative to the style weight in the authors' code: -temporal_weight 1e3 (single pass) or 5e2 (multi-pass)
-# against -style_weight 1e2; translated to this project's losses by default_temporal_weight.
+# against -style_weight 1e2; translated to this project's losses by default_temporal_weight. Measured against the
+# balance with the content term on three clips: docs/video.md, images/video-zoom-rotation.jpg
 TEMPORAL_RATIO = 1e3 / 1e2
 MULTIPASS_TEMPORAL_RATIO = 5e2 / 1e2
 FRAME_TOLERANCE = 1e-4  # artistic_video.lua -tol_loss_relative 0.0001 (the multi-pass script's is 0: off)

@@ -35,7 +35,8 @@ def stylized(args, name, content, styles, *options):
     """neural_style.py's result for the content, styles and options, at the sheet's size and iterations."""
     return sheets.stylized(f'{args.out}-{name}.png', [
         '--content', content, '--styles', *styles, '--network', args.network, '--max-size', str(args.size),
-        '--iterations', str(args.iterations), '--seed', '0', '--print-iterations', '0', *options])
+        '--iterations', str(args.iterations), '--seed', '0', '--print-iterations', '0',
+        *(['--style-weight', args.style_weight] if args.style_weight else []), *options])
 
 
 def side_by_side_masks(height, width):
@@ -102,6 +103,7 @@ def main():
     parser.add_argument('--mask-example', default='chelsea:starry_night.jpg:the_scream.jpg',
                         help='content:left style:right style of examples/')
     parser.add_argument('--only', choices=('colors', 'mask'))
+    parser.add_argument('--style-weight', help="beta (default: neural_style.py's)")
     args = parser.parse_args()
     if args.only != 'mask':
         color_sheet(args)

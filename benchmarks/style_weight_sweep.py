@@ -3,6 +3,8 @@
 
     python benchmarks/style_weight_sweep.py --network vgg19q.mat --out sweep
     python benchmarks/style_weight_sweep.py --network vgg19q.mat --out sweep --betas 1e3,1e4 --size 256
+    python benchmarks/style_weight_sweep.py --network vgg19q.mat --out normalized --betas 1e6,1e7,1e8 --size 256 \
+        --normalize-network
 
 Each picture is a run of neural_style.py as a user types it (its command is printed): --size px, --iterations
 L-BFGS iterations from seed 0's white noise, alpha = 1, the defaults otherwise. Runs write
@@ -30,6 +32,7 @@ def main():
     parser.add_argument('--iterations', type=int, default=200)
     parser.add_argument('--pairs', default=PAIRS, help='content:style of examples/, comma-separated')
     parser.add_argument('--betas', default=BETAS, help='comma-separated, as written in the file names')
+    parser.add_argument('--normalize-network', action='store_true', help="on the paper's normalized network")
     args = parser.parse_args()
     for pair in args.pairs.split(','):
         content_name, style_name = pair.split(':')
@@ -39,9 +42,9 @@ def main():
                 '--content', os.path.join(ROOT, 'examples', f'{content_name}.png'),
                 '--styles', os.path.join(ROOT, 'examples', style_name), '--network', args.network,
                 '--max-size', str(args.size), '--iterations', str(args.iterations), '--seed', '0',
-                '--style-weight', beta, '--print-iterations', '50'])
+                '--style-weight', beta, '--print-iterations', '50'] + ['--normalize-network'] * args.normalize_network)
             pictures.append(picture)
-            captions.append(f'beta {beta}\n'
+            captions.append(f'beta {beta}{", normalized network" * args.normalize_network}\n'
                             f'{os.path.basename(args.network)}, {args.iterations} its, {sheets.took(seconds)}')
         sheets.write_sheet(f'{args.out}-{content_name}.jpg', pictures, captions)
         print(f'{args.out}-{content_name}.jpg')
