@@ -27,15 +27,10 @@ COLOR_MODES = (None, 'luminance', 'histogram', 'post')
 MASK_EDGE = 0.2  # the masks' soft edge, as a fraction of the width
 
 
-def example(name):
-    return os.path.join(ROOT, 'examples', name)
-
-
 def stylized(args, name, content, styles, *options):
     """neural_style.py's result for the content, styles and options, at the sheet's size and iterations."""
     return sheets.stylized(f'{args.out}-{name}.png', [
-        '--content', content, '--styles', *styles, '--network', args.network, '--max-size', str(args.size),
-        '--iterations', str(args.iterations), '--seed', '0', '--print-iterations', '0',
+        '--content', content, '--styles', *styles, *sheets.run_options(args), '--print-iterations', '0',
         *(['--style-weight', args.style_weight] if args.style_weight else []), *options])
 
 
@@ -49,7 +44,7 @@ def side_by_side_masks(height, width):
 
 def color_sheet(args):
     content_name, style_name = args.colors_pair.split(':')
-    content, style = example(f'{content_name}.png'), example(style_name)
+    content, style = sheets.example(f'{content_name}.png'), sheets.example(style_name)
     pictures, captions = [images.read_image(content), images.read_image(style)], ['content', 'style']
     for mode in COLOR_MODES:
         options = () if mode is None else ('--preserve-colors', mode)
@@ -61,25 +56,18 @@ def color_sheet(args):
 
 def mask_sheet(args):
     content_name, left_style, right_style = args.mask_example.split(':')
-    content = example(f'{content_name}.png')
-    height, width = stylized_shape(args, content)
-    left, right = side_by_side_masks(height, width)
+    content = sheets.example(f'{content_name}.png')
+    photograph = images.read_image(content)
+    left, right = side_by_side_masks(*images.output_size(photograph.shape, None, args.size))
     masks = [f'{args.out}-mask-left.png', f'{args.out}-mask-right.png']
     for path, mask in zip(masks, (left, right)):
         images.write_image(path, mask)
-    picture, seconds = stylized(args, f'{content_name}-masked', content, [example(left_style), example(right_style)],
-                                '--style-masks', *masks)
-    pictures = [images.read_image(content), images.read_image(example(left_style)),
-                images.read_image(example(right_style)), left, picture]
+    styles = [sheets.example(left_style), sheets.example(right_style)]
+    picture, seconds = stylized(args, f'{content_name}-masked', content, styles, '--style-masks', *masks)
+    pictures = [photograph, *[images.read_image(style) for style in styles], left, picture]
     captions = ['content', 'style 1', 'style 2', "style 1's mask\n(style 2's: its inverse)",
                 f'--style-masks\n{sheets.took(seconds)}']
     write(args, f'mask-{content_name}', pictures, captions)
-
-
-def stylized_shape(args, content):
-    height, width = images.read_image(content).shape[:2]
-    scale = min(1.0, args.size / max(height, width))  # a run never enlarges its content
-    return round(height * scale), round(width * scale)
 
 
 def write(args, name, pictures, captions):
@@ -95,10 +83,7 @@ def write(args, name, pictures, captions):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--network', required=True)
-    parser.add_argument('--out', required=True, help='prefix of the runs and sheets')
-    parser.add_argument('--size', type=int, default=256)
-    parser.add_argument('--iterations', type=int, default=200)
+    sheets.add_run_options(parser, size=256, iterations=200)
     parser.add_argument('--colors-pair', default='chelsea:starry_night.jpg', help='content:style of examples/')
     parser.add_argument('--mask-example', default='chelsea:starry_night.jpg:the_scream.jpg',
                         help='content:left style:right style of examples/')

@@ -30,6 +30,26 @@ def write_sheet(path, pictures, captions):
     canvas.save(path, quality=90)
 
 
+def example(name):
+    """The path of examples/<name>."""
+    return os.path.join(ROOT, 'examples', name)
+
+
+def add_run_options(parser, size, iterations):
+    """The options of a script whose sheets are neural_style.py runs: the weights, the runs' prefix, the longest
+    side and the L-BFGS iterations (run_options passes them on)."""
+    parser.add_argument('--network', required=True)
+    parser.add_argument('--out', required=True, help='prefix of the runs and sheets')
+    parser.add_argument('--size', type=int, default=size)
+    parser.add_argument('--iterations', type=int, default=iterations)
+
+
+def run_options(args):
+    """neural_style.py's options for add_run_options' arguments, every run from seed 0's white noise."""
+    return ['--network', args.network, '--max-size', str(args.size), '--iterations', str(args.iterations),
+            '--seed', '0']
+
+
 def stylized(output, options):
     """Runs neural_style.py with these options (printing the command), unless `output` exists: a sheet's runs
     resume. Returns the image and the seconds its run took (None: it existed)."""

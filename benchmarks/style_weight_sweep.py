@@ -13,12 +13,8 @@ OUT-<content>.jpg, each picture captioned with beta, the network file, the itera
 """
 import argparse
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import sheets  # noqa: E402
+import sheets
 
 PAIRS = 'chelsea:starry_night.jpg,coffee:shipwreck.jpg,astronaut:the_scream.jpg'  # three photographs, three styles
 BETAS = '1e2,1e3,1e4,1e5'  # around the default, 1e4
@@ -26,10 +22,7 @@ BETAS = '1e2,1e3,1e4,1e5'  # around the default, 1e4
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--network', required=True)
-    parser.add_argument('--out', required=True, help='prefix of the runs and sheets')
-    parser.add_argument('--size', type=int, default=512)
-    parser.add_argument('--iterations', type=int, default=200)
+    sheets.add_run_options(parser, size=512, iterations=200)
     parser.add_argument('--pairs', default=PAIRS, help='content:style of examples/, comma-separated')
     parser.add_argument('--betas', default=BETAS, help='comma-separated, as written in the file names')
     parser.add_argument('--normalize-network', action='store_true', help="on the paper's normalized network")
@@ -39,10 +32,9 @@ def main():
         pictures, captions = [], []
         for beta in args.betas.split(','):
             picture, seconds = sheets.stylized(f'{args.out}-{content_name}-{beta}.png', [
-                '--content', os.path.join(ROOT, 'examples', f'{content_name}.png'),
-                '--styles', os.path.join(ROOT, 'examples', style_name), '--network', args.network,
-                '--max-size', str(args.size), '--iterations', str(args.iterations), '--seed', '0',
-                '--style-weight', beta, '--print-iterations', '50'] + ['--normalize-network'] * args.normalize_network)
+                '--content', sheets.example(f'{content_name}.png'), '--styles', sheets.example(style_name),
+                *sheets.run_options(args), '--style-weight', beta, '--print-iterations', '50',
+                *['--normalize-network'] * args.normalize_network])
             pictures.append(picture)
             captions.append(f'beta {beta}{", normalized network" * args.normalize_network}\n'
                             f'{os.path.basename(args.network)}, {args.iterations} its, {sheets.took(seconds)}')
