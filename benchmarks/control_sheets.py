@@ -44,7 +44,7 @@ def side_by_side_masks(height, width):
 
 def color_sheet(args):
     content_name, style_name = args.colors_pair.split(':')
-    content, style = sheets.example(f'{content_name}.png'), sheets.example(style_name)
+    content, style = sheets.example_path(f'{content_name}.png'), sheets.example_path(style_name)
     pictures, captions = [images.read_image(content), images.read_image(style)], ['content', 'style']
     for mode in COLOR_MODES:
         options = () if mode is None else ('--preserve-colors', mode)
@@ -56,13 +56,13 @@ def color_sheet(args):
 
 def mask_sheet(args):
     content_name, left_style, right_style = args.mask_example.split(':')
-    content = sheets.example(f'{content_name}.png')
+    content = sheets.example_path(f'{content_name}.png')
     photograph = images.read_image(content)
     left, right = side_by_side_masks(*images.output_size(photograph.shape, None, args.size))
     masks = [f'{args.out}-mask-left.png', f'{args.out}-mask-right.png']
     for path, mask in zip(masks, (left, right)):
         images.write_image(path, mask)
-    styles = [sheets.example(left_style), sheets.example(right_style)]
+    styles = [sheets.example_path(left_style), sheets.example_path(right_style)]
     picture, seconds = stylized(args, f'{content_name}-masked', content, styles, '--style-masks', *masks)
     pictures = [photograph, *[images.read_image(style) for style in styles], left, picture]
     captions = ['content', 'style 1', 'style 2', "style 1's mask\n(style 2's: its inverse)",

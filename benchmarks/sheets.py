@@ -30,7 +30,7 @@ def write_sheet(path, pictures, captions):
     canvas.save(path, quality=90)
 
 
-def example(name):
+def example_path(name):
     """The path of examples/<name>."""
     return os.path.join(ROOT, 'examples', name)
 

@@ -32,7 +32,7 @@ def main():
         pictures, captions = [], []
         for beta in args.betas.split(','):
             picture, seconds = sheets.stylized(f'{args.out}-{content_name}-{beta}.png', [
-                '--content', sheets.example(f'{content_name}.png'), '--styles', sheets.example(style_name),
+                '--content', sheets.example_path(f'{content_name}.png'), '--styles', sheets.example_path(style_name),
                 *sheets.run_options(args), '--style-weight', beta, '--print-iterations', '50',
                 *['--normalize-network'] * args.normalize_network])
             pictures.append(picture)
