@@ -66,7 +66,7 @@ def _non_negative_int(text):
     return value
 
 
-def _positive_float(text):
+def positive_float(text):
     value = _number(text, float)
     if not value > 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f'must be a positive number, not {text}')
@@ -135,7 +135,7 @@ def versions(network=None):
             f'network {weights}']
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each option's default after its help, unless the help already says it (a default that depends on others)."""
 
     def _get_help_string(self, action):
@@ -215,7 +215,7 @@ def with_recorded_settings(argv):
 
 def build_parser(raise_errors=False):
     p = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0],
-               formatter_class=_HelpFormatter)
+               formatter_class=HelpFormatter)
     p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
                    'and the network file used (with --network, that one), for a bug report; then exit')
     p.add_argument('--show-settings', action=_ShowSettings, metavar='IMAGE', default=argparse.SUPPRESS,
@@ -247,7 +247,7 @@ def build_parser(raise_errors=False):
     add(io, '--max-size', type=positive_int, default=MAX_SIZE,
             help='longest side of the output in pixels (the content is scaled down to it, never up)')
     add(io, '--width', type=positive_int, help='output width in pixels, overriding --max-size')
-    add(io, '--style-scales', type=_positive_float, nargs='+',
+    add(io, '--style-scales', type=positive_float, nargs='+',
             help='per style image: its width relative to the output width (default 1.0 each)')
     add(io, '--style-masks', nargs='+', metavar='MASK',
             help='per style image: a greyscale image over the output, white where that style governs '
@@ -256,7 +256,7 @@ def build_parser(raise_errors=False):
             help="keep the content's colours (Gatys et al., arXiv 1606.05897): luminance-only transfer, "
             "the style's colours matched to the content's first, or the result's luminance put on the "
             "content's colours after the run")
-    add(io, '--max-megapixels', type=_positive_float, default=images.MAX_MEGAPIXELS,
+    add(io, '--max-megapixels', type=positive_float, default=images.MAX_MEGAPIXELS,
             help='refuse input images, and an output, larger than this')
     add(io, '--network', help=f'VGG-19 weights: MatConvNet\'s {vgg.WEIGHTS_FILE}, Keras\'s '
             f'{vgg.KERAS_WEIGHTS_FILE} or the quantized copy {vgg.QUANTIZED_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
@@ -309,11 +309,11 @@ def build_parser(raise_errors=False):
              help='iterations between two comparisons of the objective for --tolerance')
     add(opt, '--lbfgs-history', type=positive_int, default=stylize.LBFGS_HISTORY,
              help='L-BFGS: number of stored corrections')
-    add(opt, '--learning-rate', type=_positive_float, default=stylize.LEARNING_RATE,
+    add(opt, '--learning-rate', type=positive_float, default=stylize.LEARNING_RATE,
              help='Adam: learning rate, in pixel values')
     add(opt, '--beta1', type=_fraction, default=stylize.BETA1, help='Adam: beta1')
     add(opt, '--beta2', type=_fraction, default=stylize.BETA2, help='Adam: beta2')
-    add(opt, '--eps', type=_positive_float, default=stylize.EPSILON, help='Adam: epsilon')
+    add(opt, '--eps', type=positive_float, default=stylize.EPSILON, help='Adam: epsilon')
     add(opt, '--init', choices=stylize.INITS, default=stylize.INITS[0],
              help='starting image: white noise (the paper\'s), the content, or the (first) style image')
     add(opt, '--initial', help='starting image from a file, overriding --init')
@@ -340,13 +340,13 @@ def build_parser(raise_errors=False):
                 help='evaluate the objective over tiles of this many pixels square (a multiple of 16 for '
                 'the default layers), each with a halo: exact, in bounded memory (default: tiled only when '
                 'the estimated peak exceeds --max-memory)')
-    add(memory, '--max-memory', type=_positive_float, metavar='GB',
+    add(memory, '--max-memory', type=positive_float, metavar='GB',
                 help=f'memory budget in GB for choosing the tiling (default: '
                 f'{tiling.MEMORY_SHARE * 100:.0f}%% of the machine\'s RAM)')
 
     clip = p.add_argument_group('video (Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", 2016)')
     add(clip, '--start', type=_non_negative_float, metavar='SECONDS', help='take the clip from this time')
-    add(clip, '--end', type=_positive_float, metavar='SECONDS', help='take the clip up to this time')
+    add(clip, '--end', type=positive_float, metavar='SECONDS', help='take the clip up to this time')
     add(clip, '--frames', type=positive_int, metavar='N', help='take at most N frames')
     add(clip, '--temporal-weight', type=_non_negative_float, metavar='GAMMA',
               help='gamma_t, the weight of the temporal loss (default: the authors\' balance against the '

@@ -75,9 +75,11 @@ def _style_weight(ratio):
     return f'{1 / ratio:.6g}'
 
 
-def figure(name, styles, seed):
-    """The rows, columns and cells of figure `name` for the given style image paths."""
+def figure(name, styles, seed, style_weight=None):
+    """The rows, columns and cells of figure `name` for the given style image paths. `style_weight`, beta,
+    goes to every cell but those of layers-vs-ratio, whose columns set it; None leaves neural_style.py's."""
     style = styles[0]
+    beta = [] if style_weight is None else ['--style-weight', repr(style_weight)]
     if name == 'layers-vs-ratio':
         return Figure('Style layers (rows) against alpha/beta (columns): CVPR 2016 Fig. 4, arXiv Fig. 3',
                       [_layers_label(layers) for layers in LAYER_SUBSETS],
@@ -88,22 +90,22 @@ def figure(name, styles, seed):
     if name == 'content-layer':
         return Figure('Content matched on conv2_2 and on conv4_2: CVPR 2016 Fig. 5', [''],
                       [f'content {layer}' for layer in CONTENT_LAYERS],
-                      {(0, j): Cell(['--content-layers', layer, '--seed', str(seed)], style)
+                      {(0, j): Cell(['--content-layers', layer, '--seed', str(seed)] + beta, style)
                        for j, layer in enumerate(CONTENT_LAYERS)})
     if name == 'init':
         starts = [('from the content', ['--init', 'content']), ('from the style', ['--init', 'style'])]
         starts += [(f'white noise, seed {s}', ['--init', 'noise', '--seed', str(s)]) for s in NOISE_SEEDS]
         return Figure('Initialization of the optimization: CVPR 2016 Fig. 6', [''], [label for label, _ in starts],
-                      {(0, j): Cell(options, style) for j, (_, options) in enumerate(starts)})
+                      {(0, j): Cell(options + beta, style) for j, (_, options) in enumerate(starts)})
     if name == 'styles':
         cells = {(0, j): Cell(shown=path) for j, path in enumerate(styles)}
-        cells.update({(1, j): Cell(['--seed', str(seed)], path) for j, path in enumerate(styles)})
+        cells.update({(1, j): Cell(['--seed', str(seed)] + beta, path) for j, path in enumerate(styles)})
         return Figure('One photograph in several styles: arXiv Fig. 2', ['style image', 'result'],
                       [os.path.basename(path) for path in styles], cells)
     if name == 'style-reconstruction':
         return Figure('Style reconstructions (content weight 0) from growing sets of layers: arXiv Fig. 1',
                       [''], [_layers_label(layers) for layers in LAYER_SUBSETS],
-                      {(0, j): Cell(['--content-weight', '0', '--style-layers', *layers, '--seed', str(seed)], style)
+                      {(0, j): Cell(['--content-weight', '0', '--style-layers', *layers, '--seed', str(seed)] + beta, style)
                        for j, layers in enumerate(LAYER_SUBSETS)})
     raise ValueError(f'unknown figure {name!r}')
 
@@ -320,7 +322,7 @@ def _fitted(measure, text, font, width):
 
 def build_parser():
     p = argparse.ArgumentParser(prog='reproduce.py', description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=neural_style.HelpFormatter)
     p.add_argument('figure', choices=FIGURES, help='layers-vs-ratio: CVPR 2016 Fig. 4 (arXiv Fig. 3); '
                    'content-layer: CVPR Fig. 5; init: CVPR Fig. 6; styles: arXiv Fig. 2 (one --style per column); '
                    'style-reconstruction: arXiv Fig. 1 (content weight 0)')
@@ -337,6 +339,10 @@ def build_parser():
                    help='L-BFGS iterations per cell')
     p.add_argument('--max-size', type=neural_style.positive_int, default=neural_style.MAX_SIZE,
                    help='longest side of each cell in pixels')
+    p.add_argument('--style-weight', type=neural_style.positive_float, metavar='BETA',
+                   help=f'beta, the weight of L_style, in every cell but those of layers-vs-ratio (whose columns '
+                   f'set it) (default {stylize.STYLE_WEIGHT:g}, as neural_style.py; it suits 512 px, and about '
+                   f'1e3 suits 256 px: docs/reproducing.md)')
     p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
     p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '
@@ -352,6 +358,8 @@ def run(args):
     if args.figure != 'styles' and len(args.style) > 1:
         raise job.UserError(f'{args.figure} uses one style image, not {len(args.style)}; '
                                      f'several are for the "styles" figure')
+    if args.figure == 'layers-vs-ratio' and args.style_weight is not None:
+        raise job.UserError('layers-vs-ratio sets beta in each column (from alpha/beta); leave out --style-weight')
     if args.device and (args.devices or args.cluster):
         raise job.UserError('--device is where cells run one after another; with --devices or --cluster '
                                      'leave it out')
@@ -368,13 +376,15 @@ def run(args):
     for path in args.style:
         images.read_image(path)
     net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
-    fig = figure(args.figure, args.style, args.seed)
+    fig = figure(args.figure, args.style, args.seed, args.style_weight)
     started = time.perf_counter()
     cell_images, paths = render_cells(args, fig, net)
     height, width = images.output_size(content.shape, None, args.max_size)
     subtitle = (f'{os.path.basename(args.content)}' +
                 ('' if args.figure == 'styles' else f' in the style of {os.path.basename(args.style[0])}') +
                 f', {width}x{height}, {args.iterations} L-BFGS iterations' +
+                ('' if args.figure == 'layers-vs-ratio' else
+                 f', beta {stylize.STYLE_WEIGHT if args.style_weight is None else args.style_weight:g}') +
                 ('' if args.figure == 'init' else f', seed {args.seed}'))
     images.write_image(args.output, contact_sheet(fig, cell_images, subtitle))
     if args.progress_plot:

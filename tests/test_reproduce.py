@@ -43,6 +43,26 @@ def test_one_row_figures(name, expected):
     assert [o[:len(e)] for o, e in zip(options, expected)] == expected
 
 
+@pytest.mark.parametrize('name', ['content-layer', 'init', 'styles', 'style-reconstruction'])
+def test_style_weight_goes_to_every_computed_cell(name):
+    """--style-weight is beta in each cell of the figures that do not set it themselves; without it the cells
+    leave it to neural_style.py (which picks its default)."""
+    parser = neural_style.build_parser()
+    for style_weight, expected in ((1e3, 1e3), (0.1 + 0.2, 0.30000000000000004), (None, None)):
+        fig = reproduce.figure(name, ['s.jpg'], seed=0, style_weight=style_weight)
+        computed = [cell for cell in fig.cells.values() if cell.shown is None]
+        assert computed
+        for cell in computed:
+            options = parser.parse_args(['--content', 'c', '--styles', 's', '--output', 'o.png'] + cell.options)
+            assert options.style_weight == expected
+
+
+def test_layers_against_ratio_refuses_a_style_weight(inputs, capsys):
+    assert reproduce.main(argv(inputs, 'layers-vs-ratio', '--style-weight', '1e3')) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert 'layers-vs-ratio sets beta in each column' in line and 'Traceback' not in line
+
+
 @pytest.fixture
 def inputs(tmp_path, network_path):
     return dict(content=save(tmp_path / 'content.png', random_image(18, 24, seed=1)),
@@ -94,8 +114,9 @@ def test_sheet_end_to_end_and_resumed(inputs, monkeypatch):
     assert reproduce.main(argv(inputs, 'styles', '--overwrite')) == 0
     assert before == {name: os.path.getmtime(os.path.join(directory, name)) for name in cells}
     # other settings are other cells
-    with pytest.raises(AssertionError, match='computed again'):
-        reproduce.main(argv(inputs, 'styles', '--overwrite', '--iterations', '3'))
+    for extra in (['--iterations', '3'], ['--style-weight', '3']):
+        with pytest.raises(AssertionError, match='computed again'):
+            reproduce.main(argv(inputs, 'styles', '--overwrite', *extra))
 
 
 @pytest.mark.parametrize('extra, expected', [
