@@ -459,8 +459,12 @@ def plan(shape, content_layers, style_layers, *, tile_size, max_memory, optimize
     """Whether and how to tile a run whose output is `shape` (height, width) with these loss layers: the
     given tile_size; else untiled if the estimated peak fits in max_memory (bytes), else the largest tile that
     fits (the smallest, an alignment step, if none does); untiled when neither is given. With several devices
-    and no tile_size, tiled so that each device has a tile (spread), in tiles no larger than would fit."""
+    and no tile_size, tiled so that each device has a tile (spread), in tiles no larger than would fit. A tile
+    that would cover the whole image is no tiling: untiled computes the same in one pass instead of two (a
+    --scales run's small stages under a --tile-size chosen for its last)."""
     height, width = shape
+    if tile_size is not None and tile_size >= max(height, width):
+        tile_size = None
     deepest = vgg.deepest(list(content_layers) + list(style_layers))
     if tile_size is None and devices > 1:
         fitting = plan(shape, content_layers, style_layers, tile_size=None, max_memory=max_memory,

@@ -238,6 +238,14 @@ def test_a_tile_size_off_the_alignment_is_one_sentence(files, capsys):
                                                'the stride of relu5_1 (the deepest loss layer)')
 
 
+def test_a_tile_covering_the_image_is_no_tiling():
+    """--tile-size larger than a stage evaluates that stage untiled (one pass, not two); smaller, tiled."""
+    layers = dict(optimizer='lbfgs', lbfgs_history=10)
+    for shape, expected in (((341, 512), None), ((681, 1024), None), ((1362, 2048), 1024), ((1024, 1040), 1024)):
+        chosen = tiling.plan(shape, ['relu4_2'], stylize.STYLE_LAYERS, tile_size=1024, max_memory=None, **layers)
+        assert chosen.tile_size == expected, shape
+
+
 def test_automatic_tiling_takes_the_largest_tile_that_fits():
     layers = dict(optimizer='adam', lbfgs_history=10)
     untiled = tiling.estimate_peak(3072, 4096, ['relu4_2'], list(stylize.STYLE_LAYERS), None, **layers)
