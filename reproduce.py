@@ -105,7 +105,8 @@ def figure(name, styles, seed, style_weight=None):
     if name == 'style-reconstruction':
         return Figure('Style reconstructions (content weight 0) from growing sets of layers: arXiv Fig. 1',
                       [''], [_layers_label(layers) for layers in LAYER_SUBSETS],
-                      {(0, j): Cell(['--content-weight', '0', '--style-layers', *layers, '--seed', str(seed)] + beta, style)
+                      {(0, j): Cell(['--content-weight', '0', '--style-layers', *layers, '--seed', str(seed)] + beta,
+                                    style)
                        for j, layers in enumerate(LAYER_SUBSETS)})
     raise ValueError(f'unknown figure {name!r}')
 
