@@ -372,6 +372,7 @@ def stylize_in_stages(net, content, styles, stages, *, style_scales, style_masks
                                 placement=placement):
             yield stage, progress
         previous = progress
+        tiling.release_freed_memory()  # the next, larger stage starts from what this one freed, not on top of it
 
 
 def _progress(events, mean_pixel):
