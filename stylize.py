@@ -361,6 +361,7 @@ def stylize_in_stages(net, content, styles, stages, *, style_scales, style_masks
         stage_styles = [images.scaled_style(style, width, scale) for style, scale in zip(styles, style_scales)]
         masks = None if style_masks is None else [images.mask_at(mask, height, width) for mask in style_masks]
         if previous is not None:
+            tiling.release_freed_memory()  # this larger stage starts from what the last one freed, not on top of it
             start, settings = images.resize(previous.best_image, height, width), dataclasses.replace(
                 settings, noise_blend=0.0)
         elif initial is not None or init != 'noise':
@@ -372,7 +373,6 @@ def stylize_in_stages(net, content, styles, stages, *, style_scales, style_masks
                                 placement=placement):
             yield stage, progress
         previous = progress
-        tiling.release_freed_memory()  # the next, larger stage starts from what this one freed, not on top of it
 
 
 def _progress(events, mean_pixel):

@@ -155,4 +155,5 @@ def test_the_memory_a_stage_freed_is_returned_before_the_next_starts(net, images
     for stage, progress in stylize.stylize_in_stages(net, content, [style], stages, style_scales=[1.0],
                                                      placement=devices.one_device(FAST['device'])):
         seen.append((stage, progress.iteration))
-    assert released_after[0] == [(0, 0), (0, 1), (0, 2)]  # after the first stage's last step, before the second
+    # once, between the stages: after the first stage's last step, before the second's first; not after the last
+    assert released_after == [[(0, 0), (0, 1), (0, 2)]]
