@@ -65,7 +65,8 @@ def run_settings(args, max_memory=None, tolerance=stylize.TOLERANCE):
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
-        style_blend_weights=args.style_blend_weights, pooling=args.pooling, optimizer=args.optimizer,
+        style_blend_weights=args.style_blend_weights, pooling=args.pooling, padding=args.padding,
+        optimizer=args.optimizer,
         lbfgs_history=args.lbfgs_history, learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2,
         epsilon=args.eps, noise_blend=args.initial_noiseblend, seed=args.seed, precision=args.precision,
         tile_size=args.tile_size, max_memory=max_memory)
@@ -83,6 +84,22 @@ def choose_style_weight(args):
     change the default): stylize.NORMALIZED_STYLE_WEIGHT with --normalize-network, else stylize.STYLE_WEIGHT."""
     if args.style_weight is None:
         args.style_weight = stylize.NORMALIZED_STYLE_WEIGHT if args.normalize_network else stylize.STYLE_WEIGHT
+
+
+def style_weight_at(args, height, width):
+    """Eq. 7's beta for a height x width output: --style-weight as meant for stylize.REFERENCE_PIXELS, scaled to
+    these pixels (stylize.style_weight_at), or as it is with --raw-style-weight."""
+    if args.raw_style_weight:
+        return args.style_weight
+    return stylize.style_weight_at(args.style_weight, height, width)
+
+
+def beta_in_words(args):
+    """Where a run's beta comes from, for its set-up line."""
+    if args.raw_style_weight:
+        return f'--style-weight {args.style_weight:g} as given, --raw-style-weight'
+    height, width = stylize.REFERENCE_SIZE
+    return f'--style-weight {args.style_weight:g} at {width}x{height}, scaled to the pixels'
 
 
 _NETWORK_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
@@ -417,9 +434,9 @@ class Run:
                                   max_memory=budget, optimizer=settings.optimizer,
                                   lbfgs_history=settings.lbfgs_history, devices=len(self.placement.devices))
                       for size in sizes]
-        # Each stage's settings: its iterations, and the tiling planned for it.
-        self.stages = [(size, dataclasses.replace(settings, iterations=count, tile_size=plan.tile_size,
-                                                  max_memory=None))
+        # Each stage's settings: its iterations, its beta, and the tiling planned for it.
+        self.stages = [(size, dataclasses.replace(settings, iterations=count, style_weight=style_weight_at(args, *size),
+                                                  tile_size=plan.tile_size, max_memory=None))
                        for size, count, plan in zip(sizes, iterations, self.plans)]
         self.losses = []  # (iteration over all stages, content, style, tv, total) of each step: the plot's rows
 
@@ -437,8 +454,8 @@ class Run:
                 f'{vgg.describe(self.net)}')
         if self.network_problem:
             text += f'\nnetwork: {self.network_problem}'
-        for size, memory in zip(self.sizes, self.plans):
-            text += '\n' + self._plan_line(size, memory)
+        for (size, settings), memory in zip(self.stages, self.plans):
+            text += '\n' + self._plan_line(size, settings, memory)
         for path, profile in self.converted:
             text += f'\ncolour: {path} converted to sRGB from its profile, {profile}'
         if args.scales is not None:
@@ -446,17 +463,18 @@ class Run:
                                              for (h, w), n in zip(self.sizes, self.iterations))
         return text
 
-    def _plan_line(self, size, memory):
-        """How a stage is evaluated, tiled or not, and its estimated peak memory."""
+    def _plan_line(self, size, settings, memory):
+        """A stage's beta, how it is evaluated, tiled or not, and its estimated peak memory."""
         height, width = size
+        beta = f'beta {settings.style_weight:.4g} ({beta_in_words(self.args)})'
         deepest = vgg.deepest(self.args.content_layers + self.args.style_layers)
         peak = f'estimated peak memory {memory.peak / 1e9:.2f} GB'
         if memory.budget is not None:
             peak += f' of {memory.budget / 1e9:.1f} GB (--max-memory)'
         if memory.tile_size is None:
-            return f'{width}x{height}: untiled, {peak}'
+            return f'{width}x{height}: {beta}, untiled, {peak}'
         tiles = tiling.make_tiles(height, width, memory.tile_size, deepest)
-        return (f'{width}x{height}: tiled, {len(tiles)} tiles of {memory.tile_size} px with a '
+        return (f'{width}x{height}: {beta}, tiled, {len(tiles)} tiles of {memory.tile_size} px with a '
                 f'{tiling.halo(deepest)} px halo, {peak}')
 
     def line(self, stage, progress):
@@ -625,7 +643,8 @@ class VideoRun:
         import_tensorflow(args)
         self.placement = devices.one_device(args.device)
         self.net, self.network_problem = run_network(args, net, self.placement)
-        self.settings = run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0)
+        self.settings = dataclasses.replace(run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1
+                                                         else 0.0), style_weight=style_weight_at(args, height, width))
         gamma_t = args.temporal_weight
         if gamma_t is None:
             gamma_t = video.default_temporal_weight(self.settings.style_weight, self.settings.style_weights(),
@@ -643,6 +662,7 @@ class VideoRun:
         passes = self.clip.passes
         return (f'output {width}x{height}, {len(self.frames)} frames at {self.fps:g} fps, {len(self.styles)} style '
                 f'image(s), {self.settings.optimizer}, {"single pass" if passes == 1 else f"{passes} passes"}, '
+                f'beta {self.settings.style_weight:.4g} ({beta_in_words(self.args)}), '
                 f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}, '
                 f'{devices.precision_in_words(self.args.precision, self.placement.devices[0])}' +
                 (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '

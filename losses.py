@@ -117,7 +117,8 @@ def layer_guides(mask, layers):
 
 # The targets and the objective
 
-def layer_features(net, images, content_layers, style_layers, pooling, device, dtype='float32', placement=None):
+def layer_features(net, images, content_layers, style_layers, pooling, padding, device, dtype='float32',
+                   placement=None):
     """For each image, its features at `content_layers` (P^l, for the content image) and its Gram matrices at
     `style_layers` (A^l, for a style image).
 
@@ -130,7 +131,8 @@ def layer_features(net, images, content_layers, style_layers, pooling, device, d
     graph = tf.Graph()
     with graph.as_default(), tf.device(device):
         x = tf.placeholder(tf.float32, [1, None, None, 3])
-        layers = vgg.build_network(net, x, vgg.deepest(list(content_layers) + list(style_layers)), pooling, dtype)
+        layers = vgg.build_network(net, x, vgg.deepest(list(content_layers) + list(style_layers)), pooling, dtype,
+                                   padding)
         layers = {name: tf.cast(layers[name], tf.float32) for name in list(content_layers) + list(style_layers)}
         fetches = ({name: layers[name] for name in content_layers},
                    {name: gram_matrix(layers[name]) for name in style_layers},
@@ -145,7 +147,7 @@ def objective(net, image, content_targets, style_targets, settings, *, dtype='fl
     """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
 
     settings: a stylize.Settings (the weights alpha, beta, gamma, gamma_t, the layers and their weights w_l,
-    the pooling). content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of
+    the pooling and padding). content_targets: layer -> P^l. style_targets: one dict per style image, layer -> (A^l, M_l of
     that style); their style losses are summed with the settings' blend weights, normalized to sum 1.
     When a style image's size differs from the output's, Grams are compared per position (style_target).
     style_guides: None, or one dict per style image, layer -> T^l [h_l, w_l]: that style's loss then uses the
@@ -157,7 +159,7 @@ def objective(net, image, content_targets, style_targets, settings, *, dtype='fl
 
     content_weights, style_weights = settings.content_weights(), settings.style_weights()
     layers = vgg.build_network(net, image, vgg.deepest(list(content_weights) + list(style_weights)),
-                               settings.pooling, dtype)
+                               settings.pooling, dtype, settings.padding)
     layers = {name: tf.cast(layers[name], tf.float32) for name in list(content_weights) + list(style_weights)}
     L_content = tf.add_n([float(w) * content_loss(layers[name], tf.constant(content_targets[name]))
                           for name, w in content_weights.items()])

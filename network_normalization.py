@@ -44,7 +44,7 @@ def mean_activations(net, pictures, placement=None):
     picture's mean over its positions), for every convolution; on the placement's first device (default:
     devices.one_device())."""
     placement = placement or devices.one_device()
-    features = losses.layer_features(net, pictures, RELU_LAYERS, (), POOLING, placement.devices[0],
+    features = losses.layer_features(net, pictures, RELU_LAYERS, (), POOLING, 'zero', placement.devices[0],
                                      placement=placement)
     return {name: np.mean([f[name].reshape(-1, f[name].shape[-1]).mean(axis=0) for f, _, _ in features], axis=0)
             for name in RELU_LAYERS}

@@ -25,7 +25,10 @@ import vgg
 import video
 
 PROG = 'neural_style.py'
-VERSION = '1.0.0'  # this program's; --version prints it with those of its main packages and network file
+VERSION = '1.1.0'  # this program's; --version prints it with those of its main packages and network file
+# Before 1.1.0, --style-weight was eq. 7's beta at every size: a command recorded by those versions gets
+# --raw-style-weight, so that --settings-from makes its image again.
+RAW_STYLE_WEIGHT_UNTIL = (1, 1, 0)
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
 
@@ -206,11 +209,24 @@ def with_recorded_settings(argv):
     found, rest = settings_from.parse_known_args(argv)
     if found.settings_from is None:
         return argv
-    command = images.read_settings(found.settings_from).get('Command')
+    settings = images.read_settings(found.settings_from)
+    command = settings.get('Command')
     if command is None:
         raise job.UserError(f'--settings-from {found.settings_from}: the image holds no command of {PROG}')
     words = shlex.split(command)
-    return words[words.index(PROG) + 1:] + rest
+    words = words[words.index(PROG) + 1:]
+    if _recorded_version(settings) < RAW_STYLE_WEIGHT_UNTIL and '--raw-style-weight' not in words:
+        words.append('--raw-style-weight')
+    return words + rest
+
+
+def _recorded_version(settings):
+    """The version of this program that wrote the settings (`neural-style 1.0.0`), as a tuple of integers."""
+    name, _, number = settings.get('Software', '').partition(' ')
+    try:
+        return tuple(int(part) for part in number.split('.'))
+    except ValueError:
+        raise job.UserError(f'the settings name an unknown program version: {settings.get("Software")!r}') from None
 
 
 def build_parser(raise_errors=False):
@@ -267,9 +283,14 @@ def build_parser(raise_errors=False):
     loss = p.add_argument_group('objective (the paper\'s alpha, beta, layers and w_l)')
     add(loss, '--content-weight', type=_non_negative_float, default=stylize.CONTENT_WEIGHT,
               help='alpha, the weight of L_content')
+    reference = 'x'.join(map(str, stylize.REFERENCE_SIZE[::-1]))
     add(loss, '--style-weight', type=_non_negative_float,
-              help=f'beta, the weight of L_style (default {stylize.STYLE_WEIGHT:,.0f}; '
-              f'{stylize.NORMALIZED_STYLE_WEIGHT:,.0f} with --normalize-network)')
+              help=f'beta, the weight of L_style, for a {reference} output; another size scales it by its pixels '
+              f'over {reference}\'s, so that one beta gives the same balance at every size (default '
+              f'{stylize.STYLE_WEIGHT:,.0f}; {stylize.NORMALIZED_STYLE_WEIGHT:,.0f} with --normalize-network)')
+    add(loss, '--raw-style-weight', action='store_true',
+              help='take --style-weight as the beta of the paper\'s eq. 7 at every size, unscaled (the balance '
+              'then moves about 4x for each doubling of the side)')
     add(loss, '--tv-weight', type=_non_negative_float, default=stylize.TV_WEIGHT,
               help='weight of a total-variation smoothness term (not in the paper)')
     add(loss, '--content-layers', type=_layer, nargs='+', default=list(stylize.CONTENT_LAYERS),
@@ -284,6 +305,9 @@ def build_parser(raise_errors=False):
               help='one weight per style image, normalized to sum 1 (default equal)')
     add(loss, '--pooling', choices=vgg.POOLING_METHODS, default=stylize.POOLING,
               help='pooling in the network; the paper replaces max by average pooling')
+    add(loss, '--padding', choices=vgg.PADDINGS, default=stylize.PADDING,
+              help='padding of each convolution\'s input: zeros, as the network was trained and as in the paper, '
+              'or the border mirrored (docs/method.md)')
     add(loss, '--normalize-network', action='store_true',
               help='the paper\'s normalized network: each filter\'s weights scaled so that its mean activation over '
               'the six images of examples/ is 1 (computed once per weights file and cached beside the weights; '

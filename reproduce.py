@@ -75,17 +75,19 @@ def _style_weight(ratio):
     return f'{1 / ratio:.6g}'
 
 
-def figure(name, styles, seed, style_weight=None):
+def figure(name, styles, seed, style_weight=None, raw_style_weight=False):
     """The rows, columns and cells of figure `name` for the given style image paths. `style_weight`, beta,
-    goes to every cell but those of layers-vs-ratio, whose columns set it; None leaves neural_style.py's."""
+    goes to every cell but those of layers-vs-ratio, whose columns set it; None leaves neural_style.py's.
+    raw_style_weight: every cell takes its beta as eq. 7's at its size (neural_style.py --raw-style-weight)."""
     style = styles[0]
-    beta = [] if style_weight is None else ['--style-weight', repr(style_weight)]
+    raw = ['--raw-style-weight'] if raw_style_weight else []
+    beta = ([] if style_weight is None else ['--style-weight', repr(style_weight)]) + raw
     if name == 'layers-vs-ratio':
         return Figure('Style layers (rows) against alpha/beta (columns): CVPR 2016 Fig. 4, arXiv Fig. 3',
                       [_layers_label(layers) for layers in LAYER_SUBSETS],
                       [f'alpha/beta {_power_of_ten(ratio)}' for ratio in RATIOS],
                       {(i, j): Cell(['--style-layers', *layers, '--style-weight', _style_weight(ratio),
-                                     '--seed', str(seed)], style)
+                                     '--seed', str(seed)] + raw, style)
                        for i, layers in enumerate(LAYER_SUBSETS) for j, ratio in enumerate(RATIOS)})
     if name == 'content-layer':
         return Figure('Content matched on conv2_2 and on conv4_2: CVPR 2016 Fig. 5', [''],
@@ -342,8 +344,11 @@ def build_parser():
                    help='longest side of each cell in pixels')
     p.add_argument('--style-weight', type=neural_style.positive_float, metavar='BETA',
                    help=f'beta, the weight of L_style, in every cell but those of layers-vs-ratio (whose columns '
-                   f'set it) (default {stylize.STYLE_WEIGHT:g}, as neural_style.py; it suits 512 px, and about '
-                   f'1e3 suits 256 px: docs/reproducing.md)')
+                   f'set it) (default {stylize.STYLE_WEIGHT:g}, as neural_style.py: for a 512x384 cell, scaled with '
+                   f'the cell\'s pixels)')
+    p.add_argument('--raw-style-weight', action='store_true', help='take each cell\'s beta as the paper\'s eq. 7 '
+                   'at the cell\'s size, unscaled, as neural_style.py --raw-style-weight (the figures made before '
+                   'beta was scaled with the size)')
     p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
     p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '
@@ -377,7 +382,7 @@ def run(args):
     for path in args.style:
         images.read_image(path)
     net = vgg.load_net_cached(args.network, vgg.converted_cache_dir())
-    fig = figure(args.figure, args.style, args.seed, args.style_weight)
+    fig = figure(args.figure, args.style, args.seed, args.style_weight, args.raw_style_weight)
     started = time.perf_counter()
     cell_images, paths = render_cells(args, fig, net)
     height, width = images.output_size(content.shape, None, args.max_size)
@@ -386,6 +391,7 @@ def run(args):
                 f', {width}x{height}, {args.iterations} L-BFGS iterations' +
                 ('' if args.figure == 'layers-vs-ratio' else
                  f', beta {stylize.STYLE_WEIGHT if args.style_weight is None else args.style_weight:g}') +
+                (' (eq. 7\'s, unscaled)' if args.raw_style_weight else '') +
                 ('' if args.figure == 'init' else f', seed {args.seed}'))
     images.write_image(args.output, contact_sheet(fig, cell_images, subtitle))
     if args.progress_plot:

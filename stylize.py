@@ -26,16 +26,24 @@ import vgg
 CONTENT_LAYERS = ('relu4_2',)  # paper sec. 3: content matched on 'conv4_2'; Caffe's ReLU runs in place, so rectified
 STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')  # paper Fig. 2: conv1_1 ... conv5_1
 CONTENT_WEIGHT = 1.0  # alpha
-# beta: alpha/beta = 1e-4, a ratio of the paper's (arXiv Fig. 2, CVPR 2016 Fig. 4). Chosen at the default size
-# on the near-copy of VGG-19, three examples: 1e3 leaves two of them nearly the photograph at 512 px, 1e5
-# dissolves two (docs/results.md, "The style weight beta", images/beta-512-*.jpg)
+# The size a given beta is meant for. L_content sums over the M_l positions of its layer, so it grows with the
+# output's pixels, while E_l is divided by M_l^2 and does not: the same beta paints four times harder at half
+# the side. The command line takes beta as meant for this many pixels and scales it (style_weight_at).
+# 512x384: the paper's Tuebingen photograph (1024x768) at the width of its figures, about 512 px.
+REFERENCE_SIZE = (384, 512)  # height, width
+REFERENCE_PIXELS = REFERENCE_SIZE[0] * REFERENCE_SIZE[1]
+# beta at REFERENCE_PIXELS: alpha/beta = 1e-4, a ratio of the paper's (arXiv Fig. 2, CVPR 2016 Fig. 4). Chosen
+# at the default 512 px on the near-copy of VGG-19, three examples: 1e3 leaves two of them nearly the
+# photograph, 1e5 dissolves two (docs/results.md, "The style weight beta", images/beta-512-*.jpg)
 STYLE_WEIGHT = 1e4
-# beta with --normalize-network: alpha/beta = 1e-7, where the normalized network gives the look of the paper's
-# figures (1e-3 leaves the photograph, 1e-8 dissolves the subject); docs/method.md, "The layers' balance", and
-# docs/results.md, images/normalized-256-*.jpg
-NORMALIZED_STYLE_WEIGHT = 1e7
+# beta at REFERENCE_PIXELS with --normalize-network: alpha/beta about 3e-8, where the normalized network gives
+# the look of the paper's figures (chosen as 1e7 at 256x170 and 256x256, between 1e6, which leaves the
+# photograph, and 1e8, which dissolves the subject; 1e7 there is 3e7 to 4.5e7 here); docs/method.md, "The
+# layers' balance", and docs/results.md, images/normalized-256-*.jpg
+NORMALIZED_STYLE_WEIGHT = 3e7
 TV_WEIGHT = 0.0  # the paper has no total-variation term
 POOLING = 'avg'  # paper sec. 2: average pooling "improves the gradient flow" and looks slightly better
+PADDING = 'zero'  # the convolutions' padding as the network was trained (Caffe's and MatConvNet's)
 OPTIMIZER = 'lbfgs'  # CVPR 2016 sec. 2: "L-BFGS, which we found to work best for image synthesis"
 OPTIMIZERS = ('lbfgs', 'adam')
 # The paper states no count; 1000 is the common choice of its reimplementations, and on the near-copy of VGG-19
@@ -63,7 +71,8 @@ INITS = ('noise', 'content', 'style')
 class Settings:
     """Everything besides the images and the network that decides a run's result. Built once from the options
     and checked once (ValueError); a layer's weight list, left None, becomes its default here."""
-    # The objective (eq. 7): alpha, beta, gamma and gamma_t; the layers l with their weights w_l; the pooling.
+    # The objective (eq. 7): alpha, beta, gamma and gamma_t; the layers l with their weights w_l; the network's
+    # pooling and padding.
     content_weight: float = CONTENT_WEIGHT
     style_weight: float = STYLE_WEIGHT
     tv_weight: float = TV_WEIGHT
@@ -74,6 +83,7 @@ class Settings:
     style_layer_weights: tuple = None  # w_l, default 1 / the number of style layers, as in the paper
     style_blend_weights: tuple = None  # one per style image, normalized to sum 1; default equal
     pooling: str = POOLING
+    padding: str = PADDING
     # The optimizer.
     optimizer: str = OPTIMIZER
     iterations: int = ITERATIONS
@@ -97,6 +107,8 @@ class Settings:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f'unknown optimizer {self.optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
         devices.compute_dtype(self.precision, '')  # an unknown precision is refused now, not at the first graph
+        if self.padding not in vgg.PADDINGS:
+            raise ValueError(f'unknown padding {self.padding!r}; choose one of {", ".join(vgg.PADDINGS)}')
         for field in ('content_layers', 'style_layers'):
             layers = tuple(getattr(self, field))
             for name in layers:
@@ -128,6 +140,12 @@ class Settings:
     def deepest(self):
         """The deepest loss layer: the network is built up to it."""
         return vgg.deepest(self.content_layers + self.style_layers)
+
+
+def style_weight_at(style_weight, height, width):
+    """Eq. 7's beta for a height x width output that weighs L_style against L_content as `style_weight` does at
+    REFERENCE_PIXELS: beta times the pixels over REFERENCE_PIXELS (L_content grows with the pixels, E_l not)."""
+    return style_weight * (height * width) / REFERENCE_PIXELS
 
 
 def _weights(weights, count, default):
@@ -271,7 +289,7 @@ def _untiled(net, content, styles, settings, x0, lower, upper, style_guides, tem
 
     device = placement.devices[0]
     targets = losses.layer_features(net, [content] + list(styles), settings.content_layers, settings.style_layers,
-                                    settings.pooling, device, dtype, placement)
+                                    settings.pooling, settings.padding, device, dtype, placement)
     content_targets = targets[0][0]
     style_targets = [{name: (grams[name], positions[name]) for name in settings.style_layers}
                      for _, grams, positions in targets[1:]]
@@ -312,7 +330,8 @@ def _tiled(net, content, styles, settings, tile_size, x0, lower, upper, style_gu
     tile by tile through the same network, the image, its gradient and the optimizer's state on the host."""
     content_coefficients = {name: settings.content_weight * w for name, w in settings.content_weights().items()}
     networks = [tiling.TileNetwork(net, content_coefficients, settings.style_layers,
-                                   guided=len(styles) if style_guides else 0, pooling=settings.pooling, dtype=dtype,
+                                   guided=len(styles) if style_guides else 0, pooling=settings.pooling,
+                                   padding=settings.padding, dtype=dtype,
                                    device=device, placement=placement) for device in placement.devices]
     try:
         def tiles_of(image):

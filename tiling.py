@@ -118,7 +118,7 @@ class TileNetwork:
     the graph runs; placement: the devices.Placement whose session (master, cluster) it runs in.
     """
 
-    def __init__(self, net, content_coefficients, style_layers, *, guided=0, pooling,
+    def __init__(self, net, content_coefficients, style_layers, *, guided=0, pooling, padding='zero',
                  dtype, device, placement=None):
         import tensorflow.compat.v1 as tf
 
@@ -129,7 +129,9 @@ class TileNetwork:
         graph = tf.Graph()
         with graph.as_default(), tf.device(device):
             self.x = tf.placeholder(tf.float32, [1, None, None, 3], name='crop')
-            layers = vgg.build_network(net, self.x, self.deepest, pooling, dtype)
+            # Any padding is exact: its effect at a crop's edge stays in the halo, and a crop's edge on the
+            # image's border is padded as the image is.
+            layers = vgg.build_network(net, self.x, self.deepest, pooling, dtype, padding)
             self.boxes, own = {}, {}
             for name in names:
                 box = self.boxes[name] = tf.placeholder(tf.int32, [4], name=f'box_{name}')

@@ -89,6 +89,7 @@ CONV_SHAPES = _conv_shapes()
 """Kernel shape [height, width, in, out] of every convolution of VGG-19."""
 
 POOLING_METHODS = ('avg', 'max')
+PADDINGS = ('zero', 'reflect')  # of each convolution's input: zeros as trained, or the border mirrored
 
 
 class WeightsError(Exception):
@@ -345,13 +346,14 @@ def channels(layer):
     return CONV_SHAPES[layer.replace('relu', 'conv')][3]
 
 
-def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
+def build_network(net, image, last_layer, pooling='avg', dtype='float32', padding='zero'):
     """The graph from `image` ([1, height, width, 3], preprocessed) up to `last_layer`: layer name -> tensor.
 
     dtype is the arithmetic of the convolutions ('float32', or 'bfloat16' / 'float16' for reduced precision);
     the layers' tensors come out in it.
 
-    Convolutions are 3x3 with stride 1 and padding 1 (SAME). Pooling is 2x2 with stride 2 and SAME padding:
+    Convolutions are 3x3 with stride 1 and padding 1: zeros (SAME), as the network was trained, or the border
+    row and column mirrored ('reflect', not in the paper). Pooling is 2x2 with stride 2 and SAME padding:
     for even sizes that is MatConvNet's and Caffe's pooling; for odd sizes it is Caffe's ceil mode, whose
     average over a border window counts only the pixels inside the image, as TensorFlow's SAME average does.
     """
@@ -359,11 +361,15 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
 
     if pooling not in POOLING_METHODS:
         raise ValueError(f'unknown pooling {pooling!r}; choose one of {", ".join(POOLING_METHODS)}')
+    if padding not in PADDINGS:
+        raise ValueError(f'unknown padding {padding!r}; choose one of {", ".join(PADDINGS)}')
     layers, x = {}, tf.cast(image, dtype)
     for name in layers_up_to(last_layer):
         if name.startswith('conv'):
-            x = tf.nn.bias_add(_conv3x3(x, net.kernels[name], dtype), tf.constant(net.biases[name], dtype=dtype),
-                               name=name)
+            if padding == 'reflect':
+                x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode='REFLECT')
+            x = tf.nn.bias_add(_conv3x3(x, net.kernels[name], dtype, 'VALID' if padding == 'reflect' else 'SAME'),
+                               tf.constant(net.biases[name], dtype=dtype), name=name)
         elif name.startswith('relu'):
             x = tf.nn.relu(x, name=name)
         elif pooling == 'avg':
@@ -377,16 +383,16 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32'):
 ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient override's name in TensorFlow
 
 
-def _conv3x3(x, kernel, dtype):
-    """A 3x3 convolution with stride 1 and SAME padding whose gradient with respect to its input is taken as a
-    forward convolution of the incoming gradient with the kernel rotated by 180 degrees, input and output
-    channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
+def _conv3x3(x, kernel, dtype, padding):
+    """A 3x3 convolution with stride 1 (TensorFlow's SAME or VALID padding) whose gradient with respect to its
+    input is taken as a forward convolution of the incoming gradient (zero-padded by 2 for VALID) with the kernel
+    rotated by 180 degrees, input and output channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
     Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
     _register_rotated_input_gradient()
     with tf.get_default_graph().gradient_override_map({'Conv2D': ROTATED_INPUT_GRADIENT}):
-        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding='SAME')
+        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding=padding)
 
 
 def _register_rotated_input_gradient():
@@ -398,6 +404,9 @@ def _register_rotated_input_gradient():
     def rotated_input_gradient(op, dy):
         kernel = op.inputs[1]  # [height, width, in, out]: rotated by 180 degrees, in and out swapped
         backward = tf.transpose(tf.reverse(kernel, axis=[0, 1]), perm=[0, 1, 3, 2])
+        if op.get_attr('padding') == b'VALID':  # each input pixel reached by up to 3x3 outputs: a full convolution
+            dy = tf.pad(dy, [[0, 0], [2, 2], [2, 2], [0, 0]])
+            return tf.nn.conv2d(dy, backward, strides=1, padding='VALID'), None
         return tf.nn.conv2d(dy, backward, strides=1, padding='SAME'), None  # the kernel is a constant
 
     try:

@@ -139,7 +139,7 @@ def float32_objective(net, content, style, settings):
     import tensorflow.compat.v1 as tf
     device = devices.one_device().devices[0]
     targets = losses.layer_features(net, [content, style], settings.content_layers, settings.style_layers,
-                                    settings.pooling, device)
+                                    settings.pooling, settings.padding, device)
     style_targets = [{name: (targets[1][1][name], targets[1][2][name]) for name in settings.style_layers}]
     graph = tf.Graph()
     with graph.as_default():

@@ -57,7 +57,7 @@ def style_shares(net, result, style, settings):
     """Style layer -> w_l E_l / L_style for `result` against `style` (E_l per position when their sizes differ)."""
     device = devices.one_device().devices[0]
     (_, grams, positions), (_, style_grams, style_positions) = losses.layer_features(
-        net, [result, style], (), settings.style_layers, settings.pooling, device)
+        net, [result, style], (), settings.style_layers, settings.pooling, settings.padding, device)
     weighted = {name: w * np.sum((grams[name] / positions[name] - style_grams[name] / style_positions[name]) ** 2)
                 / (4 * vgg.channels(name) ** 2) for name, w in settings.style_weights().items()}
     total = sum(weighted.values())

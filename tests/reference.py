@@ -6,10 +6,11 @@ ORDER = ('conv1_1', 'conv1_2', 'pool1', 'conv2_1', 'conv2_2', 'pool2', 'conv3_1'
          'pool3', 'conv4_1', 'conv4_2', 'conv4_3', 'conv4_4', 'pool4', 'conv5_1', 'conv5_2', 'conv5_3', 'conv5_4')
 
 
-def conv3x3(x, W_stored, b):
-    """x [h, w, in]; W_stored as MatConvNet stores it, [width, height, in, out]; zero padding of 1."""
+def conv3x3(x, W_stored, b, padding='zero'):
+    """x [h, w, in]; W_stored as MatConvNet stores it, [width, height, in, out]; padding of 1: zeros, or
+    'reflect', the row and column next to the border mirrored over it."""
     h, w, _ = x.shape
-    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)), mode='constant' if padding == 'zero' else 'reflect')
     out = np.zeros((h, w, W_stored.shape[3]))
     for dy in range(3):
         for dx in range(3):
@@ -28,13 +29,13 @@ def pool2x2(x, method):
     return out
 
 
-def features(weights, mean_pixel, image, pooling='avg'):
+def features(weights, mean_pixel, image, pooling='avg', padding='zero'):
     """All layers' outputs for an RGB 0..255 image [h, w, 3]: name -> [h_l, w_l, N_l]."""
     x = np.asarray(image, np.float64) - np.asarray(mean_pixel, np.float64)
     out = {}
     for name in ORDER:
         if name.startswith('conv'):
-            x = conv3x3(x, *weights[name])
+            x = conv3x3(x, *weights[name], padding)
             out[name] = x
             x = np.maximum(x, 0)
             out[name.replace('conv', 'relu')] = x

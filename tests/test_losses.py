@@ -84,7 +84,7 @@ def objective_settings(**changes):
     settings = dict(content_layer_weights={'relu4_2': 1.0},
                     style_layer_weights={name: 0.2 for name in stylize.STYLE_LAYERS},
                     style_blend_weights=[1.0], content_weight=1.0, style_weight=1e3, tv_weight=0.0,
-                    pooling='avg')
+                    pooling='avg', padding='zero')
     settings.update(changes)
     return settings
 
@@ -94,7 +94,7 @@ def graph_terms(net, x, content, styles, settings):
     import tensorflow.compat.v1 as tf
     content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
     targets = losses.layer_features(net, [content] + list(styles), content_layers, style_layers,
-                                     settings['pooling'], '/cpu:0')
+                                     settings['pooling'], settings['padding'], '/cpu:0')
     P = targets[0][0]
     targets = [{n: (grams[n], positions[n]) for n in style_layers} for _, grams, positions in targets[1:]]
     graph = tf.Graph()
@@ -108,15 +108,15 @@ def graph_terms(net, x, content, styles, settings):
 
 
 def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):
-    pooling = settings['pooling']
-    F = reference.features(conv_weights, mean_pixel, x, pooling)
-    P = reference.features(conv_weights, mean_pixel, content, pooling)
+    network = settings['pooling'], settings['padding']
+    F = reference.features(conv_weights, mean_pixel, x, *network)
+    P = reference.features(conv_weights, mean_pixel, content, *network)
     L_content = sum(w * reference.content_loss(F[n], P[n]) for n, w in settings['content_layer_weights'].items())
     blend = np.asarray(settings['style_blend_weights'], float)
     blend = blend / blend.sum()
     L_style = 0.0
     for b, style in zip(blend, styles):
-        S = reference.features(conv_weights, mean_pixel, style, pooling)
+        S = reference.features(conv_weights, mean_pixel, style, *network)
         for n, w in settings['style_layer_weights'].items():
             M_style = S[n].shape[0] * S[n].shape[1]
             L_style += b * w * reference.style_layer_loss(F[n], reference.gram(S[n]), M_style)
@@ -127,6 +127,7 @@ def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):
 @pytest.mark.parametrize('changes', [
     {},
     {'tv_weight': 0.5, 'pooling': 'max'},
+    {'padding': 'reflect'},
     {'content_layer_weights': {'relu2_2': 0.3, 'relu4_2': 0.7},
      'style_layer_weights': {'relu1_1': 1.0, 'relu3_1': 0.5, 'pool4': 2.0}},
 ])
@@ -166,12 +167,13 @@ def test_same_size_style_is_the_papers_formula(net, conv_weights, images):
     assert terms['style'] == pytest.approx(expected, rel=2e-4)
 
 
-def test_gradient_matches_finite_differences(net, conv_weights, images):
+@pytest.mark.parametrize('padding', ['zero', 'reflect'])
+def test_gradient_matches_finite_differences(net, conv_weights, images, padding):
     """TensorFlow's gradient of the total against central differences of the float64 NumPy objective.
 
     The step is tiny because a random network has many ReLUs near their kink; float64 makes that possible."""
     content, style = images
-    settings = objective_settings(tv_weight=0.1)
+    settings = objective_settings(tv_weight=0.1, padding=padding)
     x = random_image(*content.shape[:2], seed=10).astype(np.float64)
     _, gradient = graph_terms(net, x, content, [style], settings)(x)
 

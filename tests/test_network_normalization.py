@@ -189,9 +189,10 @@ def style_weight_of(files, *extra):
 
 
 def test_the_normalized_network_has_its_own_default_beta(files, cache_home):
-    assert style_weight_of(files) == ([stylize.STYLE_WEIGHT], False)
-    assert style_weight_of(files, '--normalize-network') == ([stylize.NORMALIZED_STYLE_WEIGHT], True)
-    assert style_weight_of(files, '--normalize-network', '--style-weight', '5') == ([5.0], True)
+    raw = '--raw-style-weight'  # the beta chosen, not its scaling (tests/test_job.py)
+    assert style_weight_of(files, raw) == ([stylize.STYLE_WEIGHT], False)
+    assert style_weight_of(files, raw, '--normalize-network') == ([stylize.NORMALIZED_STYLE_WEIGHT], True)
+    assert style_weight_of(files, raw, '--normalize-network', '--style-weight', '5') == ([5.0], True)
 
 
 def pixels(path):

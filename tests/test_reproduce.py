@@ -57,6 +57,16 @@ def test_style_weight_goes_to_every_computed_cell(name):
             assert options.style_weight == expected
 
 
+@pytest.mark.parametrize('name', ['layers-vs-ratio', 'content-layer', 'init', 'styles', 'style-reconstruction'])
+def test_raw_style_weight_goes_to_every_computed_cell(name):
+    parser = neural_style.build_parser()
+    for raw in (False, True):
+        fig = reproduce.figure(name, ['s.jpg'], seed=0, raw_style_weight=raw)
+        for cell in [cell for cell in fig.cells.values() if cell.shown is None]:
+            options = parser.parse_args(['--content', 'c', '--styles', 's', '--output', 'o.png'] + cell.options)
+            assert options.raw_style_weight is raw
+
+
 def test_layers_against_ratio_refuses_a_style_weight(inputs, capsys):
     assert reproduce.main(argv(inputs, 'layers-vs-ratio', '--style-weight', '1e3')) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]

@@ -90,7 +90,8 @@ def tiled_terms(net, x, content, styles, settings, tile_size, masks=None, **over
     guides = None if masks is None else [losses.layer_guides(mask, style_weights) for mask in masks]
     network = tiling.TileNetwork(net, {name: settings['content_weight'] * w for name, w in content_weights.items()},
                                  list(style_weights), guided=len(styles) if masks else 0,
-                                 pooling=settings['pooling'], dtype='float32', device='/cpu:0')
+                                 pooling=settings['pooling'], padding=settings['padding'], dtype='float32',
+                                 device='/cpu:0')
 
     def tiles(image):
         return tiling.make_tiles(*image.shape[:2], tile_size, network.deepest, **overrides)
@@ -141,7 +142,7 @@ def test_tiled_equals_untiled_with_the_papers_layers(net, default_case):
     errors = differences((terms, gradient), untiled)
     assert max(errors.values()) < EXACT, errors
     (P_untiled, _, _), (_, A_untiled, _) = losses.layer_features(
-        net, [content, style], ['relu4_2'], list(stylize.STYLE_LAYERS), 'avg', '/cpu:0')
+        net, [content, style], ['relu4_2'], list(stylize.STYLE_LAYERS), 'avg', 'zero', '/cpu:0')
     np.testing.assert_allclose(P['relu4_2'], P_untiled['relu4_2'], rtol=EXACT, atol=EXACT * P_untiled['relu4_2'].max())
     for name in stylize.STYLE_LAYERS:
         np.testing.assert_allclose(A[0][name], A_untiled[name], rtol=EXACT, atol=EXACT * np.abs(A_untiled[name]).max())
@@ -165,6 +166,8 @@ def test_the_comparison_fails_when_the_exactness_argument_is_broken(net, default
     # A tile size that divides the image (alignment 4 for relu3_1), guided Grams with two masks, TV.
     ((96, 128), 32, dict(content_layer_weights={'relu2_2': 1.0}, style_blend_weights=[1.0, 2.0], tv_weight=0.1,
                          style_layer_weights={'relu1_1': 0.5, 'relu2_1': 1.0, 'relu3_1': 2.0}), 'masks'),
+    # Mirrored padding: exact too, a crop's edge on the image's border padded as the image is.
+    ((161, 150), 64, dict(padding='reflect', tv_weight=0.5), None),
     # One tile larger than the image: the untiled computation.
     ((45, 37), 256, {}, None),
 ])

@@ -10,12 +10,12 @@ import vgg
 from conftest import random_image
 
 
-def run_layers(net, image, names, pooling='avg'):
+def run_layers(net, image, names, pooling='avg', padding='zero'):
     import tensorflow.compat.v1 as tf
     graph = tf.Graph()
     with graph.as_default():
         x = tf.placeholder(tf.float32, [1, None, None, 3])
-        layers = vgg.build_network(net, x, max(names, key=vgg.LAYERS.index), pooling)
+        layers = vgg.build_network(net, x, max(names, key=vgg.LAYERS.index), pooling, padding=padding)
     with tf.Session(graph=graph) as session:
         out = session.run({n: layers[n] for n in names}, {x: vgg.preprocess(image, net.mean_pixel)[None]})
     return {n: v[0] for n, v in out.items()}
@@ -47,13 +47,13 @@ def test_both_layouts_load_to_identical_tensors(net, older_network_path):
     np.testing.assert_allclose(older.mean_pixel, net.mean_pixel, atol=1e-3)
 
 
-@pytest.mark.parametrize('pooling', ['avg', 'max'])
-def test_network_matches_numpy_reference(net, conv_weights, pooling):
+@pytest.mark.parametrize('pooling, padding', [('avg', 'zero'), ('max', 'zero'), ('avg', 'reflect')])
+def test_network_matches_numpy_reference(net, conv_weights, pooling, padding):
     # Odd sizes at every pooling (21 -> 11 -> 6 -> 3 -> 2) exercise the border windows.
     image = random_image(21, 26, seed=3)
-    expected = reference.features(conv_weights, net.mean_pixel, image, pooling)
+    expected = reference.features(conv_weights, net.mean_pixel, image, pooling, padding)
     names = ['conv1_1', 'relu1_2', 'pool1', 'relu2_1', 'pool3', 'relu4_2', 'relu5_1', 'relu5_4']
-    got = run_layers(net, image, names, pooling)
+    got = run_layers(net, image, names, pooling, padding)
     for name in names:
         assert got[name].shape == expected[name].shape, name
         scale = np.abs(expected[name]).max()
@@ -311,18 +311,30 @@ def test_check_fails_in_one_line(tmp_path, capsys):
     assert err.startswith('vgg.py: error:') and 'HTML' in err and '\n' not in err
 
 
-def test_convolution_gradient_equals_tensorflows_own(conv_weights):
-    """build_network takes each convolution's input gradient as a forward convolution with the rotated kernel;
-    it must equal TensorFlow's Conv2DBackpropInput, here for a kernel with no symmetry."""
+def test_reflect_padding_differs_from_zero_padding_at_the_border_only(net):
+    """The check above can tell the paddings apart: they agree inside, differ at the border."""
+    image = random_image(21, 26, seed=3)
+    zero, reflect = run_layers(net, image, ['conv1_1'], padding='zero'), run_layers(net, image, ['conv1_1'],
+                                                                                    padding='reflect')
+    np.testing.assert_allclose(zero['conv1_1'][1:-1, 1:-1], reflect['conv1_1'][1:-1, 1:-1], rtol=1e-5, atol=1e-3)
+    assert np.abs(zero['conv1_1'][0] - reflect['conv1_1'][0]).max() > 1.0
+
+
+@pytest.mark.parametrize('padding', ['SAME', 'VALID'])
+def test_convolution_gradient_equals_tensorflows_own(conv_weights, padding):
+    """build_network takes each convolution's input gradient as a forward convolution with the rotated kernel
+    (the incoming gradient zero-padded by 2 for VALID, the reflect padding's); it must equal TensorFlow's
+    Conv2DBackpropInput, here for a kernel with no symmetry."""
     import tensorflow.compat.v1 as tf
     kernel = np.random.default_rng(5).normal(size=(3, 3, 4, 6)).astype(np.float32)
     x = np.random.default_rng(6).normal(size=(1, 7, 9, 4)).astype(np.float32)
-    weights = np.random.default_rng(7).normal(size=(1, 7, 9, 6)).astype(np.float32)
+    out = (7, 9) if padding == 'SAME' else (5, 7)
+    weights = np.random.default_rng(7).normal(size=(1, *out, 6)).astype(np.float32)
     graph = tf.Graph()
     with graph.as_default():
         image = tf.constant(x)
-        ours = tf.gradients(tf.reduce_sum(vgg._conv3x3(image, kernel, 'float32') * weights), image)[0]
-        theirs = tf.gradients(tf.reduce_sum(tf.nn.conv2d(image, kernel, 1, 'SAME') * weights), image)[0]
+        ours = tf.gradients(tf.reduce_sum(vgg._conv3x3(image, kernel, 'float32', padding) * weights), image)[0]
+        theirs = tf.gradients(tf.reduce_sum(tf.nn.conv2d(image, kernel, 1, padding) * weights), image)[0]
     # the rotated kernel's forward convolution, not TensorFlow's Conv2DBackpropInput, makes our gradient
     assert [op.type for op in graph.get_operations()].count('Conv2DBackpropInput') == 1  # theirs only
     with tf.Session(graph=graph) as session:
