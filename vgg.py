@@ -414,7 +414,7 @@ def converted_cache_dir():
 def load_net_cached(path, cache_dir):
     """load_net through a cache of the convolutional weights in `cache_dir`.
 
-    The .mat file is about 550 MB, most of it fully connected layers this method never uses, and takes
+    The .mat file is 535 MB, most of it fully connected layers this method never uses, and takes
     seconds to parse; the cache (80 MB) loads in a fraction of one. An entry is keyed by the file's path, size
     and modification time, and carries a checksum of its arrays: a damaged or stale entry is ignored and
     rewritten. A cache that cannot be written is skipped.

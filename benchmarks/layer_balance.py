@@ -41,8 +41,8 @@ import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 
-# alpha/beta with the normalized network: the paper's Fig. 3; two and four orders lower; the authors' Lasagne
-# recipe (content 1e-3, style 2e5: Gatys' Art_Style_Transfer notebook)
+# alpha/beta with the normalized network: arXiv Fig. 2's for three of its paintings; two and four orders lower;
+# the authors' Lasagne recipe (content 1e-3, style 2e5: Gatys' Art_Style_Transfer notebook)
 RATIOS = (1e-3, 1e-5, 1e-7, 5e-9)
 SIZE = 256
 ITERATIONS = 200
