@@ -308,7 +308,7 @@ def _stop_serving(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--host', default=HOST, help='address to serve on; 0.0.0.0 makes the page reachable '
@@ -322,6 +322,11 @@ def main(argv=None):
                         help='never fetch the weights, as neural_style.py --no-download')
     parser.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS,
                         help='let TensorFlow print its start-up and log lines')
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # nothing leaves the machine
     if getattr(args, 'no_download', False):  # the page's runs parse neural_style.py's options, which do not carry this one

@@ -144,7 +144,7 @@ def serve(port, threads=None, stream=sys.stdout):
         time.sleep(3600)
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog='cluster.py', description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     worker = commands.add_parser('worker', help='serve this machine\'s devices to neural_style.py --cluster',
@@ -153,7 +153,11 @@ def main(argv=None):
     worker.add_argument('--threads', type=int, help='threads for the work it runs (default: one per core); '
                         'e.g. to share a machine with other work')
     worker.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)

@@ -35,7 +35,7 @@ class Source:
 
 
 class ProgressBar:
-    """`  123.4/510.0 MB [#######.............]  24%  5.2 MB/s` on one line of `stream`, redrawn at most 5 times
+    """`  123.4/534.9 MB [#######.............]  24%  5.2 MB/s` on one line of `stream`, redrawn at most 5 times
     a second."""
 
     def __init__(self, stream, total, done):

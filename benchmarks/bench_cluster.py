@@ -51,7 +51,7 @@ def objective(net, placement, width, height, tile_size):
     return evaluate, preprocessed(x), networks
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--size', type=int, default=1024, help='width of the image (4:3)')
     p.add_argument('--tile-size', type=int, default=512)
@@ -59,7 +59,11 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=1, help='threads of each worker')
     p.add_argument('--evaluations', type=int, default=3, help='timed evaluations of each, after the first')
     p.add_argument('--network', help='a VGG-19 weights file (default: a random-weight one of the real size)')
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
 
     import cluster
     import devices

@@ -42,7 +42,7 @@ def wall_seconds(argv, cwd):
     return time.perf_counter() - started
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--peer', required=True, help="a checkout of anishathalye/neural-style")
     parser.add_argument('--network', required=True, help='a VGG-19 .mat file in MatConvNet\'s layout (both read it)')
@@ -51,7 +51,11 @@ def main():
     parser.add_argument('--style', default=os.path.join(ROOT, 'examples', 'starry_night.jpg'))
     parser.add_argument('--counts', default='5,35', help='the two iteration counts')
     parser.add_argument('--repeats', type=int, default=2)
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     low, high = map(int, args.counts.split(','))
     network, content, style = (os.path.abspath(path) for path in (args.network, args.content, args.style))
     with tempfile.TemporaryDirectory() as scratch:

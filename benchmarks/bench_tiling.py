@@ -96,7 +96,7 @@ def in_subprocess(kind, payload):
     return bench.in_subprocess(kind, payload, script=__file__)
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--network', help='a VGG-19 weights file (default: a random-weight one made here)')
     parser.add_argument('--sizes', default='1024', help='output widths, comma-separated (height: 3/4 of it)')
@@ -106,7 +106,11 @@ def main():
     parser.add_argument('--fixed', action='store_true', help='only the fixed part, step by step')
     parser.add_argument('--output', default='bench-tiling-results.json')
     parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.worker:
         kind, payload = args.worker
         result = fixed_part(json.loads(payload)) if kind == 'fixed' else run_configuration(json.loads(payload))

@@ -81,7 +81,7 @@ def write(args, name, pictures, captions):
     print(path)
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sheets.add_run_options(parser, size=256, iterations=200)
     parser.add_argument('--colors-pair', default='chelsea:starry_night.jpg', help='content:style of examples/')
@@ -89,7 +89,11 @@ def main():
                         help='content:left style:right style of examples/')
     parser.add_argument('--only', choices=('colors', 'mask'))
     parser.add_argument('--style-weight', help="beta (default: neural_style.py's)")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.only != 'mask':
         color_sheet(args)
     if args.only != 'colors':

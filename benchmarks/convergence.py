@@ -276,7 +276,7 @@ def sheet(args):
     sheets.write_sheet(args.to, pictures, captions)
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     runner = commands.add_parser('run')
@@ -295,7 +295,11 @@ def main():
     sheeter.add_argument('iterations', help='comma-separated multiples of 50')
     sheeter.add_argument('--to', required=True, help='the sheet: .jpg or .png')
     sheeter.add_argument('--methods', default='lbfgs-10', help='comma-separated, in turn, at each of the iterations')
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     {'run': run, 'report': report, 'sheet': sheet}[args.command](args)
 
 

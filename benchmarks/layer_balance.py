@@ -41,8 +41,8 @@ import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 
-# alpha/beta with the normalized network: the paper's Fig. 3; two and four orders lower; the authors' Lasagne
-# recipe (content 1e-3, style 2e5: Gatys' Art_Style_Transfer notebook)
+# alpha/beta with the normalized network: arXiv Fig. 2's for three of its paintings; two and four orders lower;
+# the authors' Lasagne recipe (content 1e-3, style 2e5: Gatys' Art_Style_Transfer notebook)
 RATIOS = (1e-3, 1e-5, 1e-7, 5e-9)
 SIZE = 256
 ITERATIONS = 200
@@ -111,14 +111,18 @@ def shares(args):
         print(path, json.dumps({k: round(v, 4) for k, v in style_shares(net, result, style, settings).items()}))
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--network', required=True)
     parser.add_argument('--out', default='balance')
     parser.add_argument('--size', type=int, default=SIZE)
     parser.add_argument('--iterations', type=int, default=ITERATIONS)
     parser.add_argument('--shares', nargs='+', help='finished results: only their layer shares')
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     (shares if args.shares else run)(args)
 
 

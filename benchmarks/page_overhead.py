@@ -35,12 +35,16 @@ def median_seconds(function, repeats):
     return statistics.median(times)
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--size', type=int, default=512, help='longest side of the image (4:3)')
     parser.add_argument('--rows', type=int, default=1000, help='steps in the plot so far')
     parser.add_argument('--repeats', type=int, default=15)
-    options = parser.parse_args()
+    return parser
+
+
+def main():
+    options = build_parser().parse_args()
     import gradio as gr
 
     rng = np.random.default_rng(0)

@@ -65,7 +65,7 @@ def overview(picture, corners):
     return np.asarray(small)
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--network', required=True)
     parser.add_argument('--out', required=True, help='prefix of the print and its sheet')
@@ -73,7 +73,11 @@ def main():
     parser.add_argument('--style', default=sheets.example_path('starry_night.jpg'))
     parser.add_argument('--detail', default='0.3,0.42', metavar='Y,X',
                         help='the second crop\'s centre as fractions of the height and width (default: an eye)')
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     picture, seconds = sheets.stylized(f'{args.out}.png', [
         '--content', args.content, '--styles', args.style, '--network', args.network, '--scales', SCALES,
         '--iterations', ITERATIONS, '--style-weight', STYLE_WEIGHT, '--max-memory', str(MAX_MEMORY_GB),

@@ -182,7 +182,7 @@ def report_convolutions():
               f'{2 * seconds:.3f} s')
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('program', choices=('ours', 'peer', 'convolutions'))
     parser.add_argument('--network', help='a VGG-19 .mat file in MatConvNet\'s layout')
@@ -190,7 +190,11 @@ def main():
     parser.add_argument('--optimizer', default='lbfgs', choices=('lbfgs', 'adam'))
     parser.add_argument('--content', default=os.path.join(ROOT, 'examples', 'chelsea.png'))
     parser.add_argument('--style', default=os.path.join(ROOT, 'examples', 'starry_night.jpg'))
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.program == 'convolutions':
         return report_convolutions()
     if args.program == 'ours':

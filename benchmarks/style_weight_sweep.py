@@ -20,13 +20,17 @@ PAIRS = 'chelsea:starry_night.jpg,coffee:shipwreck.jpg,astronaut:the_scream.jpg'
 BETAS = '1e2,1e3,1e4,1e5'  # around the default, 1e4
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sheets.add_run_options(parser, size=512, iterations=200)
     parser.add_argument('--pairs', default=PAIRS, help='content:style of examples/, comma-separated')
     parser.add_argument('--betas', default=BETAS, help='comma-separated, as written in the file names')
     parser.add_argument('--normalize-network', action='store_true', help="on the paper's normalized network")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     for pair in args.pairs.split(','):
         content_name, style_name = pair.split(':')
         pictures, captions = [], []

@@ -4,6 +4,7 @@ error of a clip stylized frame by frame, with the temporal loss, with long-term 
 
     python benchmarks/video_bench.py speed --sizes 256,512          # random-weight VGG-19 of the real size
     python benchmarks/video_bench.py coherence                       # a generated texture clip
+    python benchmarks/video_bench.py clip --out clip.mp4             # such a clip over examples/chelsea.png, to try
     python benchmarks/video_bench.py coherence --image photo.jpg --style painting.jpg \\
         --network imagenet-vgg-verydeep-19.mat --motions pan-zoom,zoom,rotation --methods warped,temporal \\
         --sheet frames.png
@@ -301,6 +302,14 @@ def speed(args):
               f'{total:.0f} | {100 * flow_seconds / total:.3f} % |')
 
 
+def clip(args):
+    """Writes the generated clip of one motion over an image as a video, for trying neural_style.py on a clip."""
+    width = args.size
+    frames, _ = make_clip(images.read_image(args.image), args.frames, round(width * ASPECT), width, args.motion)
+    video.write_clip(args.out, [images.to_uint8(frame) for frame in frames], args.fps)
+    print(f'wrote {args.out}: {args.frames} frames of {width}x{round(width * ASPECT)} at {args.fps:g} fps')
+
+
 def names(allowed):
     """An argparse type: comma-separated names, each one of `allowed`."""
     def parse(text):
@@ -312,7 +321,7 @@ def names(allowed):
     return parse
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     fast = commands.add_parser('speed', help='seconds per frame')
@@ -337,8 +346,20 @@ def main():
     table.add_argument('--sheet', help='write the frames side by side to this image (PNG or JPEG)')
     table.add_argument('--sheet-frames', type=lambda text: [int(v) - 1 for v in text.split(',')],
                        help='the frames the sheet shows, counted from 1 (default all)')
-    args = parser.parse_args()
-    (speed if args.command == 'speed' else coherence)(args)
+    sample = commands.add_parser('clip', help='write a generated clip over an image, to try a video with')
+    sample.add_argument('--image', default=os.path.join(ROOT, 'examples', 'chelsea.png'),
+                        help='the image the window moves over')
+    sample.add_argument('--out', required=True, help='the clip: a video file (.mp4, ...), a .gif or a directory/')
+    sample.add_argument('--size', type=int, default=256, help='frame width')
+    sample.add_argument('--frames', type=int, default=48)
+    sample.add_argument('--fps', type=float, default=12)
+    sample.add_argument('--motion', choices=MOTIONS, default='pan-zoom')
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
+    {'speed': speed, 'coherence': coherence, 'clip': clip}[args.command](args)
 
 
 if __name__ == '__main__':

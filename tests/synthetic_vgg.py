@@ -3,7 +3,13 @@ weights).
 
 The convolutional layers have VGG-19's real shapes, so the network costs what the real one does. The fully
 connected layers, which the method never uses, are kept in the layout but shrunk, to keep the files small.
+
+As a program it writes one, for measurements whose result does not depend on the weights (memory, time):
+
+    python tests/synthetic_vgg.py random.mat                      # MatConvNet's current layout
+    python tests/synthetic_vgg.py vgg.mat --layout older          # the older one, which anishathalye/neural-style reads
 """
+import argparse
 import functools
 import warnings
 
@@ -162,3 +168,23 @@ def write_keras_published_names(path, model):
             group.attrs['weight_names'] = [name.encode() for name in names]
             for name, value in zip(names, layer.get_weights()):
                 group.create_dataset(name, data=value)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='tests/synthetic_vgg.py', description='Write a random-weight VGG-19 of '
+                                     'the real size in MatConvNet\'s layout (never the real weights).')
+    parser.add_argument('path', help='the .mat file to write')
+    parser.add_argument('--layout', choices=('current', 'older'), default='current',
+                        help='MatConvNet\'s current layout, or the older one (beta16\'s)')
+    parser.add_argument('--seed', type=int, default=0, help='of the random weights')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    write = write_current if args.layout == 'current' else write_older
+    write(args.path, random_conv_weights(seed=args.seed))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,4 +1,5 @@
-"""benchmarks/bench.py's arithmetic (not its timings): achieved GFLOP/s count every evaluation."""
+"""benchmarks/bench.py's arithmetic (not its timings): achieved GFLOP/s count every evaluation; and the inputs
+the docs' commands make for the benchmarks (a random-weight network, a generated clip)."""
 import os
 import sys
 
@@ -9,6 +10,10 @@ from conftest import ROOT
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
 import bench  # noqa: E402
 import stylize  # noqa: E402
+import synthetic_vgg  # noqa: E402
+import vgg  # noqa: E402
+import video  # noqa: E402
+import video_bench  # noqa: E402
 
 
 def measured(monkeypatch, network_path, evaluations_per_iteration):
@@ -43,3 +48,20 @@ def test_gflops_count_every_evaluation(monkeypatch, network_path):
               (4 * 3, [(128, 256)] + [(256, 256)] * 3), (2 * 2, [(256, 512)] + [(512, 512)] * 3), (1, [(512, 512)])]
     flops = sum(4 * 9 * positions * c_in * c_out for positions, convolutions in blocks for c_in, c_out in convolutions)
     assert one['gflops'] == pytest.approx(flops / 1e9)
+
+
+@pytest.mark.parametrize('layout, described', [('current', 'current layout'), ('older', 'older layout')])
+def test_synthetic_vgg_as_a_program_writes_a_network_vgg_reads(tmp_path, layout, described):
+    path = str(tmp_path / 'random.mat')
+    synthetic_vgg.main([path, '--layout', layout])
+    net = vgg.load_net(path)
+    assert described in net.layout
+    assert net.kernels['conv5_4'].shape == vgg.CONV_SHAPES['conv5_4']
+
+
+def test_video_bench_clip_writes_a_clip_neural_style_reads(tmp_path, monkeypatch):
+    path = str(tmp_path / 'clip.mp4')
+    monkeypatch.setattr(sys, 'argv', ['video_bench.py', 'clip', '--out', path, '--size', '64', '--frames', '6'])
+    video_bench.main()
+    frames, fps = video.read_clip(path, lambda frame: frame)
+    assert (len(frames), frames[0].shape, fps) == (6, (48, 64, 3), 12)
