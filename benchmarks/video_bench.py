@@ -52,9 +52,6 @@ METHODS = ('independent', 'warped', 'temporal', 'temporal/10', 'temporal-content
 # The default gamma_t before 2026-12-02: the authors' temporal/content balance (artistic_video.lua: -temporal_weight
 # 1e3 against -content_weight 5, a mean over relu4_2's N M values), in ours gamma_t = (1e3 / 5) alpha N M / 2
 AUTHORS_TEMPORAL_OVER_CONTENT = 1e3 / 5
-# every run from the same white noise, on the CPU (PLACEMENT); beta as when the docs' figures were measured (the
-# default until 2026-12-02)
-SETTINGS = dict(seed=0, style_weight=1e3)
 
 
 # The generated clip
@@ -141,13 +138,20 @@ def scores(stylized, frames, flows, strip):
                 first=strip_statistics(stylized[0], strip))
 
 
-def run_clip(net, frames, styles, directory, **clip):
+def frame_settings(style_weight, height, width, **changes):
+    """The settings the command line gives frames of this size for --style-weight (beta scaled to their pixels),
+    every run from seed 0's white noise."""
+    return stylize.Settings(seed=0, style_weight=stylize.style_weight_at(style_weight, height, width), **changes)
+
+
+def run_clip(net, frames, styles, directory, style_weight, **clip):
     """video.stylize_clip with these ClipSettings to the end, with the settings the command line gives a clip
     (a single pass stops a frame early as the authors' code does); returns the finished frames and the seconds
     it took."""
     started = time.perf_counter()
     clip = video.ClipSettings(**clip)
-    settings = stylize.Settings(**SETTINGS, tolerance=video.FRAME_TOLERANCE if clip.passes == 1 else 0.0)
+    settings = frame_settings(style_weight, *frames[0].shape[:2],
+                              tolerance=video.FRAME_TOLERANCE if clip.passes == 1 else 0.0)
     for _ in video.stylize_clip(net, frames, styles, directory, settings, clip, devices.Placement(('/cpu:0',))):
         pass
     paths = video.finished_frames(directory, len(frames), clip.passes)
@@ -161,7 +165,7 @@ def methods(args, height, width):
         'warped': ('previous frame warped as start, gamma_t = 0', 'single', dict(temporal_weight=0.0)),
         'temporal': ('+ temporal loss (short-term, default gamma_t)', 'single', {}),
         'temporal/10': ('+ temporal loss, gamma_t / 10', 'single', dict(temporal_weight=video.default_temporal_weight(
-            SETTINGS['style_weight'], stylize.Settings().style_weights()) / 10)),
+            frame_settings(args.style_weight, height, width).style_weight, stylize.Settings().style_weights()) / 10)),
         'temporal-content': ('+ temporal loss, gamma_t on the content term (the earlier default)', 'single', dict(
             temporal_weight=content_anchored_temporal_weight(height, width))),
         'long-term': (f'+ long-term consistency, J = {args.long_term}', 'single', dict(long_term=args.long_term)),
@@ -221,11 +225,11 @@ def coherence(args):
                     stylized, seconds = [], 0.0
                     for k, frame in enumerate(frames):
                         result, took = run_clip(net, [frame], styles, os.path.join(directory, str(k)),
-                                                iterations=(first,))
+                                                args.style_weight, iterations=(first,))
                         stylized += result
                         seconds += took
                 else:
-                    stylized, seconds = run_clip(net, frames, styles, directory,
+                    stylized, seconds = run_clip(net, frames, styles, directory, args.style_weight,
                                                  **{'iterations': (first, later), **options})
                 score = scores(stylized, frames, flows, strip)
                 rows.append((motion, name, score, seconds))
@@ -277,7 +281,7 @@ def speed(args):
             done = {}
             started = time.perf_counter()
             for step in video.stylize_clip(net, frames, [style], os.path.join(scratch, str(size)),
-                                           stylize.Settings(**SETTINGS),
+                                           frame_settings(stylize.STYLE_WEIGHT, height, size),
                                            video.ClipSettings(iterations=(args.iterations, args.iterations)),
                                            devices.Placement(('/cpu:0',))):
                 if isinstance(step, video.FrameDone):
@@ -333,6 +337,8 @@ def build_parser():
     table.add_argument('--style', help='the style image (default: another texture)')
     table.add_argument('--network', help='a VGG-19 weights file (default: a random-weight one made here)')
     table.add_argument('--size', type=int, default=128, help='frame width')
+    table.add_argument('--style-weight', type=float, default=stylize.STYLE_WEIGHT,
+                       help='beta for a 512x384 frame, scaled to the frames\' pixels as by neural_style.py')
     table.add_argument('--frames', type=int, default=5)
     table.add_argument('--iterations', type=lambda text: [int(v) for v in text.split(',')], default=[80, 40],
                        help='first frame, later frames (and each frame of frame by frame: the first number)')
