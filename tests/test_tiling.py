@@ -225,7 +225,8 @@ def test_a_tiled_run_repeats_the_untiled_one(files, capsys, optimizer):
                 '--iterations', '5', '--optimizer', optimizer, '--tv-weight', '1'] + SHALLOW
         assert neural_style.main(argv + (['--tile-size', '8'] if tiled else [])) == 0
         out = capsys.readouterr().out
-        assert ('40x30: tiled, 20 tiles of 8 px with a 12 px halo' if tiled else '40x30: untiled') in out
+        plan = ', tiled, 20 tiles of 8 px with a 12 px halo, ' if tiled else ', untiled, '
+        assert re.search(r'^40x30: beta [^\n]*' + re.escape(plan), out, re.M), out
         rows[name] = read_rows(files['dir'] / f'{name}.csv')
     assert len(rows['tiled']) == len(rows['untiled']) == 6
     for tiled, untiled in zip(rows['tiled'], rows['untiled']):
