@@ -37,6 +37,7 @@ import bench_tiling  # noqa: E402
 import cluster  # noqa: E402
 import control_sheets  # noqa: E402
 import convergence  # noqa: E402
+import grain  # noqa: E402
 import layer_balance  # noqa: E402
 import neural_style  # noqa: E402
 import page_overhead  # noqa: E402
@@ -99,6 +100,7 @@ PROGRAMS = {
     'benchmarks/control_sheets.py': Program(control_sheets.build_parser, {'network': 'in', 'out': 'prefix'}),
     'benchmarks/convergence.py': Program(convergence.build_parser, {
         'network': 'in', 'out': 'prefix', 'results': 'prefix-in', 'to': 'out'}),
+    'benchmarks/grain.py': Program(grain.build_parser, {'network': 'in', 'out': 'prefix', 'to': 'out'}),
     'benchmarks/layer_balance.py': Program(layer_balance.build_parser, {
         'network': 'in', 'out': 'prefix', 'shares': 'in'}),
     'benchmarks/page_overhead.py': Program(page_overhead.build_parser),
