@@ -5,7 +5,7 @@ with L-BFGS and with Adam: the measured peaks this file holds, and the estimate 
 
     python benchmarks/memory_plot.py --out docs/images/memory-megapixels.png
 
-Needs matplotlib (requirements-app.txt), not TensorFlow's session: nothing is run on the network.
+Needs matplotlib (requirements-app.txt); nothing is run on the network.
 """
 import argparse
 import os
@@ -29,7 +29,7 @@ MEASURED = {
              (1024, 768, None): 4.15, (1024, 768, 512): 2.62},
 }
 # Adam in 512 px tiles at large sizes, measured the same way with an earlier version of the program (one that
-# kept a second copy of the weights for the convolutions' gradient): upper bounds of today's peaks.
+# kept a second copy of the weights for the convolutions' gradient); the present code was not measured there.
 EARLIER = {(2048, 1536, 512): 2.71, (4096, 3072, 512): 4.28}
 ASPECT = 3 / 4
 Y_LIMIT = 16
