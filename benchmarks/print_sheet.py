@@ -26,8 +26,9 @@ import stylize  # noqa: E402
 import tiling  # noqa: E402
 import vgg  # noqa: E402
 
-# The print of docs/large-outputs.md: three stages, the last the size of the print. beta 2e4 is twice the
-# default (chosen at 512 px, docs/results.md), between the balances that suit the first stage and the last.
+# The print of docs/large-outputs.md: three stages, the last the size of the print. beta 2e4 taken as eq. 7's at
+# every stage (--raw-style-weight), as the print shown there was made: it predates the scaling of --style-weight
+# with each stage's pixels, and was chosen between the balances that then suited the first stage and the last.
 SCALES = '512,1024,2048'
 ITERATIONS = '200,60,15'
 STYLE_WEIGHT = '2e4'
@@ -80,7 +81,8 @@ def main():
     args = build_parser().parse_args()
     picture, seconds = sheets.stylized(f'{args.out}.png', [
         '--content', args.content, '--styles', args.style, '--network', args.network, '--scales', SCALES,
-        '--iterations', ITERATIONS, '--style-weight', STYLE_WEIGHT, '--max-memory', str(MAX_MEMORY_GB),
+        '--iterations', ITERATIONS, '--style-weight', STYLE_WEIGHT, '--raw-style-weight',
+        '--max-memory', str(MAX_MEMORY_GB),
         '--seed', '0', '--print-iterations', '5'])
     height, width = picture.shape[:2]
     corner_y, corner_x = tile_corner((height, width))
@@ -89,8 +91,8 @@ def main():
     detail, detail_at = crop_around(picture, round(fraction_y * height), round(fraction_x * width))
     name = os.path.basename(args.network)
     sheets.write_sheet(f'{args.out}-crops.jpg', [overview(picture, [seam_at, detail_at]), seam, detail], [
-        f'{width}x{height}, scaled down; {name}, --scales {SCALES}\n--iterations {ITERATIONS}, beta {STYLE_WEIGHT}, '
-        f'{sheets.took(seconds)}',
+        f'{width}x{height}, scaled down; {name}, --scales {SCALES}\n--iterations {ITERATIONS}, '
+        f'beta {STYLE_WEIGHT} (raw), {sheets.took(seconds)}',
         f'full size: centred on the corner where four tiles meet\n(x {corner_x}, y {corner_y})',
         f'full size: a detail\nx {detail_at[1]}-{detail_at[1] + CROP}, y {detail_at[0]}-{detail_at[0] + CROP}'])
 

@@ -39,6 +39,7 @@ import control_sheets  # noqa: E402
 import convergence  # noqa: E402
 import grain  # noqa: E402
 import layer_balance  # noqa: E402
+import memory_plot  # noqa: E402
 import neural_style  # noqa: E402
 import page_overhead  # noqa: E402
 import print_sheet  # noqa: E402
@@ -103,6 +104,7 @@ PROGRAMS = {
     'benchmarks/grain.py': Program(grain.build_parser, {'network': 'in', 'out': 'prefix', 'to': 'out'}),
     'benchmarks/layer_balance.py': Program(layer_balance.build_parser, {
         'network': 'in', 'out': 'prefix', 'shares': 'in'}),
+    'benchmarks/memory_plot.py': Program(memory_plot.build_parser, {'out': 'out'}),
     'benchmarks/page_overhead.py': Program(page_overhead.build_parser),
     'benchmarks/print_sheet.py': Program(print_sheet.build_parser, {
         'network': 'in', 'out': 'prefix', 'content': 'in', 'style': 'in'}),
