@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 import cluster
-import devices
 import images
 import neural_style
 import reproduce
@@ -259,24 +258,31 @@ def wait_for_iteration(process, iteration):
     raise AssertionError(f'the run ended before iteration {iteration}: {process.stderr.read()}')
 
 
+# Short probes for the test: a stopped worker never answers, so any timeout shows it, while a live one answers
+# its probe at once; the production defaults (20 and 30 s) would make the test wait them out.
+ANSWER_TIMEOUT, STALL_CHECK = 5, 5
+SHORT_TIMEOUTS = ['--cluster-timeouts', f'{ANSWER_TIMEOUT},{STALL_CHECK}']
+
+
 def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
     """Issue 19, item 1, with a real worker stopped with SIGSTOP (continued and killed at the end): named before
-    any work within devices.ANSWER_TIMEOUT; stopped mid-run, SIGINT is honoured within seconds (the best image
-    written, with Adam, whose evaluations ran in the main thread); left alone, the stalled evaluation is
-    reported as a lost worker within STALL_CHECK + ANSWER_TIMEOUT (with L-BFGS)."""
+    any work within the answer timeout; stopped mid-run, SIGINT is honoured within seconds (the best image
+    written, with Adam, whose evaluations ran in the main thread; the default timeouts, far longer than the test's
+    wait); left alone, the stalled evaluation is reported as a lost worker within the stall check and the answer
+    timeout (with L-BFGS). The first and last runs take --cluster-timeouts short."""
     processes = []
     with running(1) as (worker,):
         try:
             os.kill(worker.process.pid, signal.SIGSTOP)
             started = time.monotonic()
-            processes.append(client(files, tmp_path, 'start', ['--cluster', worker.address]))
-            _, err = processes[-1].communicate(timeout=devices.ANSWER_TIMEOUT + 120)
+            processes.append(client(files, tmp_path, 'start', ['--cluster', worker.address] + SHORT_TIMEOUTS))
+            _, err = processes[-1].communicate(timeout=ANSWER_TIMEOUT + 120)
             assert processes[-1].returncode == 1 and 'Traceback' not in err, err
             assert err.strip().splitlines()[-1] == (
                 f'neural_style.py: error: worker 0 ({worker.address}) accepts connections but did not answer within '
-                f'{devices.ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or leave it out of '
+                f'{ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or leave it out of '
                 f'--cluster')
-            assert time.monotonic() - started < devices.ANSWER_TIMEOUT + 60  # TensorFlow's import, on a busy box
+            assert time.monotonic() - started < ANSWER_TIMEOUT + 60  # TensorFlow's import, on a busy box
             assert not any(name.startswith('start') for name in os.listdir(tmp_path))
             os.kill(worker.process.pid, signal.SIGCONT)
 
@@ -295,16 +301,17 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
             assert Image.open(tmp_path / 'adam.png').size == (40, 30)
             os.kill(worker.process.pid, signal.SIGCONT)
 
-            processes.append(client(files, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16']))
+            processes.append(client(files, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16'] +
+                                    SHORT_TIMEOUTS))
             wait_for_iteration(processes[-1], 2)
             os.kill(worker.process.pid, signal.SIGSTOP)
             stopped = time.monotonic()
-            _, err = processes[-1].communicate(timeout=devices.STALL_CHECK + devices.ANSWER_TIMEOUT + 120)
-            assert time.monotonic() - stopped < devices.STALL_CHECK + devices.ANSWER_TIMEOUT + 30, err
+            _, err = processes[-1].communicate(timeout=STALL_CHECK + ANSWER_TIMEOUT + 120)
+            assert time.monotonic() - stopped < STALL_CHECK + ANSWER_TIMEOUT + 30, err
             assert processes[-1].returncode == 1 and 'Traceback' not in err, err
             last = err.strip().splitlines()[-1]
             assert last.startswith(f'neural_style.py: error: worker 0 ({worker.address}) was lost during the run '
-                                   f'(/job:worker/replica:0/task:0 did not answer within {devices.ANSWER_TIMEOUT} s'), last
+                                   f'(/job:worker/replica:0/task:0 did not answer within {ANSWER_TIMEOUT} s'), last
             assert 'wrote the best image so far' in last
             assert Image.open(tmp_path / 'lbfgs.png').size == (40, 30)
         finally:
@@ -313,3 +320,18 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
                     process.kill()
                 process.wait()
             os.kill(worker.process.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['--cluster-timeouts', '5,5'], '--cluster-timeouts is for the workers of --cluster'),
+    (['--cluster', '127.0.0.1:1', '--cluster-timeouts', '5'], 'must be two numbers of seconds separated by a comma'),
+    (['--cluster', '127.0.0.1:1', '--cluster-timeouts', '5,0'], 'must be a positive number, not 0'),
+])
+def test_cluster_timeouts_go_with_cluster(files, tmp_path, capsys, extra, expected):
+    try:
+        code = neural_style.main(command(files, tmp_path, 'out', extra))
+    except SystemExit as exit:
+        code = exit.code
+    assert code not in (0, None)
+    assert expected in capsys.readouterr().err
+    assert not any(name.startswith('out') for name in os.listdir(tmp_path))
