@@ -217,14 +217,14 @@ class ClusterSession:
     def __init__(self, session, addresses, answer_timeout=ANSWER_TIMEOUT, stall_check=STALL_CHECK):
         self.session, self.addresses = session, addresses
         self.answer_timeout, self.stall_check = answer_timeout, stall_check
-        self.closed, self.running = threading.Event(), 0
+        self.closed, self.running, self.abandoned = threading.Event(), 0, 0
 
     def run(self, fetches, feed_dict=None):
         import tensorflow.compat.v1 as tf
 
+        call, probe = _Call(self.session.run, fetches, feed_dict), None
         self.running += 1
         try:
-            call, probe = _Call(self.session.run, fetches, feed_dict), None
             next_probe = time.monotonic() + self.stall_check
             while call.thread.is_alive():
                 call.thread.join(WAIT_SLICE)
@@ -242,6 +242,9 @@ class ClusterSession:
                     probe, next_probe = None, time.monotonic() + self.stall_check
         finally:
             self.running -= 1
+            # Left to its thread (an interrupt, a silent worker): no outcome yet. Not is_alive(): Python 3.11's
+            # Thread.join interrupted by Ctrl-C can mark a thread that goes on as stopped.
+            self.abandoned += not call.outcome
         if 'error' in call.outcome:
             raise call.outcome['error']
         return call.outcome['result']
@@ -270,7 +273,7 @@ def close(running, placement=None):
     if placement is None or not placement.target:
         running.close()
         return
-    in_flight = running.running  # runs abandoned at an interrupt or a lost worker: their close may never come
+    in_flight = running.running + running.abandoned  # runs under way or abandoned: their close may never come
     running.closed.set()  # those runs return at once
     closing = threading.Thread(target=_close_quietly, args=(running,), daemon=True, name='closing a session')
     closing.start()

@@ -1,10 +1,12 @@
 """Several devices and machines: an evaluation's tiles over two logical CPU devices and over two cluster.py
 workers equal one device's, a worker lost mid-run, an unreachable worker, and reproduce.py's cells side by side."""
+import _thread
 import csv
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from PIL import Image
 
 import cluster
+import devices
 import images
 import neural_style
 import reproduce
@@ -256,6 +259,38 @@ def wait_for_iteration(process, iteration):
         if line.startswith('iteration') and int(line.split()[1].split('/')[0]) >= iteration:
             return
     raise AssertionError(f'the run ended before iteration {iteration}: {process.stderr.read()}')
+
+
+def test_a_session_whose_run_was_abandoned_is_not_waited_for_at_close():
+    """A run abandoned at Ctrl-C, its Session.run still waiting on a stopped worker, leaves a session whose close
+    never comes either: devices.close returns at once instead of waiting CLUSTER_CLOSE_WAIT for it."""
+    running, released = threading.Event(), threading.Event()
+
+    class StoppedWorker:  # a tf.Session whose run and close wait, as on a worker stopped with SIGSTOP
+        def run(self, fetches, feed_dict=None):
+            running.set()
+            released.wait()
+
+        def close(self):
+            released.wait()
+
+    def ctrl_c_while_it_runs():
+        # once the main thread waits in run(), unless the test is over
+        if running.wait(60) and not released.wait(2 * devices.WAIT_SLICE):
+            _thread.interrupt_main()
+
+    session = devices.ClusterSession(StoppedWorker(), ['127.0.0.1:1'])
+    interrupter = threading.Thread(target=ctrl_c_while_it_runs)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            session.run('fetch')
+        started = time.monotonic()
+        devices.close(session, devices.Placement(('/job:worker/task:0/device:CPU:0',), 'grpc://127.0.0.1:1'))
+        assert time.monotonic() - started < devices.CLUSTER_CLOSE_WAIT / 2
+    finally:
+        released.set()
+        interrupter.join()
 
 
 # Short probes for the test: a stopped worker never answers, so any timeout shows it, while a live one answers
