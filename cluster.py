@@ -91,22 +91,25 @@ def worker_devices(addresses):
     return placed
 
 
-def check_answering(addresses):
+def check_answering(addresses, timeout=devices.ANSWER_TIMEOUT):
     """Raises ClusterError naming the first worker that accepts connections but does not answer as a TensorFlow
-    server within devices.ANSWER_TIMEOUT seconds (stopped, say, with SIGSTOP or Ctrl-Z)."""
-    task = devices.silent_worker(addresses)
+    server within `timeout` seconds (stopped, say, with SIGSTOP or Ctrl-Z)."""
+    task = devices.silent_worker(addresses, timeout)
     if task is not None:
         raise ClusterError(f'worker {task} ({addresses[task]}) accepts connections but did not answer within '
-                           f'{devices.ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or '
-                           f'leave it out of --cluster')
+                           f'{timeout:g} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or leave it out '
+                           f'of --cluster')
 
 
-def remote_placement(addresses):
+def remote_placement(addresses, answer_timeout=devices.ANSWER_TIMEOUT, stall_check=devices.STALL_CHECK):
     """--cluster: every worker's devices (worker_devices), with the first worker's master and the cluster's
-    ClusterDef. Checks first that every worker can be reached and answers (ClusterError, before any work)."""
+    ClusterDef. Checks first that every worker can be reached and answers within answer_timeout seconds
+    (ClusterError, before any work); the run's sessions probe the workers with answer_timeout and stall_check
+    (devices.ClusterSession)."""
     check_reachable(addresses)
-    check_answering(addresses)
-    return devices.Placement(tuple(worker_devices(addresses)), session_target(addresses), cluster_def(addresses))
+    check_answering(addresses, answer_timeout)
+    return devices.Placement(tuple(worker_devices(addresses)), session_target(addresses), cluster_def(addresses),
+                             answer_timeout, stall_check)
 
 
 def lost_worker(addresses, error):

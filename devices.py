@@ -14,7 +14,8 @@ CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost
 # A worker answers a probe (its device list) from gRPC's threads at once, however busy its devices are: one that
 # has not answered in ANSWER_TIMEOUT seconds is stopped or cut off. A cluster Session.run that has gone on for
 # STALL_CHECK seconds probes every worker, again every STALL_CHECK seconds: a stalled evaluation is reported
-# within STALL_CHECK + ANSWER_TIMEOUT seconds (50 s), whatever an evaluation takes.
+# within STALL_CHECK + ANSWER_TIMEOUT seconds (50 s), whatever an evaluation takes. The defaults of a
+# Placement's answer_timeout and stall_check (neural_style.py --cluster-timeouts).
 ANSWER_TIMEOUT = 20
 STALL_CHECK = 30
 WAIT_SLICE = 0.5  # seconds between checks while a cluster Session.run is waited for: Ctrl-C is honoured at once
@@ -108,10 +109,13 @@ def precision_in_words(precision, device):
 class Placement:
     """Where a run's graphs go (docs/devices.md). devices: the first holds an untiled run's graph; a tiled
     evaluation spreads its tiles over all of them. target: the master of the sessions, '' for this process or
-    'grpc://host:port', a worker's, with cluster_def naming every worker of the cluster."""
+    'grpc://host:port', a worker's, with cluster_def naming every worker of the cluster. answer_timeout and
+    stall_check: a cluster session's probes of its workers, in seconds (ClusterSession)."""
     devices: tuple
     target: str = ''
     cluster_def: object = None
+    answer_timeout: float = ANSWER_TIMEOUT
+    stall_check: float = STALL_CHECK
 
     def logical_cpus(self):
         """How many CPU devices a local session makes: enough for the highest /cpu:N named (several logical
@@ -163,7 +167,8 @@ def session(graph, placement=None, grappler_passes=None):
     config.cluster_def.CopyFrom(placement.cluster_def)
     config.operation_timeout_in_ms = CLUSTER_OPERATION_TIMEOUT * 1000  # a worker that hangs is a lost one
     addresses = [job.tasks[task] for job in placement.cluster_def.job for task in sorted(job.tasks)]
-    return ClusterSession(tf.Session(placement.target, graph=graph, config=config), addresses)
+    return ClusterSession(tf.Session(placement.target, graph=graph, config=config), addresses,
+                          placement.answer_timeout, placement.stall_check)
 
 
 def silent_worker(addresses, timeout=ANSWER_TIMEOUT):
@@ -205,36 +210,41 @@ class _Call:
 class ClusterSession:
     """A session on a cluster (the rest is tf.Session's) whose run() is waited for in short slices, so that
     Ctrl-C and SIGTERM are honoured within a second whatever a worker does: each Session.run goes on in a daemon
-    thread, abandoned (raising CancelledError) once the session is closed. A run that takes STALL_CHECK seconds
-    probes the workers (silent_worker): a worker that does not answer raises UnavailableError naming its task,
-    as TensorFlow names a lost one."""
+    thread, abandoned (raising CancelledError) once the session is closed. A run that takes stall_check seconds
+    probes the workers (silent_worker): a worker that does not answer within answer_timeout seconds raises
+    UnavailableError naming its task, as TensorFlow names a lost one."""
 
-    def __init__(self, session, addresses):
+    def __init__(self, session, addresses, answer_timeout=ANSWER_TIMEOUT, stall_check=STALL_CHECK):
         self.session, self.addresses = session, addresses
-        self.closed, self.running = threading.Event(), 0
+        self.answer_timeout, self.stall_check = answer_timeout, stall_check
+        self.closed, self.running, self.abandoned = threading.Event(), 0, 0
 
     def run(self, fetches, feed_dict=None):
         import tensorflow.compat.v1 as tf
 
+        call, probe = _Call(self.session.run, fetches, feed_dict), None
         self.running += 1
         try:
-            call, probe = _Call(self.session.run, fetches, feed_dict), None
-            next_probe = time.monotonic() + STALL_CHECK
+            next_probe = time.monotonic() + self.stall_check
             while call.thread.is_alive():
                 call.thread.join(WAIT_SLICE)
                 if self.closed.is_set():
                     raise tf.errors.CancelledError(None, None, 'the session was closed during a Session.run')
                 if probe is None and time.monotonic() >= next_probe:
-                    probe = _Call(silent_worker, self.addresses)
+                    probe = _Call(silent_worker, self.addresses, self.answer_timeout)
                 if probe is not None and not probe.thread.is_alive():
                     task = probe.outcome.get('result')
                     if task is not None:
                         raise tf.errors.UnavailableError(
-                            None, None, f'/job:worker/replica:0/task:{task} did not answer within {ANSWER_TIMEOUT} '
-                            f's while an evaluation had gone on for {STALL_CHECK} s or more')
-                    probe, next_probe = None, time.monotonic() + STALL_CHECK
+                            None, None, f'/job:worker/replica:0/task:{task} did not answer within '
+                            f'{self.answer_timeout:g} s while an evaluation had gone on for {self.stall_check:g} s '
+                            f'or more')
+                    probe, next_probe = None, time.monotonic() + self.stall_check
         finally:
             self.running -= 1
+            # Left to its thread (an interrupt, a silent worker): no outcome yet. Not is_alive(): Python 3.11's
+            # Thread.join interrupted by Ctrl-C can mark a thread that goes on as stopped.
+            self.abandoned += not call.outcome
         if 'error' in call.outcome:
             raise call.outcome['error']
         return call.outcome['result']
@@ -263,7 +273,7 @@ def close(running, placement=None):
     if placement is None or not placement.target:
         running.close()
         return
-    in_flight = running.running  # runs abandoned at an interrupt or a lost worker: their close may never come
+    in_flight = running.running + running.abandoned  # runs under way or abandoned: their close may never come
     running.closed.set()  # those runs return at once
     closing = threading.Thread(target=_close_quietly, args=(running,), daemon=True, name='closing a session')
     closing.start()

@@ -54,7 +54,7 @@ VIDEO_OPTIONS = [('--start', 'start', None), ('--end', 'end', None), ('--frames'
 IMAGE_OPTIONS = [('--scales', 'scales'), ('--style-masks', 'style_masks'), ('--initial', 'initial'),
                  ('--checkpoint-output', 'checkpoint_output'), ('--progress-write', 'progress_write'),
                  ('--progress-plot', 'progress_plot'), ('--tile-size', 'tile_size'), ('--max-memory', 'max_memory'),
-                 ('--devices', 'devices'), ('--cluster', 'cluster')]
+                 ('--devices', 'devices'), ('--cluster', 'cluster'), ('--cluster-timeouts', 'cluster_timeouts')]
 
 
 def run_settings(args, max_memory=None, tolerance=stylize.TOLERANCE):
@@ -159,6 +159,8 @@ def check_options(args):
         raise UserError('--scales sets the output size (its last value); leave out --width')
     if args.bit_depth == 16 and os.path.splitext(args.output)[1].lower() not in ('.png', '.tif', '.tiff'):
         raise UserError(f'--bit-depth 16 writes a .png or .tif output, not {args.output}')
+    if args.cluster_timeouts is not None and args.cluster is None:
+        raise UserError('--cluster-timeouts is for the workers of --cluster')
     if (args.checkpoint_output is None) != (args.checkpoint_iterations is None):
         raise UserError('--checkpoint-output and --checkpoint-iterations go together')
     if args.checkpoint_output is not None and '%s' not in args.checkpoint_output:
@@ -327,7 +329,8 @@ def placement(args):
     import_tensorflow(args)
     try:
         if args.cluster:
-            return cluster.remote_placement(cluster.parse_addresses(args.cluster))
+            return cluster.remote_placement(cluster.parse_addresses(args.cluster),
+                                            *(args.cluster_timeouts or (devices.ANSWER_TIMEOUT, devices.STALL_CHECK)))
         if args.devices:
             return devices.local_placement(args.devices)
     except ValueError as error:

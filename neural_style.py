@@ -83,6 +83,15 @@ def _non_negative_float(text):
     return value
 
 
+def _cluster_timeouts(text):
+    """--cluster-timeouts ANSWER,STALL: two positive numbers of seconds."""
+    values = text.split(',')
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f'must be two numbers of seconds separated by a comma, such as '
+                                         f'{devices.ANSWER_TIMEOUT},{devices.STALL_CHECK}, not {text}')
+    return tuple(positive_float(value) for value in values)
+
+
 def _fraction(text):
     value = _number(text, float)
     if not 0 <= value <= 1:
@@ -175,7 +184,7 @@ class _ShowSettings(argparse.Action):
 
 # Options that decide nothing in the image, or name files of a run: not in the command line recorded in an image.
 NOT_RECORDED = {'overwrite', 'print_iterations', 'progress_write', 'progress_plot', 'checkpoint_output',
-                'checkpoint_iterations', 'settings_from'}
+                'checkpoint_iterations', 'settings_from', 'cluster_timeouts'}
 VIDEO_ONLY = {'start', 'end', 'frames', 'temporal_weight', 'long_term', 'passes', 'flow'}
 
 
@@ -358,6 +367,10 @@ def build_parser(raise_errors=False):
     add(machines, '--cluster', metavar='HOST:PORT,...', help='spread the tiles over the devices of these '
                   'workers, each started with `python cluster.py worker --port PORT` (every GPU of a '
                   'worker, else its CPU); the first worker coordinates')
+    add(machines, '--cluster-timeouts', type=_cluster_timeouts, metavar='ANSWER,STALL',
+                  help=f'with --cluster: seconds a worker has to answer a probe (its device list) before it counts '
+                  f'as stopped or lost, and seconds an evaluation may go on before the workers are probed '
+                  f'(default {devices.ANSWER_TIMEOUT},{devices.STALL_CHECK}); longer for a slow link')
 
     memory = p.add_argument_group('memory (exact tiled evaluation: docs/large-outputs.md)')
     add(memory, '--tile-size', type=positive_int, metavar='PX',

@@ -1,10 +1,12 @@
 """Several devices and machines: an evaluation's tiles over two logical CPU devices and over two cluster.py
 workers equal one device's, a worker lost mid-run, an unreachable worker, and reproduce.py's cells side by side."""
+import _thread
 import csv
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -259,24 +261,63 @@ def wait_for_iteration(process, iteration):
     raise AssertionError(f'the run ended before iteration {iteration}: {process.stderr.read()}')
 
 
+def test_a_session_whose_run_was_abandoned_is_not_waited_for_at_close():
+    """A run abandoned at Ctrl-C, its Session.run still waiting on a stopped worker, leaves a session whose close
+    never comes either: devices.close returns at once instead of waiting CLUSTER_CLOSE_WAIT for it."""
+    running, released = threading.Event(), threading.Event()
+
+    class StoppedWorker:  # a tf.Session whose run and close wait, as on a worker stopped with SIGSTOP
+        def run(self, fetches, feed_dict=None):
+            running.set()
+            released.wait()
+
+        def close(self):
+            released.wait()
+
+    def ctrl_c_while_it_runs():
+        # once the main thread waits in run(), unless the test is over
+        if running.wait(60) and not released.wait(2 * devices.WAIT_SLICE):
+            _thread.interrupt_main()
+
+    session = devices.ClusterSession(StoppedWorker(), ['127.0.0.1:1'])
+    interrupter = threading.Thread(target=ctrl_c_while_it_runs)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            session.run('fetch')
+        started = time.monotonic()
+        devices.close(session, devices.Placement(('/job:worker/task:0/device:CPU:0',), 'grpc://127.0.0.1:1'))
+        assert time.monotonic() - started < devices.CLUSTER_CLOSE_WAIT / 2
+    finally:
+        released.set()
+        interrupter.join()
+
+
+# Short probes for the test: a stopped worker never answers, so any timeout shows it, while a live one answers
+# its probe at once; the production defaults (20 and 30 s) would make the test wait them out.
+ANSWER_TIMEOUT, STALL_CHECK = 5, 5
+SHORT_TIMEOUTS = ['--cluster-timeouts', f'{ANSWER_TIMEOUT},{STALL_CHECK}']
+
+
 def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
     """Issue 19, item 1, with a real worker stopped with SIGSTOP (continued and killed at the end): named before
-    any work within devices.ANSWER_TIMEOUT; stopped mid-run, SIGINT is honoured within seconds (the best image
-    written, with Adam, whose evaluations ran in the main thread); left alone, the stalled evaluation is
-    reported as a lost worker within STALL_CHECK + ANSWER_TIMEOUT (with L-BFGS)."""
+    any work within the answer timeout; stopped mid-run, SIGINT is honoured within seconds (the best image
+    written, with Adam, whose evaluations ran in the main thread; the default timeouts, far longer than the test's
+    wait); left alone, the stalled evaluation is reported as a lost worker within the stall check and the answer
+    timeout (with L-BFGS). The first and last runs take --cluster-timeouts short."""
     processes = []
     with running(1) as (worker,):
         try:
             os.kill(worker.process.pid, signal.SIGSTOP)
             started = time.monotonic()
-            processes.append(client(files, tmp_path, 'start', ['--cluster', worker.address]))
-            _, err = processes[-1].communicate(timeout=devices.ANSWER_TIMEOUT + 120)
+            processes.append(client(files, tmp_path, 'start', ['--cluster', worker.address] + SHORT_TIMEOUTS))
+            _, err = processes[-1].communicate(timeout=ANSWER_TIMEOUT + 120)
             assert processes[-1].returncode == 1 and 'Traceback' not in err, err
             assert err.strip().splitlines()[-1] == (
                 f'neural_style.py: error: worker 0 ({worker.address}) accepts connections but did not answer within '
-                f'{devices.ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or leave it out of '
+                f'{ANSWER_TIMEOUT} s; is it stopped (Ctrl-Z, SIGSTOP) or hung? Restart it or leave it out of '
                 f'--cluster')
-            assert time.monotonic() - started < devices.ANSWER_TIMEOUT + 60  # TensorFlow's import, on a busy box
+            assert time.monotonic() - started < ANSWER_TIMEOUT + 60  # TensorFlow's import, on a busy box
             assert not any(name.startswith('start') for name in os.listdir(tmp_path))
             os.kill(worker.process.pid, signal.SIGCONT)
 
@@ -295,16 +336,17 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
             assert Image.open(tmp_path / 'adam.png').size == (40, 30)
             os.kill(worker.process.pid, signal.SIGCONT)
 
-            processes.append(client(files, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16']))
+            processes.append(client(files, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16'] +
+                                    SHORT_TIMEOUTS))
             wait_for_iteration(processes[-1], 2)
             os.kill(worker.process.pid, signal.SIGSTOP)
             stopped = time.monotonic()
-            _, err = processes[-1].communicate(timeout=devices.STALL_CHECK + devices.ANSWER_TIMEOUT + 120)
-            assert time.monotonic() - stopped < devices.STALL_CHECK + devices.ANSWER_TIMEOUT + 30, err
+            _, err = processes[-1].communicate(timeout=STALL_CHECK + ANSWER_TIMEOUT + 120)
+            assert time.monotonic() - stopped < STALL_CHECK + ANSWER_TIMEOUT + 30, err
             assert processes[-1].returncode == 1 and 'Traceback' not in err, err
             last = err.strip().splitlines()[-1]
             assert last.startswith(f'neural_style.py: error: worker 0 ({worker.address}) was lost during the run '
-                                   f'(/job:worker/replica:0/task:0 did not answer within {devices.ANSWER_TIMEOUT} s'), last
+                                   f'(/job:worker/replica:0/task:0 did not answer within {ANSWER_TIMEOUT} s'), last
             assert 'wrote the best image so far' in last
             assert Image.open(tmp_path / 'lbfgs.png').size == (40, 30)
         finally:
@@ -313,3 +355,18 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
                     process.kill()
                 process.wait()
             os.kill(worker.process.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['--cluster-timeouts', '5,5'], '--cluster-timeouts is for the workers of --cluster'),
+    (['--cluster', '127.0.0.1:1', '--cluster-timeouts', '5'], 'must be two numbers of seconds separated by a comma'),
+    (['--cluster', '127.0.0.1:1', '--cluster-timeouts', '5,0'], 'must be a positive number, not 0'),
+])
+def test_cluster_timeouts_go_with_cluster(files, tmp_path, capsys, extra, expected):
+    try:
+        code = neural_style.main(command(files, tmp_path, 'out', extra))
+    except SystemExit as exit:
+        code = exit.code
+    assert code not in (0, None)
+    assert expected in capsys.readouterr().err
+    assert not any(name.startswith('out') for name in os.listdir(tmp_path))
