@@ -301,7 +301,7 @@ def build_parser(raise_errors=False):
               help='take --style-weight as the beta of the paper\'s eq. 7 at every size, unscaled (the balance '
               'then moves about 4x for each doubling of the side)')
     add(loss, '--tv-weight', type=_non_negative_float, default=stylize.TV_WEIGHT,
-              help='weight of a total-variation smoothness term (not in the paper)')
+              help='gamma, the weight of a total-variation smoothness term against the fine grain (not in the paper: 0 for the paper\'s objective)')
     add(loss, '--content-layers', type=_layer, nargs='+', default=list(stylize.CONTENT_LAYERS),
               help='layers whose features the content loss matches, each named once')
     add(loss, '--content-layer-weights', type=_non_negative_float, nargs='+',

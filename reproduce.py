@@ -113,9 +113,15 @@ def figure(name, styles, seed, style_weight=None, raw_style_weight=False):
     raise ValueError(f'unknown figure {name!r}')
 
 
+# The papers' objective and arithmetic, whatever neural_style.py's defaults: no total-variation term, the
+# convolutions' zero padding
+PAPER_OBJECTIVE = ['--tv-weight', '0', '--padding', 'zero']
+
+
 def cell_settings(args, cell):
     """The neural_style.py options that decide a cell's image, besides its files."""
-    return ['--max-size', str(args.max_size), '--iterations', str(args.iterations)] + cell.options
+    return (['--max-size', str(args.max_size), '--iterations', str(args.iterations)] + PAPER_OBJECTIVE +
+            ['--precision', args.precision] + cell.options)
 
 
 def cell_command(args, cell, output, device=True):
@@ -349,6 +355,8 @@ def build_parser():
     p.add_argument('--raw-style-weight', action='store_true', help='take each cell\'s beta as the paper\'s eq. 7 '
                    'at the cell\'s size, unscaled, as neural_style.py --raw-style-weight (the figures made before '
                    'beta was scaled with the size)')
+    p.add_argument('--precision', choices=devices.PRECISIONS, default='float32',
+                   help='the cells\' arithmetic, as neural_style.py --precision (default float32, the paper\'s)')
     p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
     p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '

@@ -37,6 +37,7 @@ import bench_tiling  # noqa: E402
 import cluster  # noqa: E402
 import control_sheets  # noqa: E402
 import convergence  # noqa: E402
+import gallery  # noqa: E402
 import grain  # noqa: E402
 import layer_balance  # noqa: E402
 import memory_plot  # noqa: E402
@@ -101,6 +102,7 @@ PROGRAMS = {
     'benchmarks/control_sheets.py': Program(control_sheets.build_parser, {'network': 'in', 'out': 'prefix'}),
     'benchmarks/convergence.py': Program(convergence.build_parser, {
         'network': 'in', 'out': 'prefix', 'results': 'prefix-in', 'to': 'out'}),
+    'benchmarks/gallery.py': Program(gallery.build_parser, {'network': 'in', 'out': 'prefix', 'to': 'out'}),
     'benchmarks/grain.py': Program(grain.build_parser, {'network': 'in', 'out': 'prefix', 'to': 'out'}),
     'benchmarks/layer_balance.py': Program(layer_balance.build_parser, {
         'network': 'in', 'out': 'prefix', 'shares': 'in'}),
