@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))  # the benchmarks import th
 
 import app  # noqa: E402
 import bench  # noqa: E402
+import beta_sizes  # noqa: E402
 import bench_cluster  # noqa: E402
 import bench_peer  # noqa: E402
 import bench_tiling  # noqa: E402
@@ -95,6 +96,7 @@ PROGRAMS = {
     'cluster.py': Program(cluster.build_parser),
     'tests/synthetic_vgg.py': Program(synthetic_vgg.build_parser, {'path': 'out'}),
     'benchmarks/bench.py': Program(bench.build_parser, {'network': 'in', 'output': 'prefix'}),
+    'benchmarks/beta_sizes.py': Program(beta_sizes.build_parser, {'network': 'in', 'out': 'prefix', 'to': 'out'}),
     'benchmarks/bench_cluster.py': Program(bench_cluster.build_parser, {'network': 'in'}),
     'benchmarks/bench_peer.py': Program(bench_peer.build_parser, {
         'peer': 'in', 'network': 'in', 'content': 'in', 'style': 'in'}),
