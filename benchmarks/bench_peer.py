@@ -7,7 +7,8 @@
 Each program runs as a user runs it, in a fresh process, at 512 px with its own defaults (ours: 1000 L-BFGS
 iterations; the peer's: 1000 Adam iterations, given --width 512 since it keeps the content's size by default;
 the photograph, examples/coffee.png, is 512x341, so both paint 512x341), twice each at two iteration counts,
-interleaved. The time of one iteration is the difference of the two wall
+interleaved. `--optimizer adam` runs ours with Adam too, for the time of the same kind of iteration, and
+`--precisions float32,mixed` runs ours once per precision (each a row). The time of one iteration is the difference of the two wall
 clock times over the difference of the counts; the set-up (TensorFlow's import, loading the weights, the targets,
 the first run) is what remains at the smaller count. The default command's time is then set-up + 1000 iterations.
 """
@@ -22,11 +23,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_ITERATIONS = 1000  # both programs' default
 WIDTH = 512  # our default --max-size
+PEER = 'anishathalye/neural-style, adam'
 
 
-def ours(network, content, style, output, iterations):
+def ours(network, content, style, output, iterations, optimizer, precision):
     return [sys.executable, os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', style,
-            '--output', output, '--network', network, '--iterations', str(iterations), '--overwrite']
+            '--output', output, '--network', network, '--iterations', str(iterations), '--optimizer', optimizer,
+            '--precision', precision, '--overwrite']
 
 
 def peer(directory, network, content, style, output, iterations):
@@ -51,6 +54,8 @@ def build_parser():
     parser.add_argument('--style', default=os.path.join(ROOT, 'examples', 'starry_night.jpg'))
     parser.add_argument('--counts', default='5,35', help='the two iteration counts')
     parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--optimizer', choices=('lbfgs', 'adam'), default='lbfgs', help="ours' optimizer")
+    parser.add_argument('--precisions', default='float32', help="ours' --precision, one row each")
     return parser
 
 
@@ -59,23 +64,27 @@ def main():
     low, high = map(int, args.counts.split(','))
     network, content, style = (os.path.abspath(path) for path in (args.network, args.content, args.style))
     with tempfile.TemporaryDirectory() as scratch:
-        commands = {'neural-style (this)': lambda n: ours(network, content, style, f'{scratch}/ours.png', n),
-                    'anishathalye/neural-style': lambda n: peer(os.path.abspath(args.peer), network, content, style,
-                                                                f'{scratch}/peer.png', n)}
+        commands = {f'neural-style (this), {args.optimizer}, {precision}':
+                    lambda n, precision=precision: ours(network, content, style, f'{scratch}/ours.png', n,
+                                                        args.optimizer, precision)
+                    for precision in args.precisions.split(',')}
+        commands[PEER] = lambda n: peer(os.path.abspath(args.peer), network, content, style, f'{scratch}/peer.png', n)
         times = {(name, count): [] for name in commands for count in (low, high)}
         for _ in range(args.repeats):
             for count in (low, high):
                 for name, command in commands.items():
-                    times[name, count].append(wall_seconds(command(count), args.peer if 'anish' in name else ROOT))
+                    times[name, count].append(wall_seconds(command(count), args.peer if name == PEER else ROOT))
                     print(name, count, f'{times[name, count][-1]:.1f} s', flush=True)
-    print(f'\n| program | s / iteration | set-up, s | default command ({DEFAULT_ITERATIONS} iterations), min |')
-    print('| --- | --- | --- | --- |')
+    print(f'\n| program | s / iteration | over the peer\'s | set-up, s | {DEFAULT_ITERATIONS} iterations, min |')
+    print('| --- | --- | --- | --- | --- |')
+    per_iteration, setup = {}, {}
     for name in commands:
         t_low, t_high = statistics.median(times[name, low]), statistics.median(times[name, high])
-        per_iteration = (t_high - t_low) / (high - low)
-        setup = t_low - low * per_iteration
-        print(f'| {name} | {per_iteration:.2f} | {setup:.1f} | '
-              f'{(setup + DEFAULT_ITERATIONS * per_iteration) / 60:.1f} |')
+        per_iteration[name] = (t_high - t_low) / (high - low)
+        setup[name] = t_low - low * per_iteration[name]
+    for name in commands:
+        print(f'| {name} | {per_iteration[name]:.3f} | {per_iteration[name] / per_iteration[PEER]:.2f} | '
+              f'{setup[name]:.1f} | {(setup[name] + DEFAULT_ITERATIONS * per_iteration[name]) / 60:.1f} |')
 
 
 if __name__ == '__main__':

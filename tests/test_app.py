@@ -3,7 +3,6 @@ import glob
 import hashlib
 import os
 import shlex
-import shutil
 import socket
 import stat
 import subprocess
@@ -16,8 +15,10 @@ import pytest
 from PIL import Image
 
 import app
+import browser
 import neural_style
 from conftest import ROOT, random_image, save
+from workers import free_port
 
 # The page's settings (Painter.SETTINGS) for a quick run: beta 10^4 (the default), 3 iterations at 16 px, seed 0,
 # the rest as the page starts.
@@ -123,12 +124,6 @@ def test_the_footer_names_the_versions_and_the_network(tmp_path, network_path):
                             f'numpy {version("numpy")} · network {network_path}, SHA256 {sha256}')
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def server(tmp_path_factory, network_path):
     """app.py on 127.0.0.1 at a free port, with nothing sent off the machine, for this module's tests; stopped at
@@ -186,63 +181,27 @@ def test_over_http_with_gradio_client(server, reference, tmp_path, monkeypatch):
     assert command.startswith('python neural_style.py --content photo.png --styles painting.png ')
 
 
-CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
-CHROMEDRIVER = os.environ.get('CHROMEDRIVER') or shutil.which('chromedriver') or '/usr/bin/chromedriver'
-# Headless, and quiet: no sandbox (root in a container), no GPU, no calls home, a profile of its own.
-CHROMIUM_FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-                  '--disable-background-networking', '--disable-component-update', '--no-first-run',
-                  '--window-size=1280,1600')
-
-
-def chromium(tmp_path):
-    """Headless Chromium driven by Selenium through Debian's chromedriver (so Selenium Manager downloads
-    nothing)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + (f'--user-data-dir={tmp_path / "chromium-profile"}',):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
 def fill_in_and_finish(driver, url, content, style):
     """Opens the page, uploads the images, sets 3 iterations at 16 px with seed 0, presses Start, and waits for
     the end; returns the status line."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(url)
-    find = WebDriverWait(driver, 60).until
-    find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(content)
-    driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(style)
-    find(lambda d: d.find_elements(By.CSS_SELECTOR, '#seed textarea, #seed input'))
-    assert driver.find_element(By.CSS_SELECTOR, '#seed textarea, #seed input').get_attribute('value') == '', \
-        'the seed field starts empty: a new white noise every run (issue 19, item 5)'
-    for selector, value in [('#iterations input', '3'), ('#size input[type=number]', '16'),
-                            ('#seed textarea, #seed input', '0')]:
-        field = driver.find_element(By.CSS_SELECTOR, selector)
-        field.clear()
-        field.send_keys(value)
-    find(lambda d: d.find_elements(By.CSS_SELECTOR, '#content img'))  # the upload is shown
-    driver.find_element(By.CSS_SELECTOR, '#start').click()
-    status = WebDriverWait(driver, 180).until(
-        lambda d: (lambda text: text if text.startswith(('done', 'neural_style.py', 'Give')) else None)(
-            d.find_element(By.CSS_SELECTOR, '#status textarea').get_attribute('value')))
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#result img'))
-    driver.execute_script('window.scrollTo(0, 0)')
-    return status
+    browser.open_and_upload(driver, url, content, style)
+    assert driver.find_element(By.CSS_SELECTOR, browser.SEED).get_attribute('value') == '', \
+        'the seed field starts empty: a new white noise every run'
+    browser.set_fields_and_start(driver, iterations=3, size=16, seed=0)
+    return browser.wait_for_the_end(driver, timeout=180)
 
 
-@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-                    reason=f'no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}: on Debian, as root, '
-                    f'apt-get install chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER to their paths)')
+@pytest.mark.skipif(not browser.available(),
+                    reason=f'no Chromium at {browser.CHROMIUM} or no chromedriver at {browser.CHROMEDRIVER}: on Debian, '
+                    f'as root, apt-get install chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER to their '
+                    f'paths)')
 def test_in_headless_chromium(server, reference, tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
 
     monkeypatch.setenv('SE_OFFLINE', 'true')  # Selenium Manager, should anything call it, stays off the network
-    driver = chromium(tmp_path)
+    driver = browser.chromium(tmp_path)
     try:
         status = fill_in_and_finish(driver, server, reference['content'], reference['style'])
         assert status.startswith('done: iteration 3/3'), status
@@ -369,11 +328,11 @@ def test_a_port_in_use_is_one_sentence_about_port(tmp_path):
     assert 'None' not in help_text and help_text.count('(default:') == 3  # --host, --port, --network
 
 
-@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-                    reason=f'no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}')
+@pytest.mark.skipif(not browser.available(),
+                    reason=f'no Chromium at {browser.CHROMIUM} or no chromedriver at {browser.CHROMEDRIVER}')
 def test_closing_the_tab_mid_run_stops_the_run_and_its_files_go(server, reference, tmp_path, tmp_path_factory,
                                                                  monkeypatch):
-    """Issue 19, item 13: a run of 100000 iterations started in a tab that is then closed: its directory goes,
+    """A run of 100000 iterations started in a tab that is then closed: its directory goes,
     and the queue's one slot is free again (a run from another client finishes)."""
     from gradio_client import Client, handle_file
     from selenium.webdriver.common.by import By
@@ -383,18 +342,10 @@ def test_closing_the_tab_mid_run_stops_the_run_and_its_files_go(server, referenc
     monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
     runs = str(tmp_path_factory.getbasetemp() / 'server[0-9]*' / 'neural-style-page-*' / 'run-*')
     before = set(glob.glob(runs))
-    driver = chromium(tmp_path)
+    driver = browser.chromium(tmp_path)
     try:
-        driver.get(server)
-        find = WebDriverWait(driver, 60).until
-        find(lambda d: d.find_element(By.CSS_SELECTOR, '#content input[type=file]')).send_keys(reference['content'])
-        driver.find_element(By.CSS_SELECTOR, '#styles input[type=file]').send_keys(reference['style'])
-        for selector, value in [('#iterations input', '100000'), ('#size input[type=number]', '16')]:
-            field = driver.find_element(By.CSS_SELECTOR, selector)
-            field.clear()
-            field.send_keys(value)
-        find(lambda d: d.find_elements(By.CSS_SELECTOR, '#content img'))
-        driver.find_element(By.CSS_SELECTOR, '#start').click()
+        browser.open_and_upload(driver, server, reference['content'], reference['style'])
+        browser.set_fields_and_start(driver, iterations=100000, size=16)
         WebDriverWait(driver, 180).until(lambda d: d.find_element(By.CSS_SELECTOR, '#status textarea')
                                          .get_attribute('value').startswith('iteration'))
         new = set(glob.glob(runs)) - before
