@@ -26,7 +26,7 @@ MULTIPASS_PASSES = 15  # artistic_video_multiPass.lua -num_passes (the multi-pas
 BLEND_WEIGHT = 1.0  # delta, artistic_video_multiPass.lua -blendWeight: the warped neighbour's weight at a new pass
 # gamma_t relative to the style weight in the authors' code: -temporal_weight 1e3 (single pass) or 5e2 (multi-pass)
 # against -style_weight 1e2; translated to this project's losses by default_temporal_weight. Measured against the
-# balance with the content term on three clips: docs/video.md, images/video-zoom-rotation.jpg
+# balance with the content term on three clips: docs/development.md, Measurement history
 TEMPORAL_RATIO = 1e3 / 1e2
 MULTIPASS_TEMPORAL_RATIO = 5e2 / 1e2
 FRAME_TOLERANCE = 1e-4  # artistic_video.lua -tol_loss_relative 0.0001 (the multi-pass script's is 0: off)
@@ -273,8 +273,8 @@ class _Flows:
         """A stylized frame b warped onto frame a's grid, and where it came from inside frame b (flow.warp).
         By cubic B-splines, not the authors' bilinear warp: each later frame starts from the previous one
         warped, so a clip resamples its paint once a frame, and bilinear sampling at sub-pixel shifts blurs
-        it a little more each time (issue 17: the last of 10 frames of a pan kept 0.76 of the first's sharpness;
-        docs/video.md). Clipped to 0..255, which the splines overshoot at sharp edges."""
+        it a little more each time (the last of 10 frames of a pan kept 0.76 of the first's sharpness;
+        docs/development.md, Measurement history). Clipped to 0..255, which the splines overshoot at sharp edges."""
         warped, inside = flow.warp(image, self.flow(a, b), 'cubic')
         return np.clip(warped, *images.PIXEL_RANGE).astype(np.float32), inside
 

@@ -17,6 +17,11 @@ GAP = 8
 
 def write_sheet(path, pictures, captions):
     """pictures: RGB arrays, 0..255; captions: one string each, lines split by newlines. JPEG or PNG by the name."""
+    captioned(pictures, captions).save(path, quality=90)
+
+
+def captioned(pictures, captions):
+    """The pictures side by side, each with its caption above (lines split by newlines), as a PIL image."""
     lines = max(caption.count('\n') + 1 for caption in captions)
     height = max(picture.shape[0] for picture in pictures)
     width = sum(picture.shape[1] for picture in pictures) + GAP * (len(pictures) - 1)
@@ -27,7 +32,7 @@ def write_sheet(path, pictures, captions):
             draw.text((x + 2, 2 + row * LINE), text, fill='black')
         canvas.paste(Image.fromarray(images.to_uint8(np.asarray(picture))), (x, lines * LINE + 4))
         x += picture.shape[1] + GAP
-    canvas.save(path, quality=90)
+    return canvas
 
 
 def example_path(name):

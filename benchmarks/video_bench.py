@@ -7,7 +7,7 @@ error of a clip stylized frame by frame, with the temporal loss, with long-term 
     python benchmarks/video_bench.py clip --out clip.mp4             # such a clip over examples/chelsea.png, to try
     python benchmarks/video_bench.py coherence --image photo.jpg --style painting.jpg \\
         --network imagenet-vgg-verydeep-19.mat --motions pan-zoom,zoom,rotation --methods warped,temporal \\
-        --sheet frames.png
+        --sheet frames.png --gif frames.gif
 
 The coherence clips are generated here: a window over an image (or a smooth random texture) that pans and
 zooms in, zooms out, or turns a little every frame (MOTIONS), so its true optical flow is known in closed form.
@@ -35,21 +35,26 @@ import devices  # noqa: E402
 import files  # noqa: E402
 import flow  # noqa: E402
 import images  # noqa: E402
+import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
 import video  # noqa: E402
 
 ASPECT = 3 / 4
-# The clips' motions, per frame: the window's shift (output pixels, x and y), its scale (source pixels per output
-# pixel; below 1 zooms in) and its rotation (degrees). All keep the true optical flow known in closed form.
+WINDOW = 0.6  # the first frame's window: this fraction of the source image's width
+# The clips' motions, per frame: the window's shift (x and y, fractions of the frame's width, so that a clip is
+# the same motion at every size), its scale (source pixels per output pixel; below 1 zooms in) and its rotation
+# (degrees). All keep the true optical flow known in closed form.
 MOTIONS = {
-    'pan-zoom': ((2.0, 0.7), 0.985, 0.0),  # right and down, zooming in by 1.5 %: a strip enters at the right
+    # right and down, zooming in by 1.5 %: a strip enters at the right (2 px and 0.7 px a frame at 160 px)
+    'pan-zoom': ((2.0 / 160, 0.7 / 160), 0.985, 0.0),
     'zoom': ((0.0, 0.0), 1 / 0.985, 0.0),  # zooming out by 1.5 %: a border enters on every side
     'rotation': ((0.0, 0.0), 1.0, 1.0),  # turning by 1 degree: the corners enter
 }
+GIF_FPS = 4  # --gif: slow enough to follow a stroke from frame to frame
 # see methods()
 METHODS = ('independent', 'warped', 'temporal', 'temporal/10', 'temporal-content', 'long-term', 'multi-pass')
-# The default gamma_t before 2026-12-02: the authors' temporal/content balance (artistic_video.lua: -temporal_weight
+# The earlier default gamma_t: the authors' temporal/content balance (artistic_video.lua: -temporal_weight
 # 1e3 against -content_weight 5, a mean over relu4_2's N M values), in ours gamma_t = (1e3 / 5) alpha N M / 2
 AUTHORS_TEMPORAL_OVER_CONTENT = 1e3 / 5
 
@@ -60,7 +65,8 @@ def window(k, motion, source_shape, start_scale):
     """The window of frame k: its centre in source pixels (x, y), source pixels per output pixel, and its
     rotation in radians."""
     shift, zoom, degrees = MOTIONS[motion]
-    centre = (source_shape[1] * 0.45 + k * shift[0] * start_scale, source_shape[0] * 0.5 + k * shift[1] * start_scale)
+    step = source_shape[1] * WINDOW  # a frame's width in source pixels, at the first frame's scale
+    centre = (source_shape[1] * 0.45 + k * shift[0] * step, source_shape[0] * 0.5 + k * shift[1] * step)
     return np.array(centre), start_scale * zoom ** k, np.radians(degrees * k)
 
 
@@ -89,7 +95,7 @@ def true_flow(k, j, motion, height, width, source_shape, start_scale):
 def make_clip(source, count, height, width, motion):
     """`count` frames of the moving window over `source` (RGB 0..255), and the window's first scale."""
     from scipy.ndimage import gaussian_filter, map_coordinates
-    start_scale = source.shape[1] * 0.6 / width
+    start_scale = source.shape[1] * WINDOW / width
     blurred = gaussian_filter(source, (0.5 * start_scale, 0.5 * start_scale, 0))  # no aliasing when sampling
     frames = []
     for k in range(count):
@@ -199,7 +205,7 @@ def coherence(args):
     net = load_network(args.network)
     first, later = args.iterations
     runs = methods(args, height, width)
-    rows, sheet = [], []
+    rows, sheet, animated = [], [], []
     for motion in args.motions:
         frames, start_scale = make_clip(source, args.frames, height, width, motion)
         flows = [None] + [(true_flow(k, k - 1, motion, height, width, source.shape, start_scale),
@@ -217,6 +223,7 @@ def coherence(args):
               f'{endpoint:.3f} px (8 px from the borders); the content\'s own temporal error '
               f'{content["error"]:.1f}; entering strip {100 * strip.mean():.1f} % of the last frame', flush=True)
         sheet.append((f'{motion}: content', frames))
+        animated.append([])
         with tempfile.TemporaryDirectory() as scratch:
             for key in args.methods:
                 name, kind, options = runs[key]
@@ -234,6 +241,7 @@ def coherence(args):
                 score = scores(stylized, frames, flows, strip)
                 rows.append((motion, name, score, seconds))
                 sheet.append((f'{motion}: {name}', stylized))
+                animated[-1].append((name, stylized))
                 print(f'{motion}, {name}: temporal error {score["error"]:.1f}, sharpness {score["sharpness"]:.2f}, '
                       f'entering strip std {score["last"][0]:.0f} (first frame {score["first"][0]:.0f})  '
                       f'({seconds:.0f} s)', flush=True)
@@ -245,20 +253,34 @@ def coherence(args):
               f'({score["first"][0]:.0f}) | {means[0]} ({means[1]}) | {seconds:.0f} s |')
     if args.sheet:
         write_sheet(args.sheet, sheet, args.sheet_frames)
+    if args.gif:
+        write_gif(args.gif, animated)
 
 
 def write_sheet(path, rows, shown=None):
-    """Rows of frames side by side, unlabelled, in the order printed: each clip's content, then its methods.
-    shown: the frames to show (0-based), default all."""
-    from PIL import Image
-    height, width = rows[0][1][0].shape[:2]
+    """Rows of frames side by side in the order printed (each clip's content, then its methods), each row's name
+    and frame numbers above it. shown: the frames to show (0-based), default all."""
     shown = range(len(rows[0][1])) if shown is None else shown
-    sheet = np.full((len(rows) * (height + 4), len(shown) * (width + 4), 3), 255, np.uint8)
-    for r, (_, frames) in enumerate(rows):
-        for column, k in enumerate(shown):
-            sheet[r * (height + 4):r * (height + 4) + height, column * (width + 4):column * (width + 4) + width] = \
-                images.to_uint8(frames[k])
-    files.write_atomically(path, lambda f: Image.fromarray(sheet).save(f, format=Image.registered_extensions()[
+    strips = [sheets.captioned([frames[k] for k in shown],
+                               [f'{name if column == 0 else ""}\nframe {k + 1}' for column, k in enumerate(shown)])
+              for name, frames in rows]
+    _write_picture(path, np.concatenate([np.asarray(strip) for strip in strips]))
+
+
+def write_gif(path, rows):
+    """An animated GIF of each clip's methods side by side, one row per clip, each picture named."""
+    pictures = []
+    for k in range(len(rows[0][0][1])):
+        strips = [sheets.captioned([frames[k] for _, frames in clip], [f'{name}\nframe {k + 1}' for name, _ in clip])
+                  for clip in rows]
+        pictures.append(np.concatenate([np.asarray(strip) for strip in strips]))
+    video.write_clip(path, pictures, GIF_FPS, overwrite=True)
+    print(f'wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)')
+
+
+def _write_picture(path, picture):
+    from PIL import Image
+    files.write_atomically(path, lambda f: Image.fromarray(picture).save(f, format=Image.registered_extensions()[
         os.path.splitext(path)[1].lower()], quality=90))
     print(f'wrote {path}')
 
@@ -352,6 +374,8 @@ def build_parser():
     table.add_argument('--sheet', help='write the frames side by side to this image (PNG or JPEG)')
     table.add_argument('--sheet-frames', type=lambda text: [int(v) - 1 for v in text.split(',')],
                        help='the frames the sheet shows, counted from 1 (default all)')
+    table.add_argument('--gif', help=f'write an animated GIF of the methods side by side, one row per clip, at '
+                                     f'{GIF_FPS} frames a second')
     sample = commands.add_parser('clip', help='write a generated clip over an image, to try a video with')
     sample.add_argument('--image', default=os.path.join(ROOT, 'examples', 'chelsea.png'),
                         help='the image the window moves over')

@@ -119,7 +119,7 @@ PROGRAMS = {
         'network': 'in', 'peer': 'in', 'content': 'in', 'style': 'in'}),
     'benchmarks/style_weight_sweep.py': Program(style_weight_sweep.build_parser, {'network': 'in', 'out': 'prefix'}),
     'benchmarks/video_bench.py': Program(video_bench.build_parser, {
-        'network': 'in', 'image': 'in', 'style': 'in', 'sheet': 'out', 'out': 'out'}),
+        'network': 'in', 'image': 'in', 'style': 'in', 'sheet': 'out', 'gif': 'out', 'out': 'out'}),
 }
 
 
