@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
 import browser  # noqa: E402
-from workers import free_port  # noqa: E402
+from workers import free_port, terminate  # noqa: E402
 
 SERVER_START_SECONDS = 120
 
@@ -66,12 +66,7 @@ def main():
             finally:
                 driver.quit()
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            terminate(server)
     print(args.to)
 
 

@@ -18,7 +18,7 @@ import app
 import browser
 import neural_style
 from conftest import ROOT, random_image, save
-from workers import free_port
+from workers import free_port, terminate
 
 # The page's settings (Painter.SETTINGS) for a quick run: beta 10^4 (the default), 3 iterations at 16 px, seed 0,
 # the rest as the page starts.
@@ -153,12 +153,7 @@ def server(tmp_path_factory, network_path):
         assert any(path.name == app.OUTPUT_NAME for path in written) and any('photo' in path.name for path in written)
         assert {stat.S_IMODE(path.stat().st_mode) & 0o077 for path in written} == {0}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process)
     assert 'reachable from the network' not in log.read_text()
     # Issue 19, item 10: Gradio's lines about launch() and share=True are not this program's
     assert f'app.py: serving on http://127.0.0.1:{port}/' in log.read_text() and 'share=True' not in log.read_text()

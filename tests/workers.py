@@ -47,6 +47,16 @@ class Worker:
         self.process.stdout.close()
 
 
+def terminate(process, timeout=30):
+    """SIGTERM, so that the process cleans up; SIGKILL if it has not ended within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def running(count, threads=None):
     """`count` workers, serving; killed at the end, whatever happens in between."""
