@@ -1,6 +1,7 @@
 """Where graphs run: the devices TensorFlow sees, a run's placement on devices and machines, and the sessions
 that run its graphs there (docs/devices.md)."""
 import contextlib
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 # CPU with bfloat16 arithmetic (CPU_BFLOAT16_FLAGS), float32 elsewhere (no GPU has shown float16's pictures equal).
 PRECISIONS = ('float32', 'mixed', 'auto')
 CPU_BFLOAT16_FLAGS = ('amx_bf16', 'avx512_bf16')  # /proc/cpuinfo's names for AMX's and AVX-512's bfloat16 units
+CPUINFO_ENV = 'NEURAL_STYLE_CPUINFO'  # a file read in place of /proc/cpuinfo: how tests decide 'auto' for any CPU
 CLUSTER_OPERATION_TIMEOUT = 600  # seconds a Session.run on a cluster may take before its worker counts as lost
 CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost worker's never comes)
 # A worker answers a probe (its device list) from gRPC's threads at once, however busy its devices are: one that
@@ -81,8 +83,10 @@ def compute_dtype(precision, device):
     return 'float16' if 'gpu' in device.lower() else 'bfloat16'
 
 
-def cpu_bfloat16_flags(cpuinfo='/proc/cpuinfo'):
-    """Which of CPU_BFLOAT16_FLAGS this machine's CPU lists (none where there is no /proc/cpuinfo)."""
+def cpu_bfloat16_flags(cpuinfo=None):
+    """Which of CPU_BFLOAT16_FLAGS this machine's CPU lists in `cpuinfo` (default: $NEURAL_STYLE_CPUINFO, else
+    /proc/cpuinfo; none where there is no such file)."""
+    cpuinfo = cpuinfo or os.environ.get(CPUINFO_ENV) or '/proc/cpuinfo'
     try:
         with open(cpuinfo) as f:
             flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
