@@ -8,7 +8,8 @@ temporary paths and the program's version, which may differ while the picture do
     diff before.txt after.txt
 
 The network is a random-weight VGG-19 of the real size written by tests/synthetic_vgg.py (seed 0), the
-images are the repository's examples at 48-64 px, and every run gives its seed, so a run repeats on one machine.
+images are the repository's examples at 48-64 px, every run gives its seed, and --precision auto sees a CPU
+without bfloat16 units (NEURAL_STYLE_CPUINFO), so a run repeats on one machine.
 """
 import argparse
 import hashlib
@@ -62,8 +63,11 @@ def pixels_digest(path):
     return digest.hexdigest()
 
 
-def run(repo, program, arguments):
-    result = subprocess.run([sys.executable, program, *arguments], cwd=repo, capture_output=True, text=True)
+def run(repo, program, arguments, cpuinfo):
+    # the same arithmetic for --precision auto on every CPU: a cpuinfo without bfloat16 units
+    environment = dict(os.environ, NEURAL_STYLE_CPUINFO=cpuinfo)
+    result = subprocess.run([sys.executable, program, *arguments], cwd=repo, capture_output=True, text=True,
+                            env=environment)
     if result.returncode:
         sys.exit(f'{program} {" ".join(arguments)} failed ({result.returncode}):\n{result.stderr[-2000:]}')
 
@@ -75,6 +79,9 @@ def main():
     repo = os.path.abspath(args.repo)
     examples = os.path.join(HERE, 'examples')
     with tempfile.TemporaryDirectory() as work:
+        cpuinfo = os.path.join(work, 'cpuinfo')
+        with open(cpuinfo, 'w') as f:
+            f.write('processor\t: 0\nflags\t\t: fpu sse2 avx2\n')
         network = os.path.join(work, 'vgg.mat')
         subprocess.run([sys.executable, os.path.join(HERE, 'tests', 'synthetic_vgg.py'), network, '--seed', '0'],
                        check=True)
@@ -85,7 +92,7 @@ def main():
             extra = [word.format(examples=examples) for word in extra]
             first = pair if '--styles' not in extra else pair[:2] + pair[4:]
             output = os.path.join(work, f'{name}.png')
-            run(repo, 'neural_style.py', [*first, *SMALL, *extra, '--output', output])
+            run(repo, 'neural_style.py', [*first, *SMALL, *extra, '--output', output], cpuinfo)
             outputs[name] = [output]
 
         clip = os.path.join(work, 'clip.mp4')
@@ -94,20 +101,20 @@ def main():
         imageio.mimwrite(clip, frames, format='FFMPEG', fps=4, codec='libx264', quality=10, macro_block_size=1)
         output = os.path.join(work, 'video.mp4')
         run(repo, 'neural_style.py', ['--content', clip, '--styles', f'{examples}/the_scream.jpg', '--network',
-                                      network, *SMALL, '--temporal-weight', '100', '--output', output])
+                                      network, *SMALL, '--temporal-weight', '100', '--output', output], cpuinfo)
         outputs['video'] = [output]
 
         batch = os.path.join(work, 'batch')
         os.mkdir(batch)
         run(repo, 'neural_style.py', ['--content', f'{examples}/chelsea.png', f'{examples}/coffee.png',
                                       '--styles', f'{examples}/shipwreck.jpg', '--network', network, *SMALL,
-                                      '--output', batch + os.sep])
+                                      '--output', batch + os.sep], cpuinfo)
         outputs['batch'] = sorted(os.path.join(batch, name) for name in os.listdir(batch) if name.endswith('.png'))
 
         sheet = os.path.join(work, 'figure.png')
         run(repo, 'reproduce.py', ['init', '--content', f'{examples}/chelsea.png', '--style',
                                    f'{examples}/starry_night.jpg', '--network', network, '--max-size', '48',
-                                   '--iterations', '6', '--output', sheet])
+                                   '--iterations', '6', '--output', sheet], cpuinfo)
         cells = sorted(name for name in os.listdir(work) if name.startswith('figure-') and name.endswith('.png'))
         outputs['reproduce-init'] = [sheet] + [os.path.join(work, name) for name in cells]
 
