@@ -17,7 +17,7 @@ from PIL import Image
 import app
 import browser
 import neural_style
-from conftest import ROOT, random_image, save
+from helpers import ROOT, random_image, save
 from workers import free_port, terminate
 
 # The page's settings (Painter.SETTINGS) for a quick run: beta 10^4 (the default), 3 iterations at 16 px, seed 0,

@@ -11,9 +11,7 @@ import pytest
 import batch
 import neural_style
 import video
-from conftest import ROOT, random_image, save
-from test_cli import FAST, fails
-from test_outputs import interrupted
+from helpers import FAST, ROOT, fails, interrupted, random_image, save
 
 TINY = FAST + ['--max-size', '16', '--print-iterations', '0']
 

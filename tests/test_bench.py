@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT, textured_clip
 
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
 import bench  # noqa: E402
@@ -74,7 +74,6 @@ def test_video_bench_runs_frames_as_the_command_line_does(tmp_path, network_path
     import batch
     import job
     import neural_style
-    from test_video import textured_clip
     path = str(tmp_path / 'clip.mp4')
     video.write_clip(path, textured_clip(height=48, width=64), 12)
     style = str(tmp_path / 'style.png')

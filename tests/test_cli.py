@@ -20,37 +20,7 @@ from PIL import Image
 import images
 import neural_style
 import stylize
-from conftest import ROOT, random_image, save
-
-FAST = ['--iterations', '3', '--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2',
-        '--device', '/cpu:0', '--seed', '0']
-
-
-def args(files, *extra, output='out.png'):
-    return ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-            '--output', str(files['dir'] / output)] + FAST + list(extra)
-
-
-def listing(directory):
-    return {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
-
-
-def fails(argv, capsys):
-    """Runs the command line expecting a one-line error, and nothing written beside the output; returns that
-    line."""
-    directory = pathlib.Path(argv[argv.index('--output') + 1]).parent
-    before = listing(directory) if directory.is_dir() else None
-    try:
-        code = neural_style.main(argv)
-    except SystemExit as exit:  # argparse
-        code = exit.code
-    assert code not in (0, None)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert 'Traceback' not in '\n'.join(err)
-    if before is not None:
-        assert listing(directory) == before
-    return err[-1]
-
+from helpers import ROOT, args, fails, random_image, save
 
 def without_tf_log_level():
     """The environment as a user's without TF_CPP_MIN_LOG_LEVEL (conftest sets it for the tests' own imports)."""

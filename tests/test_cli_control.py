@@ -7,8 +7,7 @@ from PIL import Image
 
 import neural_style
 import stylize
-from conftest import save
-from test_cli import args, fails
+from helpers import args, fails, save
 
 # NTSC RGB -> YIQ, written out here rather than taken from the module under test.
 YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])

@@ -10,8 +10,7 @@ from PIL import Image, ImageCms
 
 import images
 import neural_style
-from conftest import random_image
-from test_cli import args, fails
+from helpers import args, fails, random_image
 
 # Adobe RGB (1998)'s primaries adapted to D50, as in Adobe's profile, and its gamma 563/256.
 ADOBE_RGB_D50 = np.array([[0.60974, 0.20528, 0.14919], [0.31111, 0.62567, 0.06322], [0.01947, 0.06087, 0.74457]])

@@ -7,9 +7,8 @@ import losses
 import reference
 import stylize
 import tiling
-from conftest import random_image, stylize_with
+from helpers import graph_terms, objective_settings, random_image, stylize_with
 from images import resize
-from test_losses import graph_terms, objective_settings
 
 FAST = dict(content_layers=('relu2_2',), style_layers=('relu1_1', 'relu2_1'), device='/cpu:0')
 

@@ -21,9 +21,8 @@ import reproduce
 import stylize
 import tiling
 import vgg
-from conftest import ROOT, as_settings, random_image, save
 from devices import Placement
-from test_losses import objective_settings
+from helpers import ROOT, as_settings, objective_settings, random_image, save
 from workers import free_port, running
 
 EXACT = 1e-5  # float32 sums in another order: the tiles' Grams and gradients are added up in the same order

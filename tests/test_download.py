@@ -15,7 +15,7 @@ import pytest
 import neural_style
 import quantized_vgg
 import vgg
-from conftest import ROOT
+from helpers import ROOT
 
 DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 SHA256 = hashlib.sha256(DATA).hexdigest()

@@ -7,7 +7,7 @@ import images
 import job
 import neural_style
 import video
-from conftest import random_image, save, stylize_with
+from helpers import random_image, save, stylize_with
 
 REFERENCE_PIXELS = 512 * 384  # written out here: the docs' reference size, not read from stylize.py
 

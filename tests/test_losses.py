@@ -5,9 +5,7 @@ import pytest
 
 import losses
 import reference
-import stylize
-import vgg
-from conftest import as_settings, random_image
+from helpers import graph_terms, objective_settings, random_image
 
 
 def evaluate(fn, *arrays):
@@ -78,33 +76,6 @@ def test_total_variation(rng):
     image = rng.normal(size=(1, 6, 5, 3))
     value, _ = evaluate(losses.total_variation, image)
     assert value == pytest.approx(reference.total_variation(image[0]), rel=1e-12)
-
-
-def objective_settings(**changes):
-    settings = dict(content_layer_weights={'relu4_2': 1.0},
-                    style_layer_weights={name: 0.2 for name in stylize.STYLE_LAYERS},
-                    style_blend_weights=[1.0], content_weight=1.0, style_weight=1e3, tv_weight=0.0,
-                    pooling='avg', padding='zero')
-    settings.update(changes)
-    return settings
-
-
-def graph_terms(net, x, content, styles, settings):
-    """The objective's terms and total gradient for image x (RGB 0..255), targets from content and styles."""
-    import tensorflow.compat.v1 as tf
-    content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
-    targets = losses.layer_features(net, [content] + list(styles), content_layers, style_layers,
-                                     settings['pooling'], settings['padding'], '/cpu:0')
-    P = targets[0][0]
-    targets = [{n: (grams[n], positions[n]) for n in style_layers} for _, grams, positions in targets[1:]]
-    graph = tf.Graph()
-    with graph.as_default():
-        image = tf.placeholder(tf.float32, (1,) + x.shape)
-        weights = {key: value for key, value in settings.items() if key != 'style_guides'}
-        terms = losses.objective(net, image, P, targets, as_settings(weights), style_guides=settings.get('style_guides'))
-        gradient = tf.gradients(terms['total'], image)[0]
-    session = tf.Session(graph=graph)
-    return lambda pixels: session.run((terms, gradient), {image: vgg.preprocess(pixels, net.mean_pixel)[None]})
 
 
 def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, random_image, save
+from helpers import ROOT, random_image, save
 
 # Six runs of the command line in one process, sharing the loaded network, on tiny images with the default
 # layers (so that each graph holds the convolutions' weights up to conv5_1 as constants, about 50 MB); the

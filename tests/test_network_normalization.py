@@ -18,9 +18,7 @@ import reference
 import stylize
 import vgg
 import video
-from conftest import random_image
-from test_cli import args
-from test_video import clip, clip_args  # noqa: F401  (clip: a fixture)
+from helpers import args, clip_args, random_image
 
 # Stand-ins for the six examples: small enough for the NumPy network, and relu5_x still 3x3 and 3x2 positions.
 PICTURES = [random_image(40, 48, seed=3), random_image(36, 28, seed=4)]
@@ -220,7 +218,7 @@ def test_settings_from_a_normalized_run_make_it_again(files, cache_home, capsys)
     assert not np.array_equal(pixels(files['dir'] / 'published.png'), pixels(first))
 
 
-def test_a_clip_gets_the_normalized_network_and_its_beta_too(clip, cache_home, capsys):  # noqa: F811
+def test_a_clip_gets_the_normalized_network_and_its_beta_too(clip, cache_home, capsys):
     assert neural_style.main(clip_args(clip, '--normalize-network', '--iterations', '1', '--frames', '2',
                                        output='out.gif')) == 0
     assert 'network normalized VGG-19 (MatConvNet, current layout)' in capsys.readouterr().out

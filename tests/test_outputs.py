@@ -12,40 +12,7 @@ from PIL import Image
 
 import images
 import neural_style
-from conftest import ROOT, save, stylize_with
-from test_cli import args, fails
-
-# The command line in a subprocess, with `patch` (Python source) run first to slow a step down.
-PATCHED_MAIN = r'''
-import sys, time
-import images, losses, neural_style, stylize
-exec(sys.argv[1])
-sys.exit(neural_style.main(sys.argv[2:]))
-'''
-
-
-def interrupted(patch, argv, marker, signum=signal.SIGINT):
-    """Runs the patched command line, sends `signum` once it has printed a line starting with `marker`, and
-    returns (exit status, stdout, stderr)."""
-    process = subprocess.Popen([sys.executable, '-c', PATCHED_MAIN, patch] + argv, cwd=ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=dict(os.environ, PYTHONPATH=ROOT))
-    watchdog = threading.Timer(240, process.kill)  # a run that never prints must not hang the suite
-    watchdog.start()
-    try:
-        seen = []
-        for line in process.stdout:
-            seen.append(line)
-            if line.startswith(marker):
-                break
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=240)
-    finally:
-        watchdog.cancel()
-        process.kill()
-        process.wait()
-    return process.returncode, ''.join(seen) + out, err
-
+from helpers import PATCHED_MAIN, ROOT, args, fails, interrupted, save, stylize_with
 
 def temporaries(directory):
     return [name for name in os.listdir(directory) if name.endswith('.tmp')]

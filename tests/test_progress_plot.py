@@ -11,8 +11,7 @@ import batch
 import job
 import neural_style
 import progress_plot
-from conftest import ROOT, random_image, save
-from test_cli import args, fails
+from helpers import ROOT, args, fails, random_image, save
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from PIL import Image
 import neural_style
 import reproduce
 import stylize
-from conftest import ROOT, random_image, save
+from helpers import ROOT, random_image, save
 
 
 def test_layers_against_ratio_is_the_papers_grid():

@@ -13,8 +13,7 @@ import images
 import job
 import neural_style
 import video
-from test_cli import args, fails
-from test_video import clip, clip_args  # noqa: F401  (clip: a fixture)
+from helpers import args, clip_args, fails
 
 FIELDS = {'Software': 'neural-style 1.0.0', 'Command': 'python neural_style.py --content "a b.png"',
           'Seed': '7', 'Losses': 'content 1, style 2, total 3; ünïcode'}
@@ -96,7 +95,7 @@ def test_an_image_without_settings_is_one_sentence(files, capsys):
                                               f'neural_style.py'
 
 
-def test_a_clips_finished_frames_carry_the_settings(clip):  # noqa: F811
+def test_a_clips_finished_frames_carry_the_settings(clip):
     assert neural_style.main(clip_args(clip, '--iterations', '2,1', '--frames', '2', output='out.gif')) == 0
     (key,) = os.listdir(clip['dir'] / 'out.gif.frames')
     paths = video.finished_frames(os.path.join(clip['dir'] / 'out.gif.frames', key), 2, 1)

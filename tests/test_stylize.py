@@ -4,7 +4,7 @@ import pytest
 
 import devices
 import stylize
-from conftest import stylize_with
+from helpers import stylize_with
 
 FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')
 

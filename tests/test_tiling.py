@@ -16,8 +16,7 @@ import reference
 import stylize
 import tiling
 import vgg
-from conftest import ROOT, as_settings, random_image
-from test_losses import graph_terms, objective_settings
+from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image
 
 EXACT = 1e-5  # float32 sums taken in another order
 
