@@ -41,7 +41,7 @@ def net(network_path):
 
 
 @pytest.fixture
-def images():
+def image_arrays():
     """A content image and a smaller style image, small enough for fast tests."""
     return random_image(20, 28, seed=1), random_image(18, 22, seed=2)
 
@@ -73,7 +73,7 @@ def keras_paths(tmp_path_factory, keras_model):
 
 
 @pytest.fixture
-def files(tmp_path, network_path):
+def inputs(tmp_path, network_path):
     """A content and a style image on disk, the network, and the directory they are in."""
     content = save(tmp_path / 'content.png', random_image(30, 40, seed=1))
     style = save(tmp_path / 'style.jpg', random_image(25, 25, seed=2))

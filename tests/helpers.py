@@ -92,9 +92,9 @@ FAST = ['--iterations', '3', '--style-layers', 'relu1_1', 'relu2_1', '--content-
         '--device', '/cpu:0', '--seed', '0']
 
 
-def args(files, *extra, output='out.png'):
-    return ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-            '--output', str(files['dir'] / output)] + FAST + list(extra)
+def args(inputs, *extra, output='out.png'):
+    return ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
+            '--output', str(inputs['dir'] / output)] + FAST + list(extra)
 
 
 def listing(directory):

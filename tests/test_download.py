@@ -246,8 +246,8 @@ def test_first_use_with_a_wrong_hash_keeps_nothing(first_use, server):
 
 
 @pytest.mark.parametrize('refusal', ['--no-download', 'environment'])
-def test_no_download_refuses_with_the_usual_sentence(first_use, server, files, capsys, monkeypatch, refusal):
-    argv = ['--content', files['content'], '--styles', files['style'], '--output', str(first_use / 'out.png')]
+def test_no_download_refuses_with_the_usual_sentence(first_use, server, inputs, capsys, monkeypatch, refusal):
+    argv = ['--content', inputs['content'], '--styles', inputs['style'], '--output', str(first_use / 'out.png')]
     if refusal == 'environment':
         monkeypatch.setenv(vgg.NO_DOWNLOAD_ENV, '1')
     else:

@@ -311,8 +311,8 @@ def test_a_missing_style_gets_one_sentence(clip, capsys):
     assert 'does not exist' in fails(argv, capsys)
 
 
-def test_video_options_on_an_image_are_refused(files, capsys):
-    assert '--passes applies to a video content only' in fails(args(files, '--passes', '2'), capsys)
+def test_video_options_on_an_image_are_refused(inputs, capsys):
+    assert '--passes applies to a video content only' in fails(args(inputs, '--passes', '2'), capsys)
 
 
 def test_clips_get_the_mode_open_gives(clip):
