@@ -1,4 +1,4 @@
-"""Batches (issue 18): folders of contents and styles in one command, one process and one network; outputs that
+"""Batches: folders of contents and styles in one command, one process and one network; outputs that
 exist are skipped so that a rerun continues; a bad file is reported and skipped; Ctrl-C stops after writing the
 current pair's best image."""
 import os

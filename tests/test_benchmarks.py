@@ -37,7 +37,7 @@ def measured(monkeypatch, network_path, evaluations_per_iteration):
 
 
 def test_gflops_count_every_evaluation(monkeypatch, network_path):
-    """Issue 12, item 4: at 2 evaluations per iteration (L-BFGS's line search) and one second per evaluation,
+    """At 2 evaluations per iteration (L-BFGS's line search) and one second per evaluation,
     the achieved GFLOP/s are those of one evaluation a second, as at 1 evaluation per iteration."""
     one, two = (measured(monkeypatch, network_path, count) for count in (1, 2))
     assert (one['evaluations_per_iteration'], two['evaluations_per_iteration']) == (1.0, 2.0)

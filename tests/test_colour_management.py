@@ -1,4 +1,4 @@
-"""Colour management (issue 18): inputs converted to sRGB from their embedded profile, outputs tagged sRGB, and
+"""Colour management: inputs converted to sRGB from their embedded profile, outputs tagged sRGB, and
 16-bit outputs."""
 import io
 import struct

@@ -186,7 +186,7 @@ def test_a_worker_lost_mid_run(inputs, tmp_path):
     assert 'wrote the best image so far (iteration' in last
     assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --output {tmp_path / "out-continued.png"} '
                          f'--progress-write {tmp_path / "out-continued.csv"} --cluster {workers[0].address}'), last
-    assert 'Graph execution error' not in last and '()' not in last  # issue 19, item 8: TensorFlow's part said
+    assert 'Graph execution error' not in last and '()' not in last  # TensorFlow's part tells the user nothing
     assert Image.open(tmp_path / 'out.png').size == (40, 30)
     assert len(read_csv(tmp_path / 'out.csv')) >= 3
 
@@ -293,13 +293,13 @@ def test_a_session_whose_run_was_abandoned_is_not_waited_for_at_close():
 
 
 # Short probes for the test: a stopped worker never answers, so any timeout shows it, while a live one answers
-# its probe at once; the production defaults (20 and 30 s) would make the test wait them out.
+# its probe at once; the production defaults, far longer, would make the test wait them out.
 ANSWER_TIMEOUT, STALL_CHECK = 5, 5
 SHORT_TIMEOUTS = ['--cluster-timeouts', f'{ANSWER_TIMEOUT},{STALL_CHECK}']
 
 
 def test_a_stopped_worker_is_named_and_never_hangs_the_run(inputs, tmp_path):
-    """Issue 19, item 1, with a real worker stopped with SIGSTOP (continued and killed at the end): named before
+    """A worker that hangs, here a real worker stopped with SIGSTOP (continued and killed at the end): named before
     any work within the answer timeout; stopped mid-run, SIGINT is honoured within seconds (the best image
     written, with Adam, whose evaluations ran in the main thread; the default timeouts, far longer than the test's
     wait); left alone, the stalled evaluation is reported as a lost worker within the stall check and the answer

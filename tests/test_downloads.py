@@ -146,7 +146,7 @@ def test_no_network(tmp_path, capsys):
     code = vgg.main(['download', '--url', f'http://127.0.0.1:{port}/x.mat', '--dest', str(tmp_path)])
     line = error_line(capsys.readouterr().err)
     assert code == 1 and f'cannot reach 127.0.0.1:{port}' in line and 'network connection' in line
-    # Issue 19, item 10: through Keras, its "URL fetch failure on ...: None -- [Errno ...]" was printed
+    # Through Keras, its "URL fetch failure on ...: None -- [Errno ...]" was printed
     code = vgg.main(['download', '--source', 'keras', '--url', f'http://127.0.0.1:{port}/x.h5', '--dest',
                      str(tmp_path)])
     assert code == 1 and error_line(capsys.readouterr().err) == (

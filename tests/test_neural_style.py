@@ -43,11 +43,11 @@ def test_end_to_end_in_a_subprocess(inputs):
         content, style, tv, total = map(float, r[1:5])
         assert total == pytest.approx(content + style + tv, rel=1e-5)
     assert 'wrote' in result.stdout
-    assert result.stderr == ''  # TensorFlow's start-up lines held back (issue 16)
+    assert result.stderr == ''  # TensorFlow's start-up lines held back: they are not this program's
 
 
 def test_tensorflow_start_up_lines_only_with_verbose(inputs):
-    """Issue 16: without --verbose and TF_CPP_MIN_LOG_LEVEL, a run's stderr is empty (above); with --verbose,
+    """Without --verbose and TF_CPP_MIN_LOG_LEVEL, a run's stderr is empty (above); with --verbose,
     TensorFlow's start-up records are there, as absl writes them."""
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'neural_style.py'), '--verbose'] +
                             args(inputs, '--max-size', '16', '--iterations', '1'),
@@ -318,7 +318,7 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(inputs, signum)
     assert all(float(row[4]) > 0 for row in rows[1:])
     assert [name for name in os.listdir(inputs['dir']) if name.endswith('.tmp')] == []
 
-    # The command printed continues the run as printed (issue 19, item 8: it named the output that exists), here
+    # The command printed continues the run as printed (it once named the output that exists), here
     # for one iteration: its row 0 is about where the first run stopped, far below the white noise's.
     printed = last.split('; continue with ', 1)[1]
     resumed = inputs['dir'] / 'progress-continued.csv'
@@ -350,7 +350,7 @@ def umask():
 
 
 def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs(tmp_path, umask):
-    """Issue 12, item 3: the temporary file's owner-only mode must not survive the rename."""
+    """The temporary file's owner-only mode must not survive the rename."""
     for mask in (0o022, 0o027, 0o002):
         umask(mask)
         image, table = tmp_path / f'new-{mask:o}.png', tmp_path / f'new-{mask:o}.csv'
@@ -372,7 +372,7 @@ def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs
 
 
 def test_version_names_the_program_its_packages_and_the_network(network_path, capsys):
-    """Issue 21: what a bug report needs, --network given anywhere on the line, nothing else required."""
+    """What a bug report needs, --network given anywhere on the line, nothing else required."""
     from importlib.metadata import version
     with open(network_path, 'rb') as f:
         sha256 = hashlib.sha256(f.read()).hexdigest()
@@ -394,7 +394,7 @@ def test_help_is_printed(capsys):
 
 
 def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, monkeypatch):
-    """Issue 20: --precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
+    """--precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
     import devices
     with_amx, without = tmp_path / 'amx', tmp_path / 'plain'
     with_amx.write_text('processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n')

@@ -1,4 +1,4 @@
-"""Nothing lost (issue 12): what the command line writes when a run is stopped at an awkward moment, and what
+"""Nothing lost: what the command line writes when a run is stopped at an awkward moment, and what
 it refuses before any work so that a finished run is never thrown away."""
 import os
 import signal
@@ -29,7 +29,7 @@ losses.layer_features = slow_layer_features
 
 
 def test_an_interrupt_before_the_first_iteration_leaves_no_csv(inputs):
-    """Issue 12, item 5: nothing written means nothing written, and the same command can be run again."""
+    """Nothing written means nothing written, and the same command can be run again."""
     csv_path = inputs['dir'] / 'early.csv'
     argv = args(inputs, '--progress-write', str(csv_path))
     code, out, err = interrupted(SLOW_TARGETS, argv, 'computing the targets')
@@ -60,7 +60,7 @@ images.write_image = slow_write_image
 
 
 def test_an_interrupt_while_the_finished_image_is_written_keeps_it(inputs):
-    """Issue 12, item 6: after the last iteration, an interrupt still leaves the finished image, and says so."""
+    """After the last iteration, an interrupt still leaves the finished image, and says so."""
     csv_path = inputs['dir'] / 'progress.csv'
     code, out, err = interrupted(SLOW_WRITE, args(inputs, '--progress-write', str(csv_path)), 'writing')
     assert code == 130, err
@@ -78,7 +78,7 @@ def test_an_interrupt_while_the_finished_image_is_written_keeps_it(inputs):
 @pytest.mark.parametrize('extension', ['.xbm', '.msp', '.palm', '.blp', '.h5', '.hdf', '.wmf', '.emf', '.grib',
                                        '.bufr'])
 def test_a_format_that_cannot_hold_an_rgb_image_is_refused_before_the_run(inputs, capsys, extension):
-    """Issue 12, item 9: Pillow knows these extensions, but cannot write an RGB image in them."""
+    """Pillow knows these extensions, but cannot write an RGB image in them."""
     line = fails(args(inputs, output='out' + extension), capsys)
     assert 'cannot write an RGB image as' in line and f'("{extension}")' in line
 
@@ -90,7 +90,7 @@ def test_an_output_the_file_system_refuses_is_refused_before_the_run(inputs, cap
 
 
 def test_a_final_write_that_fails_saves_the_result_beside_the_output(inputs, capsys, monkeypatch):
-    """Issue 12, item 9: should the output's format fail after the run (here JPEG, made to fail for anything
+    """Should the output's format fail after the run (here JPEG, made to fail for anything
     larger than the 1x1 trial), the result is saved as a PNG beside it, and the message says where."""
     save = Image.Image.save
 
@@ -115,7 +115,7 @@ def test_a_final_write_that_fails_saves_the_result_beside_the_output(inputs, cap
 
 
 def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(inputs):
-    """Issue 12, item 8: every %s becomes the iteration, any other % is part of the name."""
+    """Every %s becomes the iteration, any other % is part of the name."""
     for pattern in ('ck_100%_%s.png', 'ck_%s_%s.png', 'ck_%d%%s.png'):
         assert neural_style.main(args(inputs, '--checkpoint-output', str(inputs['dir'] / pattern),
                                       '--checkpoint-iterations', '1', '--max-size', '16', '--overwrite')) == 0
@@ -131,7 +131,7 @@ def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(inpu
      '--content-layer-weights)'),
 ])
 def test_a_repeated_layer_is_refused(inputs, capsys, extra, expected):
-    """Issue 12, item 10: a repeated layer was merged silently, only its last weight counting."""
+    """A repeated layer was once merged silently, only its last weight counting."""
     assert fails(args(inputs, *extra), capsys).endswith(expected)
 
 
@@ -143,7 +143,7 @@ def test_stylize_refuses_a_repeated_layer(net, image_arrays):
 
 
 def test_two_outputs_on_one_file_are_refused(inputs, capsys):
-    """Issue 12, item 11: the image silently replaced the CSV."""
+    """The image once silently replaced the CSV."""
     same = str(inputs['dir'] / 'same.png')
     line = fails(args(inputs, '--progress-write', same, output='same.png'), capsys)
     assert line.endswith(f'--output {same} and --progress-write {same} are the same file; give each output a '
@@ -156,7 +156,7 @@ def test_two_outputs_on_one_file_are_refused(inputs, capsys):
 
 
 def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_path, capsys):
-    """Issue 12, item 11: a 32-bit float TIFF (mode F) in 0..1 was read as all black."""
+    """A 32-bit float TIFF (mode F) in 0..1 was once read as all black."""
     grey = np.random.default_rng(3).uniform(0, 1, (5, 7)).astype(np.float32)
     Image.fromarray(grey).save(tmp_path / 'float.tif')
     with Image.open(tmp_path / 'float.tif') as stored:
@@ -172,7 +172,7 @@ def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_pat
 @pytest.mark.parametrize('extra', [['--device', '/gpu:3'], ['--device', '/gpu:3', '--precision', 'mixed'],
                                    ['--device', '/cpu:7']])
 def test_a_device_that_does_not_exist_is_refused(inputs, capsys, extra):
-    """Issue 12, item 7: the sessions' soft placement ran a graph meant for /gpu:3 on the CPU (in float16 with
+    """The sessions' soft placement once ran a graph meant for /gpu:3 on the CPU (in float16 with
     --precision mixed) while the command said /gpu:3."""
     import tensorflow as tf
     seen = [f'/{d.device_type.lower()}:{d.name.split(":")[-1]}' for d in tf.config.list_physical_devices()]
@@ -195,7 +195,7 @@ def test_the_device_printed_is_the_one_the_graph_runs_on(inputs, capsys):
 
 
 def test_an_output_that_is_an_input_is_refused_even_with_overwrite(inputs, capsys):
-    """Issue 19, item 2: --output same.jpg --content same.jpg --overwrite replaced the original with the result.
+    """--output same.jpg --content same.jpg --overwrite once replaced the original with the result.
     By name, through a hard link and a symbolic link, for each input and each kind of output."""
     directory = inputs['dir']
     os.link(inputs['content'], directory / 'hard.png')
@@ -219,7 +219,7 @@ def test_an_output_that_is_an_input_is_refused_even_with_overwrite(inputs, capsy
 
 
 def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk(inputs):
-    """Issue 19, item 13: Ctrl-C mid-run, then again while the best image so far is written, said "nothing
+    """Ctrl-C mid-run, then again while the best image so far is written, once said "nothing
     written" although the losses were on disk."""
     csv_path = inputs['dir'] / 'progress.csv'
     argv = args(inputs, '--iterations', '100000', '--print-iterations', '1', '--progress-write', str(csv_path))
@@ -250,7 +250,7 @@ def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk
 
 
 def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
-    """Issue 19, item 13: a mode-I (32-bit integer) image was divided by 257 whatever its range: values up to
+    """A mode-I (32-bit integer) image was once divided by 257 whatever its range: values up to
     2^31 came out white."""
     grey = np.arange(12, dtype=np.int32).reshape(3, 4) * 5000  # 0..55000: 16-bit values
     Image.fromarray(grey).save(tmp_path / 'sixteen.tif')
@@ -266,12 +266,12 @@ def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
 
 
 def test_missing_images_and_a_directory_as_output_get_their_sentence_before_tensorflow(inputs, tmp_path):
-    """Issue 19, item 10: a missing image was reported only after TensorFlow's import (seconds), and an --output
+    """A missing image was once reported only after TensorFlow's import, and an --output
     naming a directory got 'cannot write images of type "/path/adir"'."""
     script = ('import sys, neural_style; code = neural_style.main(sys.argv[1:]); '
               'print("tensorflow" in sys.modules); sys.exit(code)')
     missing = str(tmp_path / 'missing.jpg')
-    # An existing directory as --output is now where a batch's images go (issue 18: test_batch.py).
+    # An existing directory as --output is where a batch's images go (test_batch.py).
     for argv, expected in [(args(inputs, '--style-masks', missing), f'error: image {missing} does not exist'),
                            (args(inputs, '--device', '/cpu:0', '--initial', missing),
                             f'error: image {missing} does not exist')]:

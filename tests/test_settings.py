@@ -1,4 +1,4 @@
-"""The settings inside every output (issue 18): written into PNG, JPEG and TIFF files, read back, printed by
+"""The settings inside every output: written into PNG, JPEG and TIFF files, read back, printed by
 --show-settings, and run again by --settings-from."""
 import csv
 import hashlib

@@ -153,7 +153,7 @@ def test_an_overflowing_first_evaluation_yields_nothing(net, image_arrays):
 
 
 def test_tolerance_stops_at_the_iteration_the_criterion_names(net, image_arrays):
-    """Issue 20: Ruder et al.'s criterion, every `window` iterations |f - f_past| / f_past < tolerance, computed
+    """Ruder et al.'s criterion, every `window` iterations |f - f_past| / f_past < tolerance, computed
     here from a full run's totals, names the iteration where a run with the tolerance ends."""
     content, style = image_arrays
     window, iterations = 4, 40

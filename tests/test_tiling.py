@@ -284,7 +284,7 @@ def peak_rss_of_run(argv):
     ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs'],
 ])
 def test_the_memory_estimate_bounds_the_measured_peak_tiled_and_untiled(inputs, options):
-    """An upper bound, at most a quarter over the peak (issue 19, item 12)."""
+    """An upper bound, at most a quarter over the peak, so that a run is tiled when it must be and not far sooner."""
     argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
             '--output', str(inputs['dir'] / 'out.png'), '--iterations', '2', '--seed', '0'] + options
     estimate, measured = peak_rss_of_run(argv)

@@ -316,7 +316,7 @@ def test_video_options_on_an_image_are_refused(inputs, capsys):
 
 
 def test_clips_get_the_mode_open_gives(clip):
-    """Issue 19, item 9: under umask 022 the .mp4 and the GIF were written 0600 and a directory of frames 0700."""
+    """Under umask 022 the .mp4 and the GIF were once written 0600 and a directory of frames 0700."""
     previous = os.umask(0o022)
     try:
         with open(clip['dir'] / 'plain', 'w'):  # what an ordinary open() gives, and os.mkdir
@@ -341,7 +341,7 @@ def test_clips_get_the_mode_open_gives(clip):
 
 
 def test_an_output_that_is_the_content_clip_is_refused_even_with_overwrite(clip, capsys):
-    """Issue 19, item 2, for a clip: the output on the content (here through a hard link) would replace it."""
+    """For a clip: an output on the content (here through a hard link) would replace the content."""
     os.link(clip['content'], clip['dir'] / 'same.mp4')
     before = (clip['dir'] / 'clip.mp4').read_bytes()
     assert neural_style.main(clip_args(clip, '--overwrite', output='same.mp4')) == 1
