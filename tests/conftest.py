@@ -1,15 +1,17 @@
 import os
 import sys
 
-import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.dirname(os.path.abspath(__file__))]
+TESTS = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ['NEURAL_STYLE_NO_DOWNLOAD'] = '1'  # no test fetches weights from the internet unless it says so
 
 import synthetic_vgg  # noqa: E402
+import vgg  # noqa: E402
+import video  # noqa: E402
+from helpers import CLIP_FPS, random_image, save, textured_clip  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -35,16 +37,11 @@ def older_network_path(tmp_path_factory, conv_weights):
 
 @pytest.fixture(scope='session')
 def net(network_path):
-    import vgg
     return vgg.load_net(network_path)
 
 
-def random_image(height, width, seed):
-    return np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
-
-
 @pytest.fixture
-def images():
+def image_arrays():
     """A content image and a smaller style image, small enough for fast tests."""
     return random_image(20, 28, seed=1), random_image(18, 22, seed=2)
 
@@ -75,35 +72,18 @@ def keras_paths(tmp_path_factory, keras_model):
     return paths
 
 
-def save(path, array, mode='RGB'):
-    """Writes an RGB array as an image file in `mode`; returns the path as a string."""
-    from PIL import Image
-    Image.fromarray(np.asarray(array, np.uint8)).convert(mode).save(path)
-    return str(path)
-
-
 @pytest.fixture
-def files(tmp_path, network_path):
+def inputs(tmp_path, network_path):
     """A content and a style image on disk, the network, and the directory they are in."""
     content = save(tmp_path / 'content.png', random_image(30, 40, seed=1))
     style = save(tmp_path / 'style.jpg', random_image(25, 25, seed=2))
     return dict(content=content, style=style, network=network_path, dir=tmp_path)
 
 
-def stylize_with(net, content, styles, *, initial=None, style_masks=None, temporal_targets=None, device=None,
-                 **settings):
-    """stylize.stylize with its settings given by name and the device by its name, as the tests write them."""
-    import devices
-    import stylize
-    return stylize.stylize(net, content, styles, stylize.Settings(**settings), initial=initial,
-                           style_masks=style_masks, temporal_targets=temporal_targets,
-                           placement=devices.one_device(device))
-
-
-def as_settings(weights):
-    """A stylize.Settings from the objective's weights as the tests write them: layer -> weight dicts."""
-    import stylize
-    weights = dict(weights)
-    content, style = weights.pop('content_layer_weights'), weights.pop('style_layer_weights')
-    return stylize.Settings(content_layers=tuple(content), content_layer_weights=tuple(content.values()),
-                            style_layers=tuple(style), style_layer_weights=tuple(style.values()), **weights)
+@pytest.fixture
+def clip(tmp_path, network_path):
+    """A four-frame clip of a moving texture on disk, a style image, the network, and their directory."""
+    path = str(tmp_path / 'clip.mp4')
+    video.write_clip(path, textured_clip(), CLIP_FPS)
+    style = save(tmp_path / 'style.png', random_image(20, 20, seed=2))
+    return dict(content=path, style=style, network=network_path, dir=tmp_path)

@@ -17,7 +17,7 @@ from PIL import Image
 import app
 import browser
 import neural_style
-from conftest import ROOT, random_image, save
+from helpers import ROOT, random_image, save
 from workers import free_port, terminate
 
 # The page's settings (Painter.SETTINGS) for a quick run: beta 10^4 (the default), 3 iterations at 16 px, seed 0,
@@ -99,7 +99,7 @@ def test_the_command_lines_errors_are_shown_in_one_sentence(painter, reference, 
     broken = tmp_path / 'broken.png'
     broken.write_text('not an image')
     assert status(str(broken), [reference['style']]).startswith('neural_style.py: error: image broken.png could '
-                                                                'not be read: ')  # named as given (issue 19)
+                                                                'not be read: ')  # named as given, not by Gradio's copy
     assert status(reference['content'], [reference['style']], scales='12,x') == \
         'neural_style.py: error: argument --scales: must be an integer, not x'
     assert status(None, [reference['style']]) == 'Give a content image and at least one style image.'
@@ -115,7 +115,7 @@ def test_one_run_at_a_time(tmp_path):
 
 
 def test_the_footer_names_the_versions_and_the_network(tmp_path, network_path):
-    """What a bug report needs (issue 21), on the page as neural_style.py --version prints it."""
+    """What a bug report needs, on the page as neural_style.py --version prints it."""
     page = app.build_page(app.Painter(str(tmp_path), network_path))
     (footer,) = [block for block in page.blocks.values() if getattr(block, 'elem_id', None) == 'versions']
     with open(network_path, 'rb') as f:
@@ -147,7 +147,7 @@ def server(tmp_path_factory, network_path):
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.5)
         yield f'http://127.0.0.1:{port}/'
-        # Issue 19, item 4: what the page wrote or received (the runs, the uploads, Gradio's copies) is for its
+        # What the page wrote or received (the runs, the uploads, Gradio's copies) is for its
         # user only while it lives, and goes when the page stops.
         written = [path for path in tmp_path.rglob('*') if path.is_file() and path.name != 'server.log']
         assert any(path.name == app.OUTPUT_NAME for path in written) and any('photo' in path.name for path in written)
@@ -155,9 +155,9 @@ def server(tmp_path_factory, network_path):
     finally:
         terminate(process)
     assert 'reachable from the network' not in log.read_text()
-    # Issue 19, item 10: Gradio's lines about launch() and share=True are not this program's
+    # Gradio's lines about launch() and share=True are not this program's: they would mislead its user
     assert f'app.py: serving on http://127.0.0.1:{port}/' in log.read_text() and 'share=True' not in log.read_text()
-    assert 'Traceback' not in log.read_text()  # item 6: a file that is not an image is one sentence, on the page
+    assert 'Traceback' not in log.read_text()  # a file that is not an image is one sentence, on the page
     assert [path.name for path in tmp_path.iterdir()] == ['server.log']  # the page's files are removed when it stops
 
 
@@ -253,7 +253,7 @@ class Session:
 
 
 def test_stop_cancels_a_queued_run(painter, reference, tmp_path):
-    """Issue 19, item 3: Stop pressed while the run waited in the queue did nothing, and the run then ran to its
+    """Stop pressed while the run waited in the queue once did nothing, and the run then ran to its
     end. The page's Start marks the run as queued at once, outside the queue, then paints."""
     first, second = Session('first'), Session('second')
     painter.queued(first)
@@ -274,7 +274,7 @@ def test_stop_cancels_a_queued_run(painter, reference, tmp_path):
 
 
 def test_a_file_that_is_not_an_image_is_one_sentence_naming_it_as_given(server, reference, tmp_path, monkeypatch):
-    """Issue 19, item 6: a content that is not an image got bare "Error" badges and tracebacks in the server's
+    """A content that is not an image once got bare "Error" badges and tracebacks in the server's
     log; a bad style file was named by Gradio's temporary path."""
     from gradio_client import Client, handle_file
 
@@ -289,7 +289,7 @@ def test_a_file_that_is_not_an_image_is_one_sentence_naming_it_as_given(server, 
 
 
 def test_the_progress_line_is_refreshed_while_the_image_is_held_back(painter, reference, monkeypatch):
-    """Issue 19, item 7: on a loaded machine the page showed nothing for a minute between image refreshes. Here
+    """On a loaded machine the page once showed nothing for long stretches between image refreshes. Here
     the image and plot are held back for good after the first step (refresh_seconds huge), and the line is
     refreshed at every step (TEXT_SECONDS 0), leaving the image and plot as shown."""
     monkeypatch.setattr(app, 'TEXT_SECONDS', 0.0)
@@ -305,7 +305,7 @@ def test_the_progress_line_is_refreshed_while_the_image_is_held_back(painter, re
 
 
 def test_a_port_in_use_is_one_sentence_about_port(tmp_path):
-    """Issue 19, item 10: it told the user about GRADIO_SERVER_PORT and launch()."""
+    """It once told the user about GRADIO_SERVER_PORT and launch()."""
     with socket.socket() as taken:
         taken.bind(('127.0.0.1', 0))
         taken.listen()

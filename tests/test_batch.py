@@ -1,4 +1,4 @@
-"""Batches (issue 18): folders of contents and styles in one command, one process and one network; outputs that
+"""Batches: folders of contents and styles in one command, one process and one network; outputs that
 exist are skipped so that a rerun continues; a bad file is reported and skipped; Ctrl-C stops after writing the
 current pair's best image."""
 import os
@@ -11,9 +11,7 @@ import pytest
 import batch
 import neural_style
 import video
-from conftest import ROOT, random_image, save
-from test_cli import FAST, fails
-from test_outputs import interrupted
+from helpers import FAST, ROOT, fails, interrupted, random_image, save
 
 TINY = FAST + ['--max-size', '16', '--print-iterations', '0']
 

@@ -7,8 +7,7 @@ from PIL import Image
 
 import neural_style
 import stylize
-from conftest import save
-from test_cli import args, fails
+from helpers import args, fails, save
 
 # NTSC RGB -> YIQ, written out here rather than taken from the module under test.
 YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
@@ -26,13 +25,13 @@ def read(path):
 
 
 @pytest.fixture
-def photo(files):
+def photo(inputs):
     """A content image of moderate colours, so that few results leave the RGB cube when recoloured."""
     rng = np.random.default_rng(4)
     tint = np.array([40.0, -10.0, -30.0]) * np.linspace(-1, 1, 40)[None, :, None]
     image = np.clip(128 + tint + rng.normal(0, 20, (30, 40, 3)), 0, 255)
-    files['content'] = save(files['dir'] / 'photo.png', image)
-    return read(files['content'])
+    inputs['content'] = save(inputs['dir'] / 'photo.png', image)
+    return read(inputs['content'])
 
 
 def assert_chroma_kept(output, content):
@@ -44,16 +43,16 @@ def assert_chroma_kept(output, content):
     return inside
 
 
-def test_luminance_and_post_keep_the_contents_chroma(files, photo):
+def test_luminance_and_post_keep_the_contents_chroma(inputs, photo):
     extra = ['--max-size', '40', '--style-layers', 'relu1_1', '--content-layers', 'relu1_2']
     for mode in ('luminance', 'post'):
-        assert neural_style.main(args(files, '--preserve-colors', mode, *extra, output=f'{mode}.png')) == 0
-        assert_chroma_kept(read(files['dir'] / f'{mode}.png'), photo)
+        assert neural_style.main(args(inputs, '--preserve-colors', mode, *extra, output=f'{mode}.png')) == 0
+        assert_chroma_kept(read(inputs['dir'] / f'{mode}.png'), photo)
     # post only recolours: its luminance is the luminance of the same run without colour preservation
-    assert neural_style.main(args(files, *extra, output='plain.png')) == 0
-    inside = assert_chroma_kept(read(files['dir'] / 'post.png'), photo)
-    plain_luminance = yiq(read(files['dir'] / 'plain.png'))[:, :, 0]
-    np.testing.assert_allclose(yiq(read(files['dir'] / 'post.png'))[:, :, 0][inside], plain_luminance[inside],
+    assert neural_style.main(args(inputs, *extra, output='plain.png')) == 0
+    inside = assert_chroma_kept(read(inputs['dir'] / 'post.png'), photo)
+    plain_luminance = yiq(read(inputs['dir'] / 'plain.png'))[:, :, 0]
+    np.testing.assert_allclose(yiq(read(inputs['dir'] / 'post.png'))[:, :, 0][inside], plain_luminance[inside],
                                atol=1.0)
 
 
@@ -72,8 +71,8 @@ def captured(monkeypatch):
     return calls
 
 
-def test_luminance_shows_the_network_grey_images_with_matched_luminance(files, photo, captured):
-    assert neural_style.main(args(files, '--preserve-colors', 'luminance', '--max-size', '40')) == 0
+def test_luminance_shows_the_network_grey_images_with_matched_luminance(inputs, photo, captured):
+    assert neural_style.main(args(inputs, '--preserve-colors', 'luminance', '--max-size', '40')) == 0
     (call,) = captured
     for image in [call['content']] + call['styles']:
         np.testing.assert_allclose(yiq(image)[:, :, 1:], 0.0, atol=1e-3)  # grey: no chroma
@@ -85,8 +84,8 @@ def test_luminance_shows_the_network_grey_images_with_matched_luminance(files, p
     assert style_luminance.std() == pytest.approx(yiq(photo)[:, :, 0].std(), rel=0.1)
 
 
-def test_histogram_matches_the_style_colours_before_the_run(files, photo, captured):
-    assert neural_style.main(args(files, '--preserve-colors', 'histogram', '--max-size', '40',
+def test_histogram_matches_the_style_colours_before_the_run(inputs, photo, captured):
+    assert neural_style.main(args(inputs, '--preserve-colors', 'histogram', '--max-size', '40',
                                   '--style-scales', '0.625')) == 0  # 25 px: the style keeps its own size
     style = captured[0]['styles'][0].reshape(-1, 3).astype(np.float64)
     target = photo.reshape(-1, 3)
@@ -94,32 +93,32 @@ def test_histogram_matches_the_style_colours_before_the_run(files, photo, captur
     np.testing.assert_allclose(np.cov(style.T, bias=True), np.cov(target.T, bias=True), rtol=0.1, atol=15)
 
 
-def test_style_scales_are_per_style(files, captured):
-    second = save(files['dir'] / 'second.png', np.full((10, 20, 3), 99, np.uint8))
-    argv = args(files, '--max-size', '40', '--style-scales', '0.5', '2')
-    argv[argv.index('--styles') + 1:argv.index('--styles') + 2] = [files['style'], second]
+def test_style_scales_are_per_style(inputs, captured):
+    second = save(inputs['dir'] / 'second.png', np.full((10, 20, 3), 99, np.uint8))
+    argv = args(inputs, '--max-size', '40', '--style-scales', '0.5', '2')
+    argv[argv.index('--styles') + 1:argv.index('--styles') + 2] = [inputs['style'], second]
     assert neural_style.main(argv) == 0
     assert [s.shape[:2] for s in captured[0]['styles']] == [(20, 20), (40, 80)]  # widths 0.5 and 2 times 40
 
 
-def test_stages_and_masks_end_to_end(files):
+def test_stages_and_masks_end_to_end(inputs):
     left = np.zeros((30, 40), np.uint8)
     left[:, :20] = 255
-    masks = [save(files['dir'] / 'left.png', left, 'L'), save(files['dir'] / 'right.png', 255 - left, 'L')]
-    argv = args(files, '--scales', '16,32', '--iterations', '2,1', '--progress-write', str(files['dir'] / 'p.csv'),
-                '--style-masks', *masks, '--checkpoint-output', str(files['dir'] / 'c%s.png'),
+    masks = [save(inputs['dir'] / 'left.png', left, 'L'), save(inputs['dir'] / 'right.png', 255 - left, 'L')]
+    argv = args(inputs, '--scales', '16,32', '--iterations', '2,1', '--progress-write', str(inputs['dir'] / 'p.csv'),
+                '--style-masks', *masks, '--checkpoint-output', str(inputs['dir'] / 'c%s.png'),
                 '--checkpoint-iterations', '1')
-    argv[argv.index('--styles') + 1:argv.index('--styles') + 2] = [files['style'], files['content']]
+    argv[argv.index('--styles') + 1:argv.index('--styles') + 2] = [inputs['style'], inputs['content']]
     assert neural_style.main(argv) == 0
-    with Image.open(files['dir'] / 'out.png') as image:
+    with Image.open(inputs['dir'] / 'out.png') as image:
         assert image.size == (32, 24)
-    with open(files['dir'] / 'p.csv') as f:
+    with open(inputs['dir'] / 'p.csv') as f:
         rows = list(csv.reader(f))
     assert rows[0] == ['stage', 'iteration', 'content', 'style', 'tv', 'total', 'seconds']
     assert [(int(r[0]), int(r[1])) for r in rows[1:]] == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1)]
     # checkpoints are numbered over all stages: stage 1's 16 px images, then none at the end (the output)
     for number, size in ((1, (16, 12)), (2, (16, 12))):
-        with Image.open(files['dir'] / f'c{number}.png') as image:
+        with Image.open(inputs['dir'] / f'c{number}.png') as image:
             assert image.size == size
 
 
@@ -132,13 +131,13 @@ def test_stages_and_masks_end_to_end(files):
     (['--style-masks', 'a.png', 'b.png'], '--style-masks has 2 values for 1 style images'),
     (['--preserve-colors', 'sepia'], "invalid choice: 'sepia'"),
 ])
-def test_control_option_errors(files, capsys, extra, expected):
-    assert expected in fails(args(files, *extra), capsys)
+def test_control_option_errors(inputs, capsys, extra, expected):
+    assert expected in fails(args(inputs, *extra), capsys)
 
 
-def test_unreadable_and_black_masks(files, capsys):
-    (files['dir'] / 'mask.png').write_text('not an image')
-    assert 'could not be read' in fails(args(files, '--style-masks', str(files['dir'] / 'mask.png')), capsys)
-    black = save(files['dir'] / 'black.png', np.zeros((30, 40)), 'L')
-    assert 'black everywhere' in fails(args(files, '--style-masks', black), capsys)
-    assert 'does not exist' in fails(args(files, '--style-masks', str(files['dir'] / 'none.png')), capsys)
+def test_unreadable_and_black_masks(inputs, capsys):
+    (inputs['dir'] / 'mask.png').write_text('not an image')
+    assert 'could not be read' in fails(args(inputs, '--style-masks', str(inputs['dir'] / 'mask.png')), capsys)
+    black = save(inputs['dir'] / 'black.png', np.zeros((30, 40)), 'L')
+    assert 'black everywhere' in fails(args(inputs, '--style-masks', black), capsys)
+    assert 'does not exist' in fails(args(inputs, '--style-masks', str(inputs['dir'] / 'none.png')), capsys)

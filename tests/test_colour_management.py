@@ -1,4 +1,4 @@
-"""Colour management (issue 18): inputs converted to sRGB from their embedded profile, outputs tagged sRGB, and
+"""Colour management: inputs converted to sRGB from their embedded profile, outputs tagged sRGB, and
 16-bit outputs."""
 import io
 import struct
@@ -10,8 +10,7 @@ from PIL import Image, ImageCms
 
 import images
 import neural_style
-from conftest import random_image
-from test_cli import args, fails
+from helpers import args, fails, random_image
 
 # Adobe RGB (1998)'s primaries adapted to D50, as in Adobe's profile, and its gamma 563/256.
 ADOBE_RGB_D50 = np.array([[0.60974, 0.20528, 0.14919], [0.31111, 0.62567, 0.06322], [0.01947, 0.06087, 0.74457]])
@@ -75,21 +74,21 @@ def test_an_adobe_rgb_image_is_read_in_srgb_as_imagecms_converts_it(adobe):
     assert images.converted_profile(path) == 'Adobe RGB (1998) test'
 
 
-def test_the_run_says_so_and_its_output_is_tagged_srgb(files, adobe, capsys):
-    argv = args(files, '--iterations', '1', output='out.jpg')
+def test_the_run_says_so_and_its_output_is_tagged_srgb(inputs, adobe, capsys):
+    argv = args(inputs, '--iterations', '1', output='out.jpg')
     argv[argv.index('--content') + 1] = adobe[0]
     assert neural_style.main(argv) == 0
     assert f'colour: {adobe[0]} converted to sRGB from its profile, Adobe RGB (1998) test' in capsys.readouterr().out
-    with Image.open(files['dir'] / 'out.jpg') as out:
+    with Image.open(inputs['dir'] / 'out.jpg') as out:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info['icc_profile']))
     assert ImageCms.getProfileDescription(profile).strip() == 'sRGB built-in'
-    assert images.converted_profile(str(files['dir'] / 'out.jpg')) is None  # read back as it is
+    assert images.converted_profile(str(inputs['dir'] / 'out.jpg')) is None  # read back as it is
 
 
-def test_a_profile_that_cannot_be_read_is_one_sentence(files, capsys):
-    broken = str(files['dir'] / 'broken-profile.png')
+def test_a_profile_that_cannot_be_read_is_one_sentence(inputs, capsys):
+    broken = str(inputs['dir'] / 'broken-profile.png')
     Image.fromarray(random_image(12, 16, seed=3).astype(np.uint8)).save(broken, icc_profile=b'not a profile' * 20)
-    argv = args(files)
+    argv = args(inputs)
     argv[argv.index('--styles') + 1] = broken
     line = fails(argv, capsys)
     assert line.startswith(f'neural_style.py: error: image {broken} has a colour profile that cannot be read (')
@@ -111,10 +110,10 @@ def test_a_16_bit_output_keeps_the_float_image_to_1_in_65535(tmp_path, extension
             == 'sRGB built-in'
 
 
-def test_bit_depth_16_from_the_command_line(files, capsys):
-    assert neural_style.main(args(files, '--bit-depth', '16', output='deep.png')) == 0
-    stored = cv2.imread(str(files['dir'] / 'deep.png'), cv2.IMREAD_UNCHANGED)
+def test_bit_depth_16_from_the_command_line(inputs, capsys):
+    assert neural_style.main(args(inputs, '--bit-depth', '16', output='deep.png')) == 0
+    stored = cv2.imread(str(inputs['dir'] / 'deep.png'), cv2.IMREAD_UNCHANGED)
     assert stored.dtype == np.uint16 and stored.shape == (30, 40, 3)
     assert np.any(stored % 257)  # not 8-bit values widened
-    assert images.read_settings(str(files['dir'] / 'deep.png'))['Iterations'] == '3 of 3'
-    assert 'writes a .png or .tif output, not' in fails(args(files, '--bit-depth', '16', output='deep.jpg'), capsys)
+    assert images.read_settings(str(inputs['dir'] / 'deep.png'))['Iterations'] == '3 of 3'
+    assert 'writes a .png or .tif output, not' in fails(args(inputs, '--bit-depth', '16', output='deep.jpg'), capsys)

@@ -7,9 +7,8 @@ import losses
 import reference
 import stylize
 import tiling
-from conftest import random_image, stylize_with
+from helpers import graph_terms, objective_settings, random_image, stylize_with
 from images import resize
-from test_losses import graph_terms, objective_settings
 
 FAST = dict(content_layers=('relu2_2',), style_layers=('relu1_1', 'relu2_1'), device='/cpu:0')
 
@@ -75,8 +74,8 @@ def test_guided_objective_matches_numpy(net, conv_weights):
     assert terms['style'] == pytest.approx(expected, rel=2e-4)
 
 
-def test_a_guide_of_ones_is_the_unguided_loss(net, images):
-    content, style = images
+def test_a_guide_of_ones_is_the_unguided_loss(net, image_arrays):
+    content, style = image_arrays
     layer_weights = {'relu1_1': 1.0, 'relu2_1': 1.0}
     ones = losses.layer_guides(np.ones(content.shape[:2]), layer_weights)
     x = random_image(*content.shape[:2], seed=7)
@@ -121,14 +120,14 @@ def test_complementary_masks_give_each_region_its_own_style(net, conv_weights):
     ([np.ones((20, 28)), np.ones((10, 14))], "content's height and width"),
     ([np.ones((20, 28)), 2 * np.ones((20, 28))], 'values in 0..1'),
 ])
-def test_bad_masks(net, images, masks, message):
-    content, style = images
+def test_bad_masks(net, image_arrays, masks, message):
+    content, style = image_arrays
     with pytest.raises(ValueError, match=message):
         next(stylize_with(net, content, [style, style], style_masks=masks, **FAST))
 
 
-def test_each_stage_has_its_size_and_starts_from_the_last_result_upsampled(net, images):
-    content, style = images
+def test_each_stage_has_its_size_and_starts_from_the_last_result_upsampled(net, image_arrays):
+    content, style = image_arrays
     sizes = [(10, 14), (20, 28)]
     layers = {name: value for name, value in FAST.items() if name != 'device'}
     settings = [stylize.Settings(iterations=count, seed=0, **layers) for count in (4, 2)]
@@ -143,10 +142,10 @@ def test_each_stage_has_its_size_and_starts_from_the_last_result_upsampled(net, 
     np.testing.assert_allclose(second_start, resize(first_result, 20, 28), atol=1e-3)
 
 
-def test_the_memory_a_stage_freed_is_returned_before_the_next_starts(net, images, monkeypatch):
+def test_the_memory_a_stage_freed_is_returned_before_the_next_starts(net, image_arrays, monkeypatch):
     """A --scales run's larger stage starts from what the last one freed: 2048x1362 after 512 and 1024 px stages
     peaked at 8.26 GB without the release and 7.53 GB with it, as the 2048 px stage alone (docs/large-outputs.md)."""
-    content, style = images
+    content, style = image_arrays
     layers = {name: value for name, value in FAST.items() if name != 'device'}
     stages = [((10, 14), stylize.Settings(iterations=2, seed=0, **layers)),
               ((20, 28), stylize.Settings(iterations=1, seed=0, **layers))]

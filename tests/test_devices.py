@@ -21,9 +21,8 @@ import reproduce
 import stylize
 import tiling
 import vgg
-from conftest import ROOT, as_settings, random_image, save
 from devices import Placement
-from test_losses import objective_settings
+from helpers import ROOT, as_settings, objective_settings, random_image, save
 from workers import free_port, running
 
 EXACT = 1e-5  # float32 sums in another order: the tiles' Grams and gradients are added up in the same order
@@ -88,17 +87,17 @@ def test_the_tiles_are_spread_so_that_each_device_has_one():
             assert len(tiling.make_tiles(height, width, size + 16, 'relu5_1')) < wanted
 
 
-def test_devices_on_the_command_line(files, tmp_path):
+def test_devices_on_the_command_line(inputs, tmp_path):
     """--devices /cpu:0,/cpu:1 against one device, the same tiles: the same CSV after 3 L-BFGS iterations."""
     tables = {}
     for name, where in (('one', ['--device', '/cpu:0']), ('two', ['--devices', '/cpu:0,/cpu:1'])):
-        assert neural_style.main(command(files, tmp_path, name, where + ['--tile-size', '16'])) == 0
+        assert neural_style.main(command(inputs, tmp_path, name, where + ['--tile-size', '16'])) == 0
         tables[name] = read_csv(tmp_path / f'{name}.csv')
     np.testing.assert_allclose(tables['two'], tables['one'], rtol=CSV_AGREEMENT)
 
 
-def command(files, tmp_path, name, extra, iterations=3):
-    return ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
+def command(inputs, tmp_path, name, extra, iterations=3):
+    return ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
             '--output', str(tmp_path / f'{name}.png'), '--progress-write', str(tmp_path / f'{name}.csv'),
             '--iterations', str(iterations), '--seed', '3', '--print-iterations', '1'] + extra
 
@@ -115,20 +114,20 @@ def read_csv(path):
     ('/cpu:0,/cpu:0', 'names a device twice'),
     (',', 'names no device'),
 ])
-def test_bad_devices(files, tmp_path, capsys, devices, expected):
-    assert neural_style.main(command(files, tmp_path, 'out', ['--devices', devices])) == 1
+def test_bad_devices(inputs, tmp_path, capsys, devices, expected):
+    assert neural_style.main(command(inputs, tmp_path, 'out', ['--devices', devices])) == 1
     assert expected in capsys.readouterr().err
     assert not os.listdir(tmp_path) or not any(name.startswith('out') for name in os.listdir(tmp_path))
 
 
-def test_one_place_for_the_run(files, tmp_path, capsys):
-    assert neural_style.main(command(files, tmp_path, 'out', ['--device', '/cpu:0', '--devices', 'all'])) == 1
+def test_one_place_for_the_run(inputs, tmp_path, capsys):
+    assert neural_style.main(command(inputs, tmp_path, 'out', ['--device', '/cpu:0', '--devices', 'all'])) == 1
     assert '--device and --devices each say where the run goes' in capsys.readouterr().err
 
 
 # Workers
 
-def test_two_workers_equal_one_device(net, case, files, tmp_path):
+def test_two_workers_equal_one_device(net, case, inputs, tmp_path):
     """The same evaluation with its tiles on two cluster.py workers (started here, on 127.0.0.1); then 3
     L-BFGS iterations on the command line give the CSV of one local device; and reproduce.py renders its
     cells side by side on the workers, the same cells as one after another here."""
@@ -139,8 +138,8 @@ def test_two_workers_equal_one_device(net, case, files, tmp_path):
         assert placement.devices == ('/job:worker/task:0/device:CPU:0', '/job:worker/task:1/device:CPU:0')
         assert_same_evaluation(one, tiled_evaluation(net, placement, x, content, style))
 
-        assert neural_style.main(command(files, tmp_path, 'local', ['--device', '/cpu:0', '--tile-size', '16'])) == 0
-        assert neural_style.main(command(files, tmp_path, 'cluster', ['--cluster', ','.join(addresses),
+        assert neural_style.main(command(inputs, tmp_path, 'local', ['--device', '/cpu:0', '--tile-size', '16'])) == 0
+        assert neural_style.main(command(inputs, tmp_path, 'cluster', ['--cluster', ','.join(addresses),
                                                                       '--tile-size', '16'])) == 0
         np.testing.assert_allclose(read_csv(tmp_path / 'cluster.csv'), read_csv(tmp_path / 'local.csv'),
                                    rtol=CSV_AGREEMENT)
@@ -149,9 +148,9 @@ def test_two_workers_equal_one_device(net, case, files, tmp_path):
         for name, extra in (('here', []), ('workers', ['--cluster', ','.join(addresses)])):
             directory = tmp_path / name
             directory.mkdir()
-            assert reproduce.main(['styles', '--content', files['content'], '--style', files['style'], '--style',
+            assert reproduce.main(['styles', '--content', inputs['content'], '--style', inputs['style'], '--style',
                                    save(tmp_path / 'second.png', random_image(20, 24, seed=9)),
-                                   '--network', files['network'], '--output', str(directory / 'sheet.png'),
+                                   '--network', inputs['network'], '--output', str(directory / 'sheet.png'),
                                    '--max-size', '16', '--iterations', '2'] + extra) == 0
             sheets[name] = {entry.name: np.asarray(Image.open(entry.path)) for entry in os.scandir(directory)
                             if entry.name.endswith('.png')}
@@ -160,13 +159,13 @@ def test_two_workers_equal_one_device(net, case, files, tmp_path):
         np.testing.assert_array_equal(sheets['workers'][name], image, err_msg=name)
 
 
-def test_a_worker_lost_mid_run(files, tmp_path):
+def test_a_worker_lost_mid_run(inputs, tmp_path):
     """Worker 1 killed after iteration 2: one sentence naming it, exit 1, the best image and the CSV on disk,
     and the command to continue on the worker that remains."""
     with running(2) as workers:
         addresses = ','.join(worker.address for worker in workers)
         client = subprocess.Popen([sys.executable, os.path.join(ROOT, 'neural_style.py')] +
-                                  command(files, tmp_path, 'out', ['--cluster', addresses, '--tile-size', '16'],
+                                  command(inputs, tmp_path, 'out', ['--cluster', addresses, '--tile-size', '16'],
                                           iterations=500),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
@@ -187,30 +186,30 @@ def test_a_worker_lost_mid_run(files, tmp_path):
     assert 'wrote the best image so far (iteration' in last
     assert last.endswith(f'; continue with --initial {tmp_path / "out.png"} --output {tmp_path / "out-continued.png"} '
                          f'--progress-write {tmp_path / "out-continued.csv"} --cluster {workers[0].address}'), last
-    assert 'Graph execution error' not in last and '()' not in last  # issue 19, item 8: TensorFlow's part said
+    assert 'Graph execution error' not in last and '()' not in last  # TensorFlow's part tells the user nothing
     assert Image.open(tmp_path / 'out.png').size == (40, 30)
     assert len(read_csv(tmp_path / 'out.csv')) >= 3
 
 
-def test_an_unreachable_worker_at_the_start(files, tmp_path, capsys):
+def test_an_unreachable_worker_at_the_start(inputs, tmp_path, capsys):
     address = f'127.0.0.1:{free_port()}'
-    assert neural_style.main(command(files, tmp_path, 'out', ['--cluster', address])) == 1
+    assert neural_style.main(command(inputs, tmp_path, 'out', ['--cluster', address])) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f'neural_style.py: error: worker 0 ({address}) cannot be reached'), line
     assert not any(name.startswith('out') for name in os.listdir(tmp_path))
-    assert reproduce.main(['init', '--content', files['content'], '--style', files['style'], '--network',
-                           files['network'], '--output', str(tmp_path / 'sheet.png'), '--cluster', address]) == 1
+    assert reproduce.main(['init', '--content', inputs['content'], '--style', inputs['style'], '--network',
+                           inputs['network'], '--output', str(tmp_path / 'sheet.png'), '--cluster', address]) == 1
     assert f'worker 0 ({address}) cannot be reached' in capsys.readouterr().err
     assert not any(name.startswith('sheet') for name in os.listdir(tmp_path))
 
 
-def test_reproduce_interrupted_with_cells_side_by_side(files, tmp_path):
+def test_reproduce_interrupted_with_cells_side_by_side(inputs, tmp_path):
     """Ctrl-C while two cells (white-noise starts, 100000 iterations) run on two logical devices: one sentence and
     exit 130; each run writes its image, and a cell whose run was interrupted is not done (L-BFGS may end a run
     early when it can make no progress: that cell is done)."""
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'reproduce.py'), 'styles', '--content',
-                                files['content'], '--style', files['style'], '--style', files['content'],
-                                '--network', files['network'],
+                                inputs['content'], '--style', inputs['style'], '--style', inputs['content'],
+                                '--network', inputs['network'],
                                 '--output', str(tmp_path / 'sheet.png'), '--max-size', '48', '--iterations',
                                 '100000', '--devices', '/cpu:0,/cpu:1'], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
@@ -246,10 +245,10 @@ def rows(path):
         return sum(1 for _ in f) - 1
 
 
-def client(files, tmp_path, name, extra, iterations=100000):
+def client(inputs, tmp_path, name, extra, iterations=100000):
     """neural_style.py on the workers in a subprocess, printing every iteration."""
     return subprocess.Popen([sys.executable, os.path.join(ROOT, 'neural_style.py')] +
-                            command(files, tmp_path, name, extra, iterations=iterations),
+                            command(inputs, tmp_path, name, extra, iterations=iterations),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
 
@@ -294,13 +293,13 @@ def test_a_session_whose_run_was_abandoned_is_not_waited_for_at_close():
 
 
 # Short probes for the test: a stopped worker never answers, so any timeout shows it, while a live one answers
-# its probe at once; the production defaults (20 and 30 s) would make the test wait them out.
+# its probe at once; the production defaults, far longer, would make the test wait them out.
 ANSWER_TIMEOUT, STALL_CHECK = 5, 5
 SHORT_TIMEOUTS = ['--cluster-timeouts', f'{ANSWER_TIMEOUT},{STALL_CHECK}']
 
 
-def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
-    """Issue 19, item 1, with a real worker stopped with SIGSTOP (continued and killed at the end): named before
+def test_a_stopped_worker_is_named_and_never_hangs_the_run(inputs, tmp_path):
+    """A worker that hangs, here a real worker stopped with SIGSTOP (continued and killed at the end): named before
     any work within the answer timeout; stopped mid-run, SIGINT is honoured within seconds (the best image
     written, with Adam, whose evaluations ran in the main thread; the default timeouts, far longer than the test's
     wait); left alone, the stalled evaluation is reported as a lost worker within the stall check and the answer
@@ -310,7 +309,7 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
         try:
             os.kill(worker.process.pid, signal.SIGSTOP)
             started = time.monotonic()
-            processes.append(client(files, tmp_path, 'start', ['--cluster', worker.address] + SHORT_TIMEOUTS))
+            processes.append(client(inputs, tmp_path, 'start', ['--cluster', worker.address] + SHORT_TIMEOUTS))
             _, err = processes[-1].communicate(timeout=ANSWER_TIMEOUT + 120)
             assert processes[-1].returncode == 1 and 'Traceback' not in err, err
             assert err.strip().splitlines()[-1] == (
@@ -321,7 +320,7 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
             assert not any(name.startswith('start') for name in os.listdir(tmp_path))
             os.kill(worker.process.pid, signal.SIGCONT)
 
-            processes.append(client(files, tmp_path, 'adam', ['--cluster', worker.address, '--tile-size', '16',
+            processes.append(client(inputs, tmp_path, 'adam', ['--cluster', worker.address, '--tile-size', '16',
                                                               '--optimizer', 'adam']))
             wait_for_iteration(processes[-1], 2)
             os.kill(worker.process.pid, signal.SIGSTOP)
@@ -336,7 +335,7 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
             assert Image.open(tmp_path / 'adam.png').size == (40, 30)
             os.kill(worker.process.pid, signal.SIGCONT)
 
-            processes.append(client(files, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16'] +
+            processes.append(client(inputs, tmp_path, 'lbfgs', ['--cluster', worker.address, '--tile-size', '16'] +
                                     SHORT_TIMEOUTS))
             wait_for_iteration(processes[-1], 2)
             os.kill(worker.process.pid, signal.SIGSTOP)
@@ -362,9 +361,9 @@ def test_a_stopped_worker_is_named_and_never_hangs_the_run(files, tmp_path):
     (['--cluster', '127.0.0.1:1', '--cluster-timeouts', '5'], 'must be two numbers of seconds separated by a comma'),
     (['--cluster', '127.0.0.1:1', '--cluster-timeouts', '5,0'], 'must be a positive number, not 0'),
 ])
-def test_cluster_timeouts_go_with_cluster(files, tmp_path, capsys, extra, expected):
+def test_cluster_timeouts_go_with_cluster(inputs, tmp_path, capsys, extra, expected):
     try:
-        code = neural_style.main(command(files, tmp_path, 'out', extra))
+        code = neural_style.main(command(inputs, tmp_path, 'out', extra))
     except SystemExit as exit:
         code = exit.code
     assert code not in (0, None)

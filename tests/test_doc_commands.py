@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))  # the benchmarks import their neighbours by name
 

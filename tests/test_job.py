@@ -7,20 +7,20 @@ import images
 import job
 import neural_style
 import video
-from conftest import random_image, save, stylize_with
+from helpers import random_image, save, stylize_with
 
 REFERENCE_PIXELS = 512 * 384  # written out here: the docs' reference size, not read from stylize.py
 
 
-def run_of(files, *extra):
-    argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-            '--output', str(files['dir'] / 'out.png'), '--iterations', '1', '--seed', '0', *extra]
+def run_of(inputs, *extra):
+    argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
+            '--output', str(inputs['dir'] / 'out.png'), '--iterations', '1', '--seed', '0', *extra]
     return job.Run(batch.pairs(neural_style.build_parser().parse_args(argv))[0].options)
 
 
-def test_each_stage_gets_beta_scaled_by_its_pixels(files):
+def test_each_stage_gets_beta_scaled_by_its_pixels(inputs):
     """The content is 30x40 (height x width): --scales 16,40 gives stages of 12x16 and 30x40."""
-    run = run_of(files, '--style-weight', '1e4', '--scales', '16,40')
+    run = run_of(inputs, '--style-weight', '1e4', '--scales', '16,40')
     assert [size for size, _ in run.stages] == [(12, 16), (30, 40)]
     assert [settings.style_weight for _, settings in run.stages] == pytest.approx(
         [1e4 * 192 / REFERENCE_PIXELS, 1e4 * 1200 / REFERENCE_PIXELS], rel=1e-12)
@@ -28,8 +28,8 @@ def test_each_stage_gets_beta_scaled_by_its_pixels(files):
     assert '16x12: beta 9.766 (' in plan and '40x30: beta 61.04 (' in plan and 'at 512x384, scaled to the pixels' in plan
 
 
-def test_the_raw_style_weight_is_taken_as_given_at_every_size(files):
-    run = run_of(files, '--style-weight', '1e4', '--scales', '16,40', '--raw-style-weight')
+def test_the_raw_style_weight_is_taken_as_given_at_every_size(inputs):
+    run = run_of(inputs, '--style-weight', '1e4', '--scales', '16,40', '--raw-style-weight')
     assert [settings.style_weight for _, settings in run.stages] == [1e4, 1e4]
     assert '--raw-style-weight' in run.plan()
 

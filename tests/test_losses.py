@@ -5,9 +5,7 @@ import pytest
 
 import losses
 import reference
-import stylize
-import vgg
-from conftest import as_settings, random_image
+from helpers import graph_terms, objective_settings, random_image
 
 
 def evaluate(fn, *arrays):
@@ -80,33 +78,6 @@ def test_total_variation(rng):
     assert value == pytest.approx(reference.total_variation(image[0]), rel=1e-12)
 
 
-def objective_settings(**changes):
-    settings = dict(content_layer_weights={'relu4_2': 1.0},
-                    style_layer_weights={name: 0.2 for name in stylize.STYLE_LAYERS},
-                    style_blend_weights=[1.0], content_weight=1.0, style_weight=1e3, tv_weight=0.0,
-                    pooling='avg', padding='zero')
-    settings.update(changes)
-    return settings
-
-
-def graph_terms(net, x, content, styles, settings):
-    """The objective's terms and total gradient for image x (RGB 0..255), targets from content and styles."""
-    import tensorflow.compat.v1 as tf
-    content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
-    targets = losses.layer_features(net, [content] + list(styles), content_layers, style_layers,
-                                     settings['pooling'], settings['padding'], '/cpu:0')
-    P = targets[0][0]
-    targets = [{n: (grams[n], positions[n]) for n in style_layers} for _, grams, positions in targets[1:]]
-    graph = tf.Graph()
-    with graph.as_default():
-        image = tf.placeholder(tf.float32, (1,) + x.shape)
-        weights = {key: value for key, value in settings.items() if key != 'style_guides'}
-        terms = losses.objective(net, image, P, targets, as_settings(weights), style_guides=settings.get('style_guides'))
-        gradient = tf.gradients(terms['total'], image)[0]
-    session = tf.Session(graph=graph)
-    return lambda pixels: session.run((terms, gradient), {image: vgg.preprocess(pixels, net.mean_pixel)[None]})
-
-
 def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):
     network = settings['pooling'], settings['padding']
     F = reference.features(conv_weights, mean_pixel, x, *network)
@@ -131,8 +102,8 @@ def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):
     {'content_layer_weights': {'relu2_2': 0.3, 'relu4_2': 0.7},
      'style_layer_weights': {'relu1_1': 1.0, 'relu3_1': 0.5, 'pool4': 2.0}},
 ])
-def test_objective_matches_numpy(net, conv_weights, images, changes):
-    content, style = images  # the style image is smaller: Grams are compared per position
+def test_objective_matches_numpy(net, conv_weights, image_arrays, changes):
+    content, style = image_arrays  # the style image is smaller: Grams are compared per position
     x = random_image(*content.shape[:2], seed=4)
     settings = objective_settings(**changes)
     terms, _ = graph_terms(net, x, content, [style], settings)(x)
@@ -142,8 +113,8 @@ def test_objective_matches_numpy(net, conv_weights, images, changes):
     assert terms['total'] == pytest.approx(sum(expected.values()), rel=2e-4)
 
 
-def test_several_styles_blend(net, conv_weights, images):
-    content, style = images
+def test_several_styles_blend(net, conv_weights, image_arrays):
+    content, style = image_arrays
     second = random_image(24, 20, seed=5)
     settings = objective_settings(style_blend_weights=[3.0, 1.0])
     x = random_image(*content.shape[:2], seed=6)
@@ -152,9 +123,9 @@ def test_several_styles_blend(net, conv_weights, images):
     assert terms['style'] == pytest.approx(expected['style'], rel=2e-4)
 
 
-def test_same_size_style_is_the_papers_formula(net, conv_weights, images):
+def test_same_size_style_is_the_papers_formula(net, conv_weights, image_arrays):
     """With a style image of the output's size, E_l is eq. 4 exactly, with no rescaling."""
-    content, _ = images
+    content, _ = image_arrays
     style = random_image(*content.shape[:2], seed=8)
     settings = objective_settings(content_weight=0.0, style_weight=1.0,
                                   style_layer_weights={'relu2_1': 1.0})
@@ -168,11 +139,11 @@ def test_same_size_style_is_the_papers_formula(net, conv_weights, images):
 
 
 @pytest.mark.parametrize('padding', ['zero', 'reflect'])
-def test_gradient_matches_finite_differences(net, conv_weights, images, padding):
+def test_gradient_matches_finite_differences(net, conv_weights, image_arrays, padding):
     """TensorFlow's gradient of the total against central differences of the float64 NumPy objective.
 
     The step is tiny because a random network has many ReLUs near their kink; float64 makes that possible."""
-    content, style = images
+    content, style = image_arrays
     settings = objective_settings(tv_weight=0.1, padding=padding)
     x = random_image(*content.shape[:2], seed=10).astype(np.float64)
     _, gradient = graph_terms(net, x, content, [style], settings)(x)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, random_image, save
+from helpers import ROOT, random_image, save
 
 # Six runs of the command line in one process, sharing the loaded network, on tiny images with the default
 # layers (so that each graph holds the convolutions' weights up to conv5_1 as constants, about 50 MB); the
@@ -66,8 +66,8 @@ def peak_mb(argv, cwd):
 
 
 def test_a_sheets_cells_in_one_process_peak_as_one_run(tmp_path, network_path):
-    """reproduce.py's six cells of the init figure (here at 32 px) peaked 1 GB above one run of the
-    same size (2.75 against 1.73 GB, measured); the same at 20 cells (docs/reproducing.md)."""
+    """reproduce.py's six cells of the init figure (here at 32 px) once peaked far above one run of the
+    same size, each cell's graph kept alive (docs/reproducing.md has the figures)."""
     content = save(tmp_path / 'content.png', random_image(24, 32, seed=1))
     style = save(tmp_path / 'style.png', random_image(64, 64, seed=2))
     common = ['--network', network_path, '--max-size', '32', '--iterations', '2']

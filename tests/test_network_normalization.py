@@ -18,9 +18,7 @@ import reference
 import stylize
 import vgg
 import video
-from conftest import random_image
-from test_cli import args
-from test_video import clip, clip_args  # noqa: F401  (clip: a fixture)
+from helpers import args, clip_args, random_image
 
 # Stand-ins for the six examples: small enough for the NumPy network, and relu5_x still 3x3 and 3x2 positions.
 PICTURES = [random_image(40, 48, seed=3), random_image(36, 28, seed=4)]
@@ -182,17 +180,17 @@ def cache_home(tmp_path, monkeypatch, computations):
     return tmp_path / 'cache-home'
 
 
-def style_weight_of(files, *extra):
+def style_weight_of(inputs, *extra):
     """(each stage's beta, whether the network is normalized) of a run of the command line's options."""
-    run = job.Run(batch.pairs(neural_style.build_parser().parse_args(args(files, *extra)))[0].options)
+    run = job.Run(batch.pairs(neural_style.build_parser().parse_args(args(inputs, *extra)))[0].options)
     return [settings.style_weight for _, settings in run.stages], run.net.normalized
 
 
-def test_the_normalized_network_has_its_own_default_beta(files, cache_home):
+def test_the_normalized_network_has_its_own_default_beta(inputs, cache_home):
     raw = '--raw-style-weight'  # the beta chosen, not its scaling (tests/test_job.py)
-    assert style_weight_of(files, raw) == ([stylize.STYLE_WEIGHT], False)
-    assert style_weight_of(files, raw, '--normalize-network') == ([stylize.NORMALIZED_STYLE_WEIGHT], True)
-    assert style_weight_of(files, raw, '--normalize-network', '--style-weight', '5') == ([5.0], True)
+    assert style_weight_of(inputs, raw) == ([stylize.STYLE_WEIGHT], False)
+    assert style_weight_of(inputs, raw, '--normalize-network') == ([stylize.NORMALIZED_STYLE_WEIGHT], True)
+    assert style_weight_of(inputs, raw, '--normalize-network', '--style-weight', '5') == ([5.0], True)
 
 
 def pixels(path):
@@ -205,22 +203,22 @@ def recorded_command(path):
     return shlex.split(images.read_settings(path)['Command'])
 
 
-def test_settings_from_a_normalized_run_make_it_again(files, cache_home, capsys):
-    first = str(files['dir'] / 'first.png')
-    assert neural_style.main(args(files, '--normalize-network', output='first.png')) == 0
+def test_settings_from_a_normalized_run_make_it_again(inputs, cache_home, capsys):
+    first = str(inputs['dir'] / 'first.png')
+    assert neural_style.main(args(inputs, '--normalize-network', output='first.png')) == 0
     assert 'network normalized VGG-19 (MatConvNet, current layout)' in capsys.readouterr().out
     words = recorded_command(first)
     assert '--normalize-network' in words
     assert words[words.index('--style-weight') + 1] == str(stylize.NORMALIZED_STYLE_WEIGHT)  # recorded as used
-    assert neural_style.main(['--settings-from', first, '--output', str(files['dir'] / 'again.png')]) == 0
-    np.testing.assert_array_equal(pixels(files['dir'] / 'again.png'), pixels(first))
+    assert neural_style.main(['--settings-from', first, '--output', str(inputs['dir'] / 'again.png')]) == 0
+    np.testing.assert_array_equal(pixels(inputs['dir'] / 'again.png'), pixels(first))
     # the same beta on the published network paints another image: the network was the normalized one
-    assert neural_style.main(args(files, '--style-weight', str(stylize.NORMALIZED_STYLE_WEIGHT),
+    assert neural_style.main(args(inputs, '--style-weight', str(stylize.NORMALIZED_STYLE_WEIGHT),
                                   output='published.png')) == 0
-    assert not np.array_equal(pixels(files['dir'] / 'published.png'), pixels(first))
+    assert not np.array_equal(pixels(inputs['dir'] / 'published.png'), pixels(first))
 
 
-def test_a_clip_gets_the_normalized_network_and_its_beta_too(clip, cache_home, capsys):  # noqa: F811
+def test_a_clip_gets_the_normalized_network_and_its_beta_too(clip, cache_home, capsys):
     assert neural_style.main(clip_args(clip, '--normalize-network', '--iterations', '1', '--frames', '2',
                                        output='out.gif')) == 0
     assert 'network normalized VGG-19 (MatConvNet, current layout)' in capsys.readouterr().out
@@ -230,11 +228,11 @@ def test_a_clip_gets_the_normalized_network_and_its_beta_too(clip, cache_home, c
     assert words[words.index('--style-weight') + 1] == str(stylize.NORMALIZED_STYLE_WEIGHT)
 
 
-def test_a_cache_that_cannot_be_written_is_one_line_and_the_run_goes_on(files, tmp_path, monkeypatch, computations,
+def test_a_cache_that_cannot_be_written_is_one_line_and_the_run_goes_on(inputs, tmp_path, monkeypatch, computations,
                                                                        capsys):
     (tmp_path / 'a-file').write_text('')
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'a-file'))
-    assert neural_style.main(args(files, '--normalize-network')) == 0
+    assert neural_style.main(args(inputs, '--normalize-network')) == 0
     said = [line for line in capsys.readouterr().out.splitlines() if 'could not be cached' in line]
     assert said == [f'network: the mean activations of the normalized network could not be cached in '
                     f'{tmp_path / "a-file" / "neural-style"} (Not a directory): computed for this run only']

@@ -1,4 +1,4 @@
-"""Nothing lost (issue 12): what the command line writes when a run is stopped at an awkward moment, and what
+"""Nothing lost: what the command line writes when a run is stopped at an awkward moment, and what
 it refuses before any work so that a finished run is never thrown away."""
 import os
 import signal
@@ -12,40 +12,7 @@ from PIL import Image
 
 import images
 import neural_style
-from conftest import ROOT, save, stylize_with
-from test_cli import args, fails
-
-# The command line in a subprocess, with `patch` (Python source) run first to slow a step down.
-PATCHED_MAIN = r'''
-import sys, time
-import images, losses, neural_style, stylize
-exec(sys.argv[1])
-sys.exit(neural_style.main(sys.argv[2:]))
-'''
-
-
-def interrupted(patch, argv, marker, signum=signal.SIGINT):
-    """Runs the patched command line, sends `signum` once it has printed a line starting with `marker`, and
-    returns (exit status, stdout, stderr)."""
-    process = subprocess.Popen([sys.executable, '-c', PATCHED_MAIN, patch] + argv, cwd=ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=dict(os.environ, PYTHONPATH=ROOT))
-    watchdog = threading.Timer(240, process.kill)  # a run that never prints must not hang the suite
-    watchdog.start()
-    try:
-        seen = []
-        for line in process.stdout:
-            seen.append(line)
-            if line.startswith(marker):
-                break
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=240)
-    finally:
-        watchdog.cancel()
-        process.kill()
-        process.wait()
-    return process.returncode, ''.join(seen) + out, err
-
+from helpers import PATCHED_MAIN, ROOT, args, fails, interrupted, save, stylize_with
 
 def temporaries(directory):
     return [name for name in os.listdir(directory) if name.endswith('.tmp')]
@@ -61,23 +28,23 @@ losses.layer_features = slow_layer_features
 '''
 
 
-def test_an_interrupt_before_the_first_iteration_leaves_no_csv(files):
-    """Issue 12, item 5: nothing written means nothing written, and the same command can be run again."""
-    csv_path = files['dir'] / 'early.csv'
-    argv = args(files, '--progress-write', str(csv_path))
+def test_an_interrupt_before_the_first_iteration_leaves_no_csv(inputs):
+    """Nothing written means nothing written, and the same command can be run again."""
+    csv_path = inputs['dir'] / 'early.csv'
+    argv = args(inputs, '--progress-write', str(csv_path))
     code, out, err = interrupted(SLOW_TARGETS, argv, 'computing the targets')
     assert code == 130, err
     assert 'Traceback' not in err
     assert err.strip().splitlines()[-1] == 'neural_style.py: interrupted (SIGINT); nothing written'
-    assert sorted(os.listdir(files['dir'])) == ['content.png', 'style.jpg']
+    assert sorted(os.listdir(inputs['dir'])) == ['content.png', 'style.jpg']
 
 
-def test_a_loss_that_overflows_at_once_leaves_no_csv(files, capsys):
-    argv = args(files, '--style-weight', '3e38', '--progress-write', str(files['dir'] / 'early.csv'))
+def test_a_loss_that_overflows_at_once_leaves_no_csv(inputs, capsys):
+    argv = args(inputs, '--style-weight', '3e38', '--progress-write', str(inputs['dir'] / 'early.csv'))
     for _ in range(2):  # the same command again meets the same error, not an "exists"
         line = fails(argv, capsys)
         assert 'the style loss became inf at iteration 0' in line and line.endswith('; nothing written')
-    assert sorted(os.listdir(files['dir'])) == ['content.png', 'style.jpg']
+    assert sorted(os.listdir(inputs['dir'])) == ['content.png', 'style.jpg']
 
 
 SLOW_WRITE = '''
@@ -92,38 +59,38 @@ images.write_image = slow_write_image
 '''
 
 
-def test_an_interrupt_while_the_finished_image_is_written_keeps_it(files):
-    """Issue 12, item 6: after the last iteration, an interrupt still leaves the finished image, and says so."""
-    csv_path = files['dir'] / 'progress.csv'
-    code, out, err = interrupted(SLOW_WRITE, args(files, '--progress-write', str(csv_path)), 'writing')
+def test_an_interrupt_while_the_finished_image_is_written_keeps_it(inputs):
+    """After the last iteration, an interrupt still leaves the finished image, and says so."""
+    csv_path = inputs['dir'] / 'progress.csv'
+    code, out, err = interrupted(SLOW_WRITE, args(inputs, '--progress-write', str(csv_path)), 'writing')
     assert code == 130, err
     assert 'Traceback' not in err
     assert err.strip().splitlines()[-1] == (f'neural_style.py: interrupted (SIGINT) after the last iteration; '
-                                             f'wrote the finished image to {files["dir"] / "out.png"} and the '
+                                             f'wrote the finished image to {inputs["dir"] / "out.png"} and the '
                                              f'losses to {csv_path}')
-    assert sorted(os.listdir(files['dir'])) == ['content.png', 'out.png', 'progress.csv', 'style.jpg']
+    assert sorted(os.listdir(inputs['dir'])) == ['content.png', 'out.png', 'progress.csv', 'style.jpg']
     # the image of the same run left alone
-    assert neural_style.main(args(files, output='again.png')) == 0
-    with Image.open(files['dir'] / 'out.png') as written, Image.open(files['dir'] / 'again.png') as again:
+    assert neural_style.main(args(inputs, output='again.png')) == 0
+    with Image.open(inputs['dir'] / 'out.png') as written, Image.open(inputs['dir'] / 'again.png') as again:
         np.testing.assert_array_equal(np.asarray(written), np.asarray(again))
 
 
 @pytest.mark.parametrize('extension', ['.xbm', '.msp', '.palm', '.blp', '.h5', '.hdf', '.wmf', '.emf', '.grib',
                                        '.bufr'])
-def test_a_format_that_cannot_hold_an_rgb_image_is_refused_before_the_run(files, capsys, extension):
-    """Issue 12, item 9: Pillow knows these extensions, but cannot write an RGB image in them."""
-    line = fails(args(files, output='out' + extension), capsys)
+def test_a_format_that_cannot_hold_an_rgb_image_is_refused_before_the_run(inputs, capsys, extension):
+    """Pillow knows these extensions, but cannot write an RGB image in them."""
+    line = fails(args(inputs, output='out' + extension), capsys)
     assert 'cannot write an RGB image as' in line and f'("{extension}")' in line
 
 
-def test_an_output_the_file_system_refuses_is_refused_before_the_run(files, capsys):
+def test_an_output_the_file_system_refuses_is_refused_before_the_run(inputs, capsys):
     """/proc accepts the access check (for root) but no new file."""
-    line = fails(args(files, '--progress-write', '/proc/losses.csv'), capsys)
+    line = fails(args(inputs, '--progress-write', '/proc/losses.csv'), capsys)
     assert line.startswith('neural_style.py: error: cannot write /proc/losses.csv: ')
 
 
-def test_a_final_write_that_fails_saves_the_result_beside_the_output(files, capsys, monkeypatch):
-    """Issue 12, item 9: should the output's format fail after the run (here JPEG, made to fail for anything
+def test_a_final_write_that_fails_saves_the_result_beside_the_output(inputs, capsys, monkeypatch):
+    """Should the output's format fail after the run (here JPEG, made to fail for anything
     larger than the 1x1 trial), the result is saved as a PNG beside it, and the message says where."""
     save = Image.Image.save
 
@@ -133,26 +100,26 @@ def test_a_final_write_that_fails_saves_the_result_beside_the_output(files, caps
         return save(image, target, format=format, **options)
 
     monkeypatch.setattr(Image.Image, 'save', failing_save)
-    (files['dir'] / 'out-rescued-1.png').write_bytes(b'an earlier rescue')  # never overwritten
-    assert neural_style.main(args(files, output='out.jpg')) == 1
-    rescue = files['dir'] / 'out-rescued-2.png'
+    (inputs['dir'] / 'out-rescued-1.png').write_bytes(b'an earlier rescue')  # never overwritten
+    assert neural_style.main(args(inputs, output='out.jpg')) == 1
+    rescue = inputs['dir'] / 'out-rescued-2.png'
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f'neural_style.py: error: could not write {files["dir"] / "out.jpg"} (encoder error -2); wrote the result '
+        f'neural_style.py: error: could not write {inputs["dir"] / "out.jpg"} (encoder error -2); wrote the result '
         f'to {rescue} instead')
-    assert (files['dir'] / 'out-rescued-1.png').read_bytes() == b'an earlier rescue'
+    assert (inputs['dir'] / 'out-rescued-1.png').read_bytes() == b'an earlier rescue'
     monkeypatch.undo()
-    assert neural_style.main(args(files, output='again.png')) == 0  # the same run, written as it should be
-    with Image.open(rescue) as rescued, Image.open(files['dir'] / 'again.png') as again:
+    assert neural_style.main(args(inputs, output='again.png')) == 0  # the same run, written as it should be
+    with Image.open(rescue) as rescued, Image.open(inputs['dir'] / 'again.png') as again:
         np.testing.assert_array_equal(np.asarray(rescued), np.asarray(again))
-    assert not os.path.exists(files['dir'] / 'out.jpg') and temporaries(files['dir']) == []
+    assert not os.path.exists(inputs['dir'] / 'out.jpg') and temporaries(inputs['dir']) == []
 
 
-def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(files):
-    """Issue 12, item 8: every %s becomes the iteration, any other % is part of the name."""
+def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(inputs):
+    """Every %s becomes the iteration, any other % is part of the name."""
     for pattern in ('ck_100%_%s.png', 'ck_%s_%s.png', 'ck_%d%%s.png'):
-        assert neural_style.main(args(files, '--checkpoint-output', str(files['dir'] / pattern),
+        assert neural_style.main(args(inputs, '--checkpoint-output', str(inputs['dir'] / pattern),
                                       '--checkpoint-iterations', '1', '--max-size', '16', '--overwrite')) == 0
-    assert sorted(name for name in os.listdir(files['dir']) if name.startswith('ck_')) == [
+    assert sorted(name for name in os.listdir(inputs['dir']) if name.startswith('ck_')) == [
         'ck_%d%1.png', 'ck_%d%2.png', 'ck_100%_1.png', 'ck_100%_2.png', 'ck_1_1.png', 'ck_2_2.png']
 
 
@@ -163,33 +130,33 @@ def test_checkpoint_names_keep_a_literal_percent_and_number_every_percent_s(file
      '--content-layers names relu4_2 more than once; give each layer once (its weight goes in '
      '--content-layer-weights)'),
 ])
-def test_a_repeated_layer_is_refused(files, capsys, extra, expected):
-    """Issue 12, item 10: a repeated layer was merged silently, only its last weight counting."""
-    assert fails(args(files, *extra), capsys).endswith(expected)
+def test_a_repeated_layer_is_refused(inputs, capsys, extra, expected):
+    """A repeated layer was once merged silently, only its last weight counting."""
+    assert fails(args(inputs, *extra), capsys).endswith(expected)
 
 
-def test_stylize_refuses_a_repeated_layer(net, images):
-    content, style = images
+def test_stylize_refuses_a_repeated_layer(net, image_arrays):
+    content, style = image_arrays
     for layers in (dict(style_layers=('relu1_1', 'relu1_1')), dict(content_layers=('relu2_2', 'relu2_2'))):
         with pytest.raises(ValueError, match='named more than once'):
             next(stylize_with(net, content, [style], device='/cpu:0', iterations=1, **layers))
 
 
-def test_two_outputs_on_one_file_are_refused(files, capsys):
-    """Issue 12, item 11: the image silently replaced the CSV."""
-    same = str(files['dir'] / 'same.png')
-    line = fails(args(files, '--progress-write', same, output='same.png'), capsys)
+def test_two_outputs_on_one_file_are_refused(inputs, capsys):
+    """The image once silently replaced the CSV."""
+    same = str(inputs['dir'] / 'same.png')
+    line = fails(args(inputs, '--progress-write', same, output='same.png'), capsys)
     assert line.endswith(f'--output {same} and --progress-write {same} are the same file; give each output a '
                          f'name of its own')
-    checkpoints = str(files['dir'] / 'sub' / '..' / 'c%s.png')  # another spelling of the same directory
-    (files['dir'] / 'sub').mkdir()
-    line = fails(args(files, '--checkpoint-output', checkpoints, '--checkpoint-iterations', '1', output='c2.png'),
+    checkpoints = str(inputs['dir'] / 'sub' / '..' / 'c%s.png')  # another spelling of the same directory
+    (inputs['dir'] / 'sub').mkdir()
+    line = fails(args(inputs, '--checkpoint-output', checkpoints, '--checkpoint-iterations', '1', output='c2.png'),
                  capsys)
-    assert f'--output {files["dir"] / "c2.png"} and --checkpoint-output' in line and 'are the same file' in line
+    assert f'--output {inputs["dir"] / "c2.png"} and --checkpoint-output' in line and 'are the same file' in line
 
 
 def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_path, capsys):
-    """Issue 12, item 11: a 32-bit float TIFF (mode F) in 0..1 was read as all black."""
+    """A 32-bit float TIFF (mode F) in 0..1 was once read as all black."""
     grey = np.random.default_rng(3).uniform(0, 1, (5, 7)).astype(np.float32)
     Image.fromarray(grey).save(tmp_path / 'float.tif')
     with Image.open(tmp_path / 'float.tif') as stored:
@@ -204,58 +171,58 @@ def test_a_float_tiff_in_zero_to_one_is_scaled_and_another_range_refused(tmp_pat
 
 @pytest.mark.parametrize('extra', [['--device', '/gpu:3'], ['--device', '/gpu:3', '--precision', 'mixed'],
                                    ['--device', '/cpu:7']])
-def test_a_device_that_does_not_exist_is_refused(files, capsys, extra):
-    """Issue 12, item 7: the sessions' soft placement ran a graph meant for /gpu:3 on the CPU (in float16 with
+def test_a_device_that_does_not_exist_is_refused(inputs, capsys, extra):
+    """The sessions' soft placement once ran a graph meant for /gpu:3 on the CPU (in float16 with
     --precision mixed) while the command said /gpu:3."""
     import tensorflow as tf
     seen = [f'/{d.device_type.lower()}:{d.name.split(":")[-1]}' for d in tf.config.list_physical_devices()]
     assert extra[1] not in seen
-    line = fails(args(files, *extra), capsys)
+    line = fails(args(inputs, *extra), capsys)
     assert line.startswith(f'neural_style.py: error: --device: device {extra[1]} does not exist here; TensorFlow '
                            f'sees /cpu:0')
 
 
-def test_stylize_refuses_a_device_that_does_not_exist(net, images):
-    content, style = images
+def test_stylize_refuses_a_device_that_does_not_exist(net, image_arrays):
+    content, style = image_arrays
     with pytest.raises(ValueError, match='device /gpu:3 does not exist here; TensorFlow sees /cpu:0'):
         next(stylize_with(net, content, [style], device='/gpu:3', iterations=1))
 
 
-def test_the_device_printed_is_the_one_the_graph_runs_on(files, capsys):
-    assert neural_style.main(args(files, '--device', '/device:CPU:0', '--max-size', '16')) == 0
+def test_the_device_printed_is_the_one_the_graph_runs_on(inputs, capsys):
+    assert neural_style.main(args(inputs, '--device', '/device:CPU:0', '--max-size', '16')) == 0
     assert ', on /cpu:0' in capsys.readouterr().out.splitlines()[0]
 
 
 
-def test_an_output_that_is_an_input_is_refused_even_with_overwrite(files, capsys):
-    """Issue 19, item 2: --output same.jpg --content same.jpg --overwrite replaced the original with the result.
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(inputs, capsys):
+    """--output same.jpg --content same.jpg --overwrite once replaced the original with the result.
     By name, through a hard link and a symbolic link, for each input and each kind of output."""
-    directory = files['dir']
-    os.link(files['content'], directory / 'hard.png')
-    os.symlink(files['style'], directory / 'soft.jpg')
+    directory = inputs['dir']
+    os.link(inputs['content'], directory / 'hard.png')
+    os.symlink(inputs['style'], directory / 'soft.jpg')
     mask = save(directory / 'mask.png', np.full((30, 40, 3), 255))
     initial = save(directory / 'initial.png', np.full((30, 40, 3), 128))
     before = {name: (directory / name).read_bytes() for name in os.listdir(directory)}
-    cases = [([], 'content.png', '--output', f'--content {files["content"]}'),
-             ([], 'hard.png', '--output', f'--content {files["content"]}'),
-             ([], 'soft.jpg', '--output', f'--styles {files["style"]}'),
+    cases = [([], 'content.png', '--output', f'--content {inputs["content"]}'),
+             ([], 'hard.png', '--output', f'--content {inputs["content"]}'),
+             ([], 'soft.jpg', '--output', f'--styles {inputs["style"]}'),
              (['--style-masks', mask], 'mask.png', '--output', f'--style-masks {mask}'),
              (['--initial', initial, '--progress-plot', initial], 'x.png', '--progress-plot', f'--initial {initial}'),
              (['--progress-write', str(directory / 'soft.jpg')], 'y.png', '--progress-write',
-              f'--styles {files["style"]}')]
+              f'--styles {inputs["style"]}')]
     for extra, output, option, what in cases:
         for overwrite in ([], ['--overwrite']):
-            line = fails(args(files, *extra, *overwrite, output=output), capsys)
+            line = fails(args(inputs, *extra, *overwrite, output=output), capsys)
             assert f'error: {option} ' in line and f'is the same file as {what}: ' in line, line
             assert line.endswith('(refused even with --overwrite); give the output a name of its own'), line
     assert {name: (directory / name).read_bytes() for name in os.listdir(directory)} == before
 
 
-def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk(files):
-    """Issue 19, item 13: Ctrl-C mid-run, then again while the best image so far is written, said "nothing
+def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk(inputs):
+    """Ctrl-C mid-run, then again while the best image so far is written, once said "nothing
     written" although the losses were on disk."""
-    csv_path = files['dir'] / 'progress.csv'
-    argv = args(files, '--iterations', '100000', '--print-iterations', '1', '--progress-write', str(csv_path))
+    csv_path = inputs['dir'] / 'progress.csv'
+    argv = args(inputs, '--iterations', '100000', '--print-iterations', '1', '--progress-write', str(csv_path))
     process = subprocess.Popen([sys.executable, '-c', PATCHED_MAIN, SLOW_WRITE] + argv, cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
     watchdog = threading.Timer(240, process.kill)  # a run that never prints must not hang the suite
@@ -278,12 +245,12 @@ def test_a_second_interrupt_while_the_best_image_is_written_says_what_is_on_disk
     assert 'Traceback' not in err
     assert err.strip().splitlines()[-1] == (
         f'neural_style.py: interrupted (SIGINT), and SIGINT again while the best image so far was written: '
-        f'{files["dir"] / "out.png"} was not written, that image is lost; wrote the losses to {csv_path}')
-    assert sorted(os.listdir(files['dir'])) == ['content.png', 'progress.csv', 'style.jpg']
+        f'{inputs["dir"] / "out.png"} was not written, that image is lost; wrote the losses to {csv_path}')
+    assert sorted(os.listdir(inputs['dir'])) == ['content.png', 'progress.csv', 'style.jpg']
 
 
 def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
-    """Issue 19, item 13: a mode-I (32-bit integer) image was divided by 257 whatever its range: values up to
+    """A mode-I (32-bit integer) image was once divided by 257 whatever its range: values up to
     2^31 came out white."""
     grey = np.arange(12, dtype=np.int32).reshape(3, 4) * 5000  # 0..55000: 16-bit values
     Image.fromarray(grey).save(tmp_path / 'sixteen.tif')
@@ -298,15 +265,15 @@ def test_a_32_bit_integer_image_is_read_as_16_bit_or_refused(tmp_path):
         images.read_image(str(tmp_path / 'wide.tif'))
 
 
-def test_missing_images_and_a_directory_as_output_get_their_sentence_before_tensorflow(files, tmp_path):
-    """Issue 19, item 10: a missing image was reported only after TensorFlow's import (seconds), and an --output
+def test_missing_images_and_a_directory_as_output_get_their_sentence_before_tensorflow(inputs, tmp_path):
+    """A missing image was once reported only after TensorFlow's import, and an --output
     naming a directory got 'cannot write images of type "/path/adir"'."""
     script = ('import sys, neural_style; code = neural_style.main(sys.argv[1:]); '
               'print("tensorflow" in sys.modules); sys.exit(code)')
     missing = str(tmp_path / 'missing.jpg')
-    # An existing directory as --output is now where a batch's images go (issue 18: test_batch.py).
-    for argv, expected in [(args(files, '--style-masks', missing), f'error: image {missing} does not exist'),
-                           (args(files, '--device', '/cpu:0', '--initial', missing),
+    # An existing directory as --output is where a batch's images go (test_batch.py).
+    for argv, expected in [(args(inputs, '--style-masks', missing), f'error: image {missing} does not exist'),
+                           (args(inputs, '--device', '/cpu:0', '--initial', missing),
                             f'error: image {missing} does not exist')]:
         result = subprocess.run([sys.executable, '-c', script] + argv, cwd=ROOT, capture_output=True, text=True,
                                 env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)

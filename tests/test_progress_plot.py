@@ -11,8 +11,7 @@ import batch
 import job
 import neural_style
 import progress_plot
-from conftest import ROOT, random_image, save
-from test_cli import args, fails
+from helpers import ROOT, args, fails, random_image, save
 
 
 @pytest.fixture
@@ -39,9 +38,9 @@ def dashed_lines(fig):
     return [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() == '--']
 
 
-def test_curves_are_the_csv_numbers_and_the_png_has_its_size(files, saved_figures):
-    plot, table = files['dir'] / 'losses.png', files['dir'] / 'losses.csv'
-    assert neural_style.main(args(files, '--max-size', '24', '--tv-weight', '1e-3', '--progress-write', str(table),
+def test_curves_are_the_csv_numbers_and_the_png_has_its_size(inputs, saved_figures):
+    plot, table = inputs['dir'] / 'losses.png', inputs['dir'] / 'losses.csv'
+    assert neural_style.main(args(inputs, '--max-size', '24', '--tv-weight', '1e-3', '--progress-write', str(table),
                                   '--progress-plot', str(plot))) == 0
     rows = read_csv(table)
     curves = plotted(saved_figures[-1])
@@ -52,14 +51,14 @@ def test_curves_are_the_csv_numbers_and_the_png_has_its_size(files, saved_figure
     assert saved_figures[-1].axes[0].get_yscale() == 'log'
     with Image.open(plot) as image:
         assert image.format == 'PNG' and image.size == progress_plot.SIZE == (800, 450)
-    assert not [name for name in os.listdir(files['dir']) if name.endswith('.tmp')]
+    assert not [name for name in os.listdir(inputs['dir']) if name.endswith('.tmp')]
 
 
-def test_stages_are_marked_and_counted_over_the_run(files, saved_figures):
-    table = files['dir'] / 'losses.csv'
-    assert neural_style.main(args(files, '--scales', '12,20', '--iterations', '2,3', '--tv-weight', '0',
+def test_stages_are_marked_and_counted_over_the_run(inputs, saved_figures):
+    table = inputs['dir'] / 'losses.csv'
+    assert neural_style.main(args(inputs, '--scales', '12,20', '--iterations', '2,3', '--tv-weight', '0',
                                   '--progress-write', str(table),
-                                  '--progress-plot', str(files['dir'] / 'losses.png'))) == 0
+                                  '--progress-plot', str(inputs['dir'] / 'losses.png'))) == 0
     rows = read_csv(table)
     offsets = {'1': 0, '2': 2}  # the iterations before each stage
     fig = saved_figures[-1]
@@ -69,38 +68,38 @@ def test_stages_are_marked_and_counted_over_the_run(files, saved_figures):
     assert dashed_lines(fig) == [2]
 
 
-def test_rewritten_at_each_checkpoint(files, saved_figures):
-    assert neural_style.main(args(files, '--max-size', '16', '--checkpoint-iterations', '1', '--checkpoint-output',
-                                  str(files['dir'] / 'c%s.png'), '--progress-plot',
-                                  str(files['dir'] / 'losses.png'))) == 0
+def test_rewritten_at_each_checkpoint(inputs, saved_figures):
+    assert neural_style.main(args(inputs, '--max-size', '16', '--checkpoint-iterations', '1', '--checkpoint-output',
+                                  str(inputs['dir'] / 'c%s.png'), '--progress-plot',
+                                  str(inputs['dir'] / 'losses.png'))) == 0
     # checkpoints after iterations 1 and 2 (with iterations 0.. so far), then the end (0..3)
     assert [len(plotted(fig)['total'][0]) for fig in saved_figures] == [2, 3, 4]
 
 
-def test_written_when_interrupted(files, saved_figures):
-    plot = files['dir'] / 'losses.png'
-    options = neural_style.build_parser().parse_args(args(files, '--max-size', '16', '--progress-plot', str(plot)))
+def test_written_when_interrupted(inputs, saved_figures):
+    plot = inputs['dir'] / 'losses.png'
+    options = neural_style.build_parser().parse_args(args(inputs, '--max-size', '16', '--progress-plot', str(plot)))
     run = job.Run(batch.pairs(options)[0].options)
     steps = run.steps()
     next(steps), next(steps)
     with pytest.raises(job.Stopped, match='interrupted .* and the plot to .*losses.png'):
         steps.throw(KeyboardInterrupt())
-    assert plot.exists() and (files['dir'] / 'out.png').exists()
+    assert plot.exists() and (inputs['dir'] / 'out.png').exists()
     assert plotted(saved_figures[-1])['total'][0] == [0.0, 1.0]
 
 
-def test_a_plot_must_be_a_png(files, capsys):
-    assert 'must name a .png file' in fails(args(files, '--progress-plot', str(files['dir'] / 'losses.jpg')), capsys)
+def test_a_plot_must_be_a_png(inputs, capsys):
+    assert 'must name a .png file' in fails(args(inputs, '--progress-plot', str(inputs['dir'] / 'losses.jpg')), capsys)
 
 
-def test_the_command_line_runs_without_matplotlib(files):
+def test_the_command_line_runs_without_matplotlib(inputs):
     """Without matplotlib, a run works, and --progress-plot says what to install, in one sentence."""
     script = ('import sys; sys.modules["matplotlib"] = None; import neural_style; '
               'sys.exit(neural_style.main(sys.argv[1:]))')
-    command = [sys.executable, '-c', script] + args(files, '--max-size', '16')
+    command = [sys.executable, '-c', script] + args(inputs, '--max-size', '16')
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    result = subprocess.run(command + ['--overwrite', '--progress-plot', str(files['dir'] / 'p.png')],
+    result = subprocess.run(command + ['--overwrite', '--progress-plot', str(inputs['dir'] / 'p.png')],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 1
     assert result.stderr.strip() == ('neural_style.py: error: --progress-plot needs matplotlib: '

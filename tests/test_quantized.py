@@ -15,7 +15,7 @@ import pytest
 import quantized_vgg
 import synthetic_vgg
 import vgg
-from conftest import ROOT
+from helpers import ROOT
 
 # torch.serialization.MAGIC_NUMBER, PROTOCOL_VERSION and the system information a legacy torch.save writes.
 MAGIC_NUMBER = 0x1950a86a20f9469cfc6c

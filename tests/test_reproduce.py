@@ -14,7 +14,7 @@ from PIL import Image
 import neural_style
 import reproduce
 import stylize
-from conftest import ROOT, random_image, save
+from helpers import ROOT, random_image, save
 
 
 def test_layers_against_ratio_is_the_papers_grid():
@@ -201,9 +201,9 @@ def cell_files(inputs):
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_an_interrupted_cell_is_not_reused(inputs, capsys, signum):
-    """Issue 12, item 1: Ctrl-C in a cell leaves its best image so far, but the cell is not done: one sentence,
-    exit 130, and the same command computes it again instead of putting the partial image in the sheet. Issue 19,
-    item 13: SIGTERM the same (exit 143); it killed the process, leaving no image."""
+    """Ctrl-C in a cell leaves its best image so far, but the cell is not done: one sentence,
+    exit 130, and the same command computes it again instead of putting the partial image in the sheet. SIGTERM
+    the same (exit 143); it once killed the process, leaving no image."""
     command = argv(inputs, 'styles', '--iterations', '5')
     process = subprocess.Popen([sys.executable, '-c', SLOW_REPRODUCE] + command, cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
@@ -245,7 +245,7 @@ def assert_recomputed_in_full(inputs, command, partial, capsys):
 
 
 def test_a_cell_whose_loss_is_not_finite_is_not_reused(inputs, capsys, monkeypatch):
-    """Issue 12, item 1: a loss that stops being finite leaves the best image, but not a finished cell."""
+    """A loss that stops being finite leaves the best image, but not a finished cell."""
     def overflowing(net, content, styles, settings, **options):
         yield stylize.Progress(iteration=0, content=1.0, style=1.0, tv=0.0, total=2.0, seconds=0.0, evaluations=1,
                                best_total=2.0, best_image=np.asarray(content, np.float32))

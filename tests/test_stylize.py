@@ -4,7 +4,7 @@ import pytest
 
 import devices
 import stylize
-from conftest import stylize_with
+from helpers import stylize_with
 
 FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')
 
@@ -14,8 +14,8 @@ def run(net, content, style, **options):
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
-def test_optimizer_lowers_the_objective_and_keeps_pixels_in_range(net, images, optimizer):
-    content, style = images
+def test_optimizer_lowers_the_objective_and_keeps_pixels_in_range(net, image_arrays, optimizer):
+    content, style = image_arrays
     progress = run(net, content, style, optimizer=optimizer, iterations=8, seed=0)
     assert [p.iteration for p in progress] == list(range(9))  # row 0 is the initial image
     assert progress[-1].best_total < 0.5 * progress[0].total
@@ -27,16 +27,16 @@ def test_optimizer_lowers_the_objective_and_keeps_pixels_in_range(net, images, o
     assert all(b.best_total <= a.best_total for a, b in zip(progress, progress[1:]))
 
 
-def test_lbfgs_best_is_the_lowest_of_all_evaluations(net, images):
+def test_lbfgs_best_is_the_lowest_of_all_evaluations(net, image_arrays):
     """L-BFGS's line search evaluates points between iterations: the best may come from any of them,
     and it is never worse than the reported iterates."""
-    content, style = images
+    content, style = image_arrays
     progress = run(net, content, style, iterations=6, seed=1)
     assert progress[-1].best_total <= min(p.total for p in progress)
 
 
-def test_seed_repeats_exactly_and_differs_between_seeds(net, images):
-    content, style = images
+def test_seed_repeats_exactly_and_differs_between_seeds(net, image_arrays):
+    content, style = image_arrays
     first = run(net, content, style, iterations=4, seed=3)
     second = run(net, content, style, iterations=4, seed=3)
     other = run(net, content, style, iterations=4, seed=4)
@@ -45,8 +45,8 @@ def test_seed_repeats_exactly_and_differs_between_seeds(net, images):
     assert not np.array_equal(first[0].best_image, other[0].best_image)
 
 
-def test_initial_image_and_noise_blend(net, images):
-    content, style = images
+def test_initial_image_and_noise_blend(net, image_arrays):
+    content, style = image_arrays
     noise = run(net, content, style, seed=2, iterations=1)[0].best_image
     assert abs(noise.mean(axis=(0, 1)) - net.mean_pixel).max() < 0.1  # white noise around the mean pixel
     assert noise.std(axis=(0, 1)) == pytest.approx([stylize.NOISE_STDDEV] * 3, rel=0.1)
@@ -58,16 +58,16 @@ def test_initial_image_and_noise_blend(net, images):
     np.testing.assert_allclose(blended.best_image, 0.5 * content + 0.5 * noise, atol=1e-3)
 
 
-def test_zero_style_weight_reconstructs_content(net, images):
-    content, style = images
+def test_zero_style_weight_reconstructs_content(net, image_arrays):
+    content, style = image_arrays
     progress = run(net, content, style, style_weight=0.0, tv_weight=0.0, iterations=30, seed=5)
     assert progress[-1].style == 0.0
     assert progress[-1].content < 0.1 * progress[0].content
 
 
-def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, images, monkeypatch):
+def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, image_arrays, monkeypatch):
     import threading
-    content, style = images
+    content, style = image_arrays
     threads_at_close = []  # per session opened, the names of the live threads at each close
     open_session = devices.session
 
@@ -97,16 +97,16 @@ def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, im
     (dict(style_blend_weights=[0.0]), 'sum to more than 0'),
     (dict(style_layer_weights=[1.0, 2.0]), 'weights given'),
 ])
-def test_bad_arguments(net, images, bad, message):
-    content, style = images
+def test_bad_arguments(net, image_arrays, bad, message):
+    content, style = image_arrays
     with pytest.raises(ValueError, match=message):
         next(stylize_with(net, content, [style], **dict(FAST, **bad)))
 
 
-def test_mixed_precision_drifts_little_from_float32(net, images):
+def test_mixed_precision_drifts_little_from_float32(net, image_arrays):
     """16-bit convolutions change the losses by the rounding of bfloat16 (8 significant bits), not more; the
     final objective after a few L-BFGS steps from the same start stays within a few percent."""
-    content, style = images
+    content, style = image_arrays
     exact = run(net, content, style, iterations=10, seed=0)
     mixed = run(net, content, style, iterations=10, seed=0, precision='mixed')
     for term in ('content', 'style', 'total'):
@@ -118,11 +118,11 @@ def test_mixed_precision_drifts_little_from_float32(net, images):
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
-def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, images, optimizer, monkeypatch):
+def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, image_arrays, optimizer, monkeypatch):
     """Starting from the content, alpha L_content is 0; after one step it overflows float32 (alpha = 3e38).
     The optimizer must stop there, naming the term, and L-BFGS must never be handed the infinite value."""
     import scipy.optimize
-    content, style = images
+    content, style = image_arrays
     handed_to_scipy = []
     minimize = scipy.optimize.minimize
 
@@ -145,17 +145,17 @@ def test_a_loss_that_overflows_stops_the_run_and_keeps_the_finite_best(net, imag
     assert all(handed_to_scipy) and (handed_to_scipy or optimizer == 'adam')
 
 
-def test_an_overflowing_first_evaluation_yields_nothing(net, images):
-    content, style = images
+def test_an_overflowing_first_evaluation_yields_nothing(net, image_arrays):
+    content, style = image_arrays
     generator = stylize_with(net, content, [style], **dict(FAST, style_weight=1e38, iterations=5))
     with pytest.raises(stylize.NonFiniteLoss, match='the style loss became inf'):
         next(generator)
 
 
-def test_tolerance_stops_at_the_iteration_the_criterion_names(net, images):
-    """Issue 20: Ruder et al.'s criterion, every `window` iterations |f - f_past| / f_past < tolerance, computed
+def test_tolerance_stops_at_the_iteration_the_criterion_names(net, image_arrays):
+    """Ruder et al.'s criterion, every `window` iterations |f - f_past| / f_past < tolerance, computed
     here from a full run's totals, names the iteration where a run with the tolerance ends."""
-    content, style = images
+    content, style = image_arrays
     window, iterations = 4, 40
     full = run(net, content, style, iterations=iterations, seed=6)
     totals = [p.total for p in full]

@@ -16,8 +16,7 @@ import reference
 import stylize
 import tiling
 import vgg
-from conftest import ROOT, as_settings, random_image
-from test_losses import graph_terms, objective_settings
+from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image
 
 EXACT = 1e-5  # float32 sums taken in another order
 
@@ -214,29 +213,29 @@ def read_rows(path):
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
-def test_a_tiled_run_repeats_the_untiled_one(files, capsys, optimizer):
+def test_a_tiled_run_repeats_the_untiled_one(inputs, capsys, optimizer):
     """Five iterations from the same seed: the progress CSVs agree to 1e-4 (L-BFGS's steps depend on the
     gradient, so the small differences of the sums' order grow a little from iteration to iteration)."""
     rows = {}
     for tiled in (False, True):
         name = 'tiled' if tiled else 'untiled'
-        argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-                '--output', str(files['dir'] / f'{name}.png'), '--progress-write', str(files['dir'] / f'{name}.csv'),
+        argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
+                '--output', str(inputs['dir'] / f'{name}.png'), '--progress-write', str(inputs['dir'] / f'{name}.csv'),
                 '--iterations', '5', '--optimizer', optimizer, '--tv-weight', '1'] + SHALLOW
         assert neural_style.main(argv + (['--tile-size', '8'] if tiled else [])) == 0
         out = capsys.readouterr().out
         plan = ', tiled, 20 tiles of 8 px with a 12 px halo, ' if tiled else ', untiled, '
         assert re.search(r'^40x30: beta [^\n]*' + re.escape(plan), out, re.M), out
-        rows[name] = read_rows(files['dir'] / f'{name}.csv')
+        rows[name] = read_rows(inputs['dir'] / f'{name}.csv')
     assert len(rows['tiled']) == len(rows['untiled']) == 6
     for tiled, untiled in zip(rows['tiled'], rows['untiled']):
         for term in ('content', 'style', 'tv', 'total'):
             assert float(tiled[term]) == pytest.approx(float(untiled[term]), rel=1e-4), (tiled, untiled)
 
 
-def test_a_tile_size_off_the_alignment_is_one_sentence(files, capsys):
-    argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-            '--output', str(files['dir'] / 'out.png'), '--tile-size', '100']
+def test_a_tile_size_off_the_alignment_is_one_sentence(inputs, capsys):
+    argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
+            '--output', str(inputs['dir'] / 'out.png'), '--tile-size', '100']
     assert neural_style.main(argv) == 1
     assert capsys.readouterr().err.strip() == ('neural_style.py: error: --tile-size 100 is not a multiple of 16, '
                                                'the stride of relu5_1 (the deepest loss layer)')
@@ -284,9 +283,9 @@ def peak_rss_of_run(argv):
     ['--width', '128', '--tile-size', '64', '--optimizer', 'adam'],
     ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs'],
 ])
-def test_the_memory_estimate_bounds_the_measured_peak_tiled_and_untiled(files, options):
-    """An upper bound, at most a quarter over the peak (issue 19, item 12)."""
-    argv = ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-            '--output', str(files['dir'] / 'out.png'), '--iterations', '2', '--seed', '0'] + options
+def test_the_memory_estimate_bounds_the_measured_peak_tiled_and_untiled(inputs, options):
+    """An upper bound, at most a quarter over the peak, so that a run is tiled when it must be and not far sooner."""
+    argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
+            '--output', str(inputs['dir'] / 'out.png'), '--iterations', '2', '--seed', '0'] + options
     estimate, measured = peak_rss_of_run(argv)
     assert measured <= estimate <= 1.25 * measured, (estimate, measured)

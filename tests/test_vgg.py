@@ -7,7 +7,7 @@ import scipy.io
 import reference
 import synthetic_vgg
 import vgg
-from conftest import random_image
+from helpers import random_image
 
 
 def run_layers(net, image, names, pooling='avg', padding='zero'):

@@ -16,13 +16,7 @@ import losses
 import neural_style
 import stylize
 import video
-from conftest import ROOT, random_image, save, stylize_with
-from test_cli import fails
-
-FAST = ['--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2', '--device', '/cpu:0', '--seed', '0',
-        '--print-iterations', '1']
-FPS = 12.5
-
+from helpers import CLIP_FPS, ROOT, args, clip_args, fails, random_image, stylize_with
 
 # The temporal loss
 
@@ -85,28 +79,6 @@ def test_default_gamma_t_is_the_authors_balance_against_the_style_loss():
 
 # Clips
 
-def textured_clip(count=4, height=24, width=32, seed=0):
-    """A smooth random texture seen through a window moving 1 px right per frame."""
-    from scipy.ndimage import gaussian_filter
-    texture = gaussian_filter(np.random.default_rng(seed).uniform(0, 255, (height + 8, width + 8 + count, 3)),
-                              (1.5, 1.5, 0))
-    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255
-    return [texture[4:4 + height, 4 + k:4 + k + width].astype(np.uint8) for k in range(count)]
-
-
-@pytest.fixture
-def clip(tmp_path, network_path):
-    path = str(tmp_path / 'clip.mp4')
-    video.write_clip(path, textured_clip(), FPS)
-    style = save(tmp_path / 'style.png', random_image(20, 20, seed=2))
-    return dict(content=path, style=style, network=network_path, dir=tmp_path)
-
-
-def clip_args(clip, *extra, output='out.mp4'):
-    return ['--content', clip['content'], '--styles', clip['style'], '--network', clip['network'],
-            '--output', str(clip['dir'] / output)] + FAST + list(extra)
-
-
 def read_back(path):
     reader = imageio.get_reader(path, format='FFMPEG')
     try:
@@ -125,7 +97,7 @@ def frames_of(clip, output):
 def test_a_clip_end_to_end(clip, capsys):
     assert neural_style.main(clip_args(clip, '--iterations', '3,2')) == 0
     frames, meta = read_back(str(clip['dir'] / 'out.mp4'))
-    assert len(frames) == 4 and frames[0].shape == (24, 32, 3) and meta['fps'] == FPS
+    assert len(frames) == 4 and frames[0].shape == (24, 32, 3) and meta['fps'] == CLIP_FPS
     out = capsys.readouterr().out
     assert 'frame 1/4  iteration 3/3' in out and 'frame 4/4  iteration 2/2' in out and 'remaining' in out
     assert 'wrote' in out
@@ -237,7 +209,7 @@ def test_an_interrupted_clip_resumes_to_the_uninterrupted_result(clip):
     assert 'Traceback' not in err
     assert 'interrupted (SIGINT); wrote the 2 finished frame(s)' in err.strip().splitlines()[-1]
     partial, meta = read_back(str(clip['dir'] / 'out.mp4'))
-    assert len(partial) == 2 and meta['fps'] == FPS
+    assert len(partial) == 2 and meta['fps'] == CLIP_FPS
     kept, directory = frames_of(clip, 'out.mp4')
     assert len(kept) == 2
     finished = {name: os.stat(os.path.join(directory, 'pass1', name)).st_mtime_ns
@@ -339,13 +311,12 @@ def test_a_missing_style_gets_one_sentence(clip, capsys):
     assert 'does not exist' in fails(argv, capsys)
 
 
-def test_video_options_on_an_image_are_refused(files, capsys):
-    from test_cli import args
-    assert '--passes applies to a video content only' in fails(args(files, '--passes', '2'), capsys)
+def test_video_options_on_an_image_are_refused(inputs, capsys):
+    assert '--passes applies to a video content only' in fails(args(inputs, '--passes', '2'), capsys)
 
 
 def test_clips_get_the_mode_open_gives(clip):
-    """Issue 19, item 9: under umask 022 the .mp4 and the GIF were written 0600 and a directory of frames 0700."""
+    """Under umask 022 the .mp4 and the GIF were once written 0600 and a directory of frames 0700."""
     previous = os.umask(0o022)
     try:
         with open(clip['dir'] / 'plain', 'w'):  # what an ordinary open() gives, and os.mkdir
@@ -370,7 +341,7 @@ def test_clips_get_the_mode_open_gives(clip):
 
 
 def test_an_output_that_is_the_content_clip_is_refused_even_with_overwrite(clip, capsys):
-    """Issue 19, item 2, for a clip: the output on the content (here through a hard link) would replace it."""
+    """For a clip: an output on the content (here through a hard link) would replace the content."""
     os.link(clip['content'], clip['dir'] / 'same.mp4')
     before = (clip['dir'] / 'clip.mp4').read_bytes()
     assert neural_style.main(clip_args(clip, '--overwrite', output='same.mp4')) == 1

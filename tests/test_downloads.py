@@ -15,7 +15,7 @@ import pytest
 import neural_style
 import quantized_vgg
 import vgg
-from conftest import ROOT
+from helpers import ROOT
 
 DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 SHA256 = hashlib.sha256(DATA).hexdigest()
@@ -146,7 +146,7 @@ def test_no_network(tmp_path, capsys):
     code = vgg.main(['download', '--url', f'http://127.0.0.1:{port}/x.mat', '--dest', str(tmp_path)])
     line = error_line(capsys.readouterr().err)
     assert code == 1 and f'cannot reach 127.0.0.1:{port}' in line and 'network connection' in line
-    # Issue 19, item 10: through Keras, its "URL fetch failure on ...: None -- [Errno ...]" was printed
+    # Through Keras, its "URL fetch failure on ...: None -- [Errno ...]" was printed
     code = vgg.main(['download', '--source', 'keras', '--url', f'http://127.0.0.1:{port}/x.h5', '--dest',
                      str(tmp_path)])
     assert code == 1 and error_line(capsys.readouterr().err) == (
@@ -246,8 +246,8 @@ def test_first_use_with_a_wrong_hash_keeps_nothing(first_use, server):
 
 
 @pytest.mark.parametrize('refusal', ['--no-download', 'environment'])
-def test_no_download_refuses_with_the_usual_sentence(first_use, server, files, capsys, monkeypatch, refusal):
-    argv = ['--content', files['content'], '--styles', files['style'], '--output', str(first_use / 'out.png')]
+def test_no_download_refuses_with_the_usual_sentence(first_use, server, inputs, capsys, monkeypatch, refusal):
+    argv = ['--content', inputs['content'], '--styles', inputs['style'], '--output', str(first_use / 'out.png')]
     if refusal == 'environment':
         monkeypatch.setenv(vgg.NO_DOWNLOAD_ENV, '1')
     else:

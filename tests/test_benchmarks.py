@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT, textured_clip
 
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
 import bench  # noqa: E402
@@ -37,7 +37,7 @@ def measured(monkeypatch, network_path, evaluations_per_iteration):
 
 
 def test_gflops_count_every_evaluation(monkeypatch, network_path):
-    """Issue 12, item 4: at 2 evaluations per iteration (L-BFGS's line search) and one second per evaluation,
+    """At 2 evaluations per iteration (L-BFGS's line search) and one second per evaluation,
     the achieved GFLOP/s are those of one evaluation a second, as at 1 evaluation per iteration."""
     one, two = (measured(monkeypatch, network_path, count) for count in (1, 2))
     assert (one['evaluations_per_iteration'], two['evaluations_per_iteration']) == (1.0, 2.0)
@@ -74,7 +74,6 @@ def test_video_bench_runs_frames_as_the_command_line_does(tmp_path, network_path
     import batch
     import job
     import neural_style
-    from test_video import textured_clip
     path = str(tmp_path / 'clip.mp4')
     video.write_clip(path, textured_clip(height=48, width=64), 12)
     style = str(tmp_path / 'style.png')

@@ -20,50 +20,20 @@ from PIL import Image
 import images
 import neural_style
 import stylize
-from conftest import ROOT, random_image, save
-
-FAST = ['--iterations', '3', '--style-layers', 'relu1_1', 'relu2_1', '--content-layers', 'relu2_2',
-        '--device', '/cpu:0', '--seed', '0']
-
-
-def args(files, *extra, output='out.png'):
-    return ['--content', files['content'], '--styles', files['style'], '--network', files['network'],
-            '--output', str(files['dir'] / output)] + FAST + list(extra)
-
-
-def listing(directory):
-    return {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
-
-
-def fails(argv, capsys):
-    """Runs the command line expecting a one-line error, and nothing written beside the output; returns that
-    line."""
-    directory = pathlib.Path(argv[argv.index('--output') + 1]).parent
-    before = listing(directory) if directory.is_dir() else None
-    try:
-        code = neural_style.main(argv)
-    except SystemExit as exit:  # argparse
-        code = exit.code
-    assert code not in (0, None)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert 'Traceback' not in '\n'.join(err)
-    if before is not None:
-        assert listing(directory) == before
-    return err[-1]
-
+from helpers import ROOT, args, fails, random_image, save
 
 def without_tf_log_level():
     """The environment as a user's without TF_CPP_MIN_LOG_LEVEL (conftest sets it for the tests' own imports)."""
     return {key: value for key, value in os.environ.items() if key != 'TF_CPP_MIN_LOG_LEVEL'}
 
 
-def test_end_to_end_in_a_subprocess(files):
-    csv_path = files['dir'] / 'progress.csv'
+def test_end_to_end_in_a_subprocess(inputs):
+    csv_path = inputs['dir'] / 'progress.csv'
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'neural_style.py')] +
-                            args(files, '--max-size', '32', '--progress-write', str(csv_path)),
+                            args(inputs, '--max-size', '32', '--progress-write', str(csv_path)),
                             capture_output=True, text=True, timeout=300, env=without_tf_log_level())
     assert result.returncode == 0, result.stderr
-    with Image.open(files['dir'] / 'out.png') as image:
+    with Image.open(inputs['dir'] / 'out.png') as image:
         assert image.size == (32, 24) and image.mode == 'RGB'
     with open(csv_path) as f:
         rows = list(csv.reader(f))
@@ -73,36 +43,36 @@ def test_end_to_end_in_a_subprocess(files):
         content, style, tv, total = map(float, r[1:5])
         assert total == pytest.approx(content + style + tv, rel=1e-5)
     assert 'wrote' in result.stdout
-    assert result.stderr == ''  # TensorFlow's start-up lines held back (issue 16)
+    assert result.stderr == ''  # TensorFlow's start-up lines held back: they are not this program's
 
 
-def test_tensorflow_start_up_lines_only_with_verbose(files):
-    """Issue 16: without --verbose and TF_CPP_MIN_LOG_LEVEL, a run's stderr is empty (above); with --verbose,
+def test_tensorflow_start_up_lines_only_with_verbose(inputs):
+    """Without --verbose and TF_CPP_MIN_LOG_LEVEL, a run's stderr is empty (above); with --verbose,
     TensorFlow's start-up records are there, as absl writes them."""
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'neural_style.py'), '--verbose'] +
-                            args(files, '--max-size', '16', '--iterations', '1'),
+                            args(inputs, '--max-size', '16', '--iterations', '1'),
                             capture_output=True, text=True, timeout=300, env=without_tf_log_level())
     assert result.returncode == 0, result.stderr
     assert re.search(r'^[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] ', result.stderr, re.M), result.stderr
 
 
-def test_width_checkpoints_and_adam(files):
-    pattern = str(files['dir'] / 'checkpoint_%s.png')
-    code = neural_style.main(args(files, '--width', '20', '--optimizer', 'adam', '--checkpoint-output', pattern,
+def test_width_checkpoints_and_adam(inputs):
+    pattern = str(inputs['dir'] / 'checkpoint_%s.png')
+    code = neural_style.main(args(inputs, '--width', '20', '--optimizer', 'adam', '--checkpoint-output', pattern,
                                   '--checkpoint-iterations', '1', '--init', 'content', '--print-iterations', '1'))
     assert code == 0
-    with Image.open(files['dir'] / 'out.png') as image:
+    with Image.open(inputs['dir'] / 'out.png') as image:
         assert image.size == (20, 15)
-    assert sorted(os.listdir(files['dir'])) == ['checkpoint_1.png', 'checkpoint_2.png', 'content.png', 'out.png',
+    assert sorted(os.listdir(inputs['dir'])) == ['checkpoint_1.png', 'checkpoint_2.png', 'content.png', 'out.png',
                                                 'style.jpg']
 
 
-def test_existing_output_is_kept_without_overwrite(files, capsys):
-    output = files['dir'] / 'out.png'
+def test_existing_output_is_kept_without_overwrite(inputs, capsys):
+    output = inputs['dir'] / 'out.png'
     output.write_bytes(b'precious')
-    assert 'exists' in fails(args(files), capsys)
+    assert 'exists' in fails(args(inputs), capsys)
     assert output.read_bytes() == b'precious'
-    assert neural_style.main(args(files, '--overwrite', '--max-size', '16')) == 0
+    assert neural_style.main(args(inputs, '--overwrite', '--max-size', '16')) == 0
     with Image.open(output) as image:
         assert image.size == (16, 12)
 
@@ -182,8 +152,8 @@ def test_output_size():
     (['--max-megapixels', '0.001'], 'is 40x30 pixels (0.0012 megapixels), more than the limit of 0.001 megapixels'),
     (['--width', '100000'], 'the output is 100000x75000 pixels (7500 megapixels), more than the limit of 50'),
 ])
-def test_option_errors(files, capsys, extra, expected):
-    assert expected in fails(args(files, *extra), capsys)
+def test_option_errors(inputs, capsys, extra, expected):
+    assert expected in fails(args(inputs, *extra), capsys)
 
 
 @pytest.mark.parametrize('extra, expected', [
@@ -206,8 +176,8 @@ def test_option_errors(files, capsys, extra, expected):
     (['--checkpoint-iterations', '0'], 'must be a positive integer'),
     (['--max-megapixels', '0'], 'must be a positive number'),
 ])
-def test_argument_errors(files, capsys, extra, expected):
-    assert expected in fails(args(files, *extra), capsys)
+def test_argument_errors(inputs, capsys, extra, expected):
+    assert expected in fails(args(inputs, *extra), capsys)
 
 
 def bad_image(kind, directory):
@@ -240,28 +210,28 @@ def bad_image(kind, directory):
     ('over the limit', 'is 8000x8000 pixels (64 megapixels), more than the limit of 50 megapixels (--max-megapixels)'),
     ('over Pillow\'s limit', 'is too large to decode'),
 ])
-def test_bad_images(files, capsys, role, kind, expected):
-    argv = args(files)
-    argv[argv.index(role) + 1] = bad_image(kind, files['dir'])
+def test_bad_images(inputs, capsys, role, kind, expected):
+    argv = args(inputs)
+    argv[argv.index(role) + 1] = bad_image(kind, inputs['dir'])
     assert expected in fails(argv, capsys)
 
 
-def test_one_pixel_images(files):
+def test_one_pixel_images(inputs):
     """A 1x1 content gives a 1x1 output; a 1x1 style is scaled up to the output's width like any other."""
-    dot = save(files['dir'] / 'dot.png', [[[200, 30, 90]]])
-    argv = args(files, '--overwrite')
+    dot = save(inputs['dir'] / 'dot.png', [[[200, 30, 90]]])
+    argv = args(inputs, '--overwrite')
     argv[argv.index('--content') + 1] = dot
     assert neural_style.main(argv) == 0
-    with Image.open(files['dir'] / 'out.png') as image:
+    with Image.open(inputs['dir'] / 'out.png') as image:
         assert image.size == (1, 1)
-    argv = args(files, '--overwrite')
+    argv = args(inputs, '--overwrite')
     argv[argv.index('--styles') + 1] = dot
     assert neural_style.main(argv) == 0
 
 
-def test_unknown_extension_and_missing_directory(files, capsys):
-    assert 'cannot write images of type ".xyz"' in fails(args(files, output='out.xyz'), capsys)
-    assert 'does not exist' in fails(args(files, output='no/such/dir/out.png'), capsys)
+def test_unknown_extension_and_missing_directory(inputs, capsys):
+    assert 'cannot write images of type ".xyz"' in fails(args(inputs, output='out.xyz'), capsys)
+    assert 'does not exist' in fails(args(inputs, output='no/such/dir/out.png'), capsys)
 
 
 @pytest.mark.parametrize('kind, expected', [
@@ -271,55 +241,55 @@ def test_unknown_extension_and_missing_directory(files, capsys):
     ('truncated', 'truncated or corrupt'),
     ('another MAT file', 'not a MatConvNet network'),
 ])
-def test_weights_errors_are_one_line(files, capsys, kind, expected):
+def test_weights_errors_are_one_line(inputs, capsys, kind, expected):
     import scipy.io
-    path = files['dir'] / 'weights.mat'
+    path = inputs['dir'] / 'weights.mat'
     if kind == 'empty':
         path.write_bytes(b'')
     elif kind == 'html':
         path.write_text('<html>404</html>')
     elif kind == 'truncated':
-        path.write_bytes(pathlib.Path(files['network']).read_bytes()[:1_000_000])
+        path.write_bytes(pathlib.Path(inputs['network']).read_bytes()[:1_000_000])
     elif kind == 'another MAT file':
         scipy.io.savemat(str(path), {'x': np.arange(5)})
-    argv = args(files)
+    argv = args(inputs)
     argv[argv.index('--network') + 1] = str(path)
     assert expected in fails(argv, capsys)
 
 
-def test_no_weights_file_anywhere_names_the_download_command(files, capsys, monkeypatch):
-    monkeypatch.chdir(files['dir'])
-    monkeypatch.setenv('XDG_CACHE_HOME', str(files['dir'] / 'cache'))
-    monkeypatch.setenv('KERAS_HOME', str(files['dir'] / 'keras'))
+def test_no_weights_file_anywhere_names_the_download_command(inputs, capsys, monkeypatch):
+    monkeypatch.chdir(inputs['dir'])
+    monkeypatch.setenv('XDG_CACHE_HOME', str(inputs['dir'] / 'cache'))
+    monkeypatch.setenv('KERAS_HOME', str(inputs['dir'] / 'keras'))
     monkeypatch.delenv('NEURAL_STYLE_NETWORK', raising=False)
-    argv = args(files)
+    argv = args(inputs)
     del argv[argv.index('--network'):argv.index('--network') + 2]
     error = fails(argv, capsys)
     assert 'no weights file found' in error and '`python vgg.py download`' in error
 
 
-def test_a_loss_that_overflows_keeps_the_best_image(files, capsys):
+def test_a_loss_that_overflows_keeps_the_best_image(inputs, capsys):
     """From the content, alpha L_content is 0 at first and overflows float32 after one step (alpha = 3e38):
     the run stops, names the term and its option, and writes the best image, the content itself."""
-    code = neural_style.main(args(files, '--init', 'content', '--content-weight', '3e38', '--iterations', '20'))
+    code = neural_style.main(args(inputs, '--init', 'content', '--content-weight', '3e38', '--iterations', '20'))
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1
     assert 'the content loss became inf at iteration 1 (--content-weight too large for 32-bit floats?)' in line
     assert 'wrote the best image so far (iteration 0)' in line
-    with Image.open(files['content']) as content, Image.open(files['dir'] / 'out.png') as out:
+    with Image.open(inputs['content']) as content, Image.open(inputs['dir'] / 'out.png') as out:
         np.testing.assert_array_equal(np.asarray(out), np.asarray(content))
 
 
-def test_a_loss_that_overflows_at_once_writes_nothing(files, capsys):
-    line = fails(args(files, '--optimizer', 'adam', '--style-weight', '1e38'), capsys)
+def test_a_loss_that_overflows_at_once_writes_nothing(inputs, capsys):
+    line = fails(args(inputs, '--optimizer', 'adam', '--style-weight', '1e38'), capsys)
     assert 'the style loss became inf at iteration 0' in line and 'nothing written' in line
 
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
-def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
-    csv_path = files['dir'] / 'progress.csv'
+def test_an_interrupted_run_leaves_the_best_image_and_the_losses(inputs, signum):
+    csv_path = inputs['dir'] / 'progress.csv'
     command = [sys.executable, os.path.join(ROOT, 'neural_style.py')] + args(
-        files, '--iterations', '100000', '--max-size', '32', '--tv-weight', '0', '--print-iterations', '1',
+        inputs, '--iterations', '100000', '--max-size', '32', '--tv-weight', '0', '--print-iterations', '1',
         '--progress-write', str(csv_path))
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(120, run.kill)  # a run that never prints must not hang the suite
@@ -337,7 +307,7 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
     last = err.strip().splitlines()[-1]
     assert f'interrupted ({signal.Signals(signum).name})' in last and 'wrote the best image so far' in last
     assert 'Traceback' not in err
-    with Image.open(files['dir'] / 'out.png') as image:
+    with Image.open(inputs['dir'] / 'out.png') as image:
         image.load()
         assert image.size == (32, 24) and image.mode == 'RGB'
     with open(csv_path) as f:
@@ -346,16 +316,16 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(files, signum):
     iterations = [int(row[0]) for row in rows[1:]]
     assert iterations == list(range(len(iterations))) and len(iterations) >= 4
     assert all(float(row[4]) > 0 for row in rows[1:])
-    assert [name for name in os.listdir(files['dir']) if name.endswith('.tmp')] == []
+    assert [name for name in os.listdir(inputs['dir']) if name.endswith('.tmp')] == []
 
-    # The command printed continues the run as printed (issue 19, item 8: it named the output that exists), here
+    # The command printed continues the run as printed (it once named the output that exists), here
     # for one iteration: its row 0 is about where the first run stopped, far below the white noise's.
     printed = last.split('; continue with ', 1)[1]
-    resumed = files['dir'] / 'progress-continued.csv'
-    assert shlex.split(printed) == ['--initial', str(files['dir'] / 'out.png'), '--output',
-                                    str(files['dir'] / 'out-continued.png'), '--progress-write', str(resumed)]
+    resumed = inputs['dir'] / 'progress-continued.csv'
+    assert shlex.split(printed) == ['--initial', str(inputs['dir'] / 'out.png'), '--output',
+                                    str(inputs['dir'] / 'out-continued.png'), '--progress-write', str(resumed)]
     assert neural_style.main(command[2:] + shlex.split(printed) + ['--iterations', '1']) == 0
-    assert (files['dir'] / 'out-continued.png').exists()
+    assert (inputs['dir'] / 'out-continued.png').exists()
     with open(resumed) as f:
         start = float(list(csv.reader(f))[1][4])
     best = min(float(row[4]) for row in rows[1:])
@@ -380,7 +350,7 @@ def umask():
 
 
 def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs(tmp_path, umask):
-    """Issue 12, item 3: the temporary file's owner-only mode must not survive the rename."""
+    """The temporary file's owner-only mode must not survive the rename."""
     for mask in (0o022, 0o027, 0o002):
         umask(mask)
         image, table = tmp_path / f'new-{mask:o}.png', tmp_path / f'new-{mask:o}.csv'
@@ -402,7 +372,7 @@ def test_written_files_get_the_mode_open_gives_and_overwritten_files_keep_theirs
 
 
 def test_version_names_the_program_its_packages_and_the_network(network_path, capsys):
-    """Issue 21: what a bug report needs, --network given anywhere on the line, nothing else required."""
+    """What a bug report needs, --network given anywhere on the line, nothing else required."""
     from importlib.metadata import version
     with open(network_path, 'rb') as f:
         sha256 = hashlib.sha256(f.read()).hexdigest()
@@ -424,7 +394,7 @@ def test_help_is_printed(capsys):
 
 
 def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, monkeypatch):
-    """Issue 20: --precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
+    """--precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
     import devices
     with_amx, without = tmp_path / 'amx', tmp_path / 'plain'
     with_amx.write_text('processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n')
@@ -436,19 +406,19 @@ def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, 
         assert devices.compute_dtype('auto', '/cpu:0') == cpu and devices.compute_dtype('auto', '/gpu:0') == gpu
 
 
-def test_the_set_up_line_names_the_precision_auto_chose(files, capsys):
+def test_the_set_up_line_names_the_precision_auto_chose(inputs, capsys):
     with open('/proc/cpuinfo') as f:
         flags = next(line for line in f if line.startswith('flags')).split()
     has_bfloat16 = 'amx_bf16' in flags or 'avx512_bf16' in flags
-    assert neural_style.main(args(files, '--precision', 'auto', '--max-size', '16')) == 0
+    assert neural_style.main(args(inputs, '--precision', 'auto', '--max-size', '16')) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert (', bfloat16 (auto: this CPU has ' if has_bfloat16 else
             ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16)') in first
 
 
-def test_a_run_that_stops_early_says_why(files, capsys):
+def test_a_run_that_stops_early_says_why(inputs, capsys):
     """A loss that falls stays positive, so its relative change is below 1 at the first comparison: iteration 2
     with a window of 1."""
-    assert neural_style.main(args(files, '--tolerance', '1', '--tolerance-window', '1', '--max-size', '16')) == 0
+    assert neural_style.main(args(inputs, '--tolerance', '1', '--tolerance-window', '1', '--max-size', '16')) == 0
     out = capsys.readouterr().out
     assert 'stopped at iteration 2: the objective changed by less than 1 over the last 1 iterations' in out
