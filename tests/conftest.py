@@ -53,6 +53,16 @@ def weights_cache(tmp_path_factory):
     return os.environ['NEURAL_STYLE_CACHE']
 
 
+@pytest.fixture(scope='session', autouse=True)
+def cpu_without_bfloat16(tmp_path_factory):
+    """--precision auto, the default, decides by the CPU's flags: every test, and every program a test starts,
+    sees a CPU without bfloat16 units (float32), whatever this machine has; a test of auto sets its own."""
+    path = tmp_path_factory.mktemp('cpu') / 'cpuinfo'
+    path.write_text('processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n')
+    os.environ['NEURAL_STYLE_CPUINFO'] = str(path)
+    return str(path)
+
+
 @pytest.fixture(scope='session')
 def keras_model(conv_weights):
     """Keras's VGG-19 holding the same random weights as network_path."""

@@ -406,14 +406,18 @@ def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, 
         assert devices.compute_dtype('auto', '/cpu:0') == cpu and devices.compute_dtype('auto', '/gpu:0') == gpu
 
 
-def test_the_set_up_line_names_the_precision_auto_chose(inputs, capsys):
-    with open('/proc/cpuinfo') as f:
-        flags = next(line for line in f if line.startswith('flags')).split()
-    has_bfloat16 = 'amx_bf16' in flags or 'avx512_bf16' in flags
-    assert neural_style.main(args(inputs, '--precision', 'auto', '--max-size', '16')) == 0
-    first = capsys.readouterr().out.splitlines()[0]
-    assert (', bfloat16 (auto: this CPU has ' if has_bfloat16 else
-            ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16)') in first
+@pytest.mark.parametrize('flags, words', [
+    ('fpu avx512f amx_bf16 amx_tile avx512_bf16', ', bfloat16 (auto: this CPU has amx_bf16 and avx512_bf16)'),
+    ('fpu avx512f avx512_bf16', ', bfloat16 (auto: this CPU has avx512_bf16)'),
+    ('fpu avx2 avx512f avx512_vnni', ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16)')])
+def test_the_default_precision_is_auto_and_the_set_up_line_names_its_choice(inputs, capsys, tmp_path, monkeypatch,
+                                                                             flags, words):
+    """No --precision: bfloat16 convolutions on a CPU that lists a bfloat16 unit, float32 elsewhere, and why."""
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text(f'processor\t: 0\nflags\t\t: {flags}\n')
+    monkeypatch.setenv('NEURAL_STYLE_CPUINFO', str(cpuinfo))
+    assert neural_style.main(args(inputs, '--max-size', '16')) == 0
+    assert words in capsys.readouterr().out.splitlines()[0]
 
 
 def test_a_run_that_stops_early_says_why(inputs, capsys):
