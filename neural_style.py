@@ -16,6 +16,7 @@ import batch
 import colors
 import devices
 import flow
+import host_memory
 import images
 import job
 import quiet_tensorflow
@@ -512,7 +513,7 @@ def main(argv=None):
         return 1
     args = parser.parse_args(argv)  # TensorFlow is imported by the run, quietly, once its checks are done
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    tiling.limit_malloc_arenas()
+    host_memory.limit_malloc_arenas()
     try:
         run(args)
     except job.USER_ERRORS as error:

@@ -26,13 +26,13 @@ import numpy as np
 import cluster
 import devices
 import files
+import host_memory
 import images
 import job
 import neural_style
 import progress_plot
 import quiet_tensorflow
 import stylize
-import tiling
 import vgg
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
@@ -179,7 +179,7 @@ def render_cells(args, fig, net):
         except job.Stopped as stop:
             raise cell_job.stopped(str(stop), stop.code) from None
         finally:
-            tiling.release_freed_memory()  # the next cell starts where this one did
+            host_memory.release_freed_memory()  # the next cell starts where this one did
         cell_job.finish(command, time.perf_counter() - started)
     cell_images = {key: images.read_image(path) for key, path in {**shown, **paths}.items()}
     return cell_images, paths
@@ -416,7 +416,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    tiling.return_freed_memory_between_runs()  # its cells run one after another in this process
+    host_memory.return_freed_memory_between_runs()  # its cells run one after another in this process
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
         run(args)
