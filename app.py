@@ -19,6 +19,7 @@ import time
 from typing import NamedTuple
 
 import batch
+import console
 import images
 import job
 import neural_style
@@ -303,11 +304,6 @@ def _reachable_from_network(host):
         return host != 'localhost'
 
 
-def _stop_serving(signum, frame):
-    """SIGTERM ends the server as Ctrl-C does: Gradio closes and the runs' directory is removed."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def build_parser():
     parser = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -352,7 +348,7 @@ def main(argv=None):
     if _reachable_from_network(args.host):
         print(f'{parser.prog}: serving on {args.host}:{args.port}, reachable from the network: anyone who can '
               f'reach this machine can run jobs on it', flush=True)
-    signal.signal(signal.SIGTERM, _stop_serving)
+    signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)  # Gradio closes, the runs' directory is removed
     try:
         page = build_page(Painter(workdir, getattr(args, 'network', None)))
         # quiet: Gradio's own lines are about its launch() and share=True, not this program's options

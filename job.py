@@ -12,10 +12,10 @@ import math
 import os
 import secrets
 import shlex
-import signal
 
 import cluster
 import colors
+import console
 import devices
 import files
 import flow
@@ -359,14 +359,6 @@ def run_network(args, net, placement):
 
 # How a run stopped, in one sentence
 
-def signal_name(interrupt):
-    return interrupt.args[0] if interrupt.args else 'SIGINT'
-
-
-def signal_exit_code(interrupt):
-    return 128 + signal.Signals[signal_name(interrupt)].value
-
-
 def _likely_cause(term):
     weight = {'content': '--content-weight', 'style': '--style-weight or --style-layer-weights',
               'tv': '--tv-weight', 'temporal': '--temporal-weight'}.get(term, 'a loss weight')
@@ -376,14 +368,8 @@ def _likely_cause(term):
 def _why(reason, where=''):
     """(what stopped the run, the exit status) for an interrupt or a loss that is not finite (at `where`)."""
     if isinstance(reason, KeyboardInterrupt):
-        return f'interrupted ({signal_name(reason)})', signal_exit_code(reason)
+        return f'interrupted ({console.signal_name(reason)})', console.signal_exit_code(reason)
     return f'error: {reason}{where} ({_likely_cause(reason.term)})', 1
-
-
-def format_duration(seconds):
-    seconds = int(round(seconds))
-    return f'{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s' if seconds >= 3600 else \
-        f'{seconds // 60}m{seconds % 60:02d}s'
 
 
 # An image
@@ -486,10 +472,10 @@ class Run:
         remaining = ''
         if progress.iteration:
             left = progress.seconds / progress.iteration * (iterations - progress.iteration)
-            remaining = f'  remaining {format_duration(left)}'
+            remaining = f'  remaining {console.format_duration(left)}'
         return (f'{self.stage_prefix(stage)}iteration {progress.iteration:>{len(str(iterations))}}/{iterations}  '
                 f'content {progress.content:.4g}  style {progress.style:.4g}  tv {progress.tv:.4g}  '
-                f'total {progress.total:.4g}  elapsed {format_duration(progress.seconds)}{remaining}')
+                f'total {progress.total:.4g}  elapsed {console.format_duration(progress.seconds)}{remaining}')
 
     def stage_prefix(self, stage):
         return f'stage {stage + 1}/{len(self.sizes)}  ' if len(self.sizes) > 1 else ''
@@ -576,8 +562,8 @@ class Run:
         try:
             written, error = self._write_result(progress)
         except KeyboardInterrupt as again:  # the write is atomic: the output is as it was before it
-            return Stopped(f'{what}, and {signal_name(again)} again while the best image so far was written: '
-                           f'{args.output} was not written, that image is lost' +
+            return Stopped(f'{what}, and {console.signal_name(again)} again while the best image so far was '
+                           f'written: {args.output} was not written, that image is lost' +
                            (f'; wrote {" and ".join(others)}' if others else ''), code)
         saved = (f'wrote the finished image to {written}' if finished else
                  f'wrote the best image so far (iteration {progress.iteration}) to {written}')
@@ -738,7 +724,8 @@ def frame_label(step):
 def frame_line(step):
     """A video step's progress line: iteration, losses and the clip's remaining time."""
     p = step.progress
-    remaining = '' if math.isnan(step.remaining_seconds) else f'  remaining {format_duration(step.remaining_seconds)}'
+    remaining = ('' if math.isnan(step.remaining_seconds) else
+                 f'  remaining {console.format_duration(step.remaining_seconds)}')
     return (f'{frame_label(step)}iteration {p.iteration:>{len(str(step.iterations))}}/{step.iterations}  '
             f'content {p.content:.4g}  style {p.style:.4g}  temporal {p.temporal:.4g}  total {p.total:.4g}{remaining}' +
             ('  (converged: --tolerance)' if p.converged else ''))

@@ -14,6 +14,7 @@ import time
 
 import batch
 import colors
+import console
 import devices
 import flow
 import host_memory
@@ -443,7 +444,7 @@ def _run_image(image_run, label='', batch_remaining=None):
     def line(stage, progress):
         text = label + image_run.line(stage, progress)
         remaining = batch_remaining and batch_remaining(sum(image_run.iterations[:stage]) + progress.iteration)
-        return text + (f'  batch remaining {job.format_duration(remaining)}' if remaining is not None else '')
+        return text + (f'  batch remaining {console.format_duration(remaining)}' if remaining is not None else '')
 
     try:
         for stage, progress in steps:
@@ -465,10 +466,10 @@ def _run_image(image_run, label='', batch_remaining=None):
         if not args.print_iterations or progress.iteration % args.print_iterations:
             print(line(len(image_run.sizes) - 1, progress))
         print(f'{label}wrote {args.output} (total loss {progress.best_total:.6g}) '
-              f'in {job.format_duration(time.perf_counter() - started)}')
+              f'in {console.format_duration(time.perf_counter() - started)}')
     except KeyboardInterrupt as interrupt:
-        raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) after the run; wrote the finished image to '
-                          f'{args.output}', job.signal_exit_code(interrupt)) from None
+        raise job.Stopped(f'interrupted ({console.signal_name(interrupt)}) after the run; wrote the finished image to '
+                          f'{args.output}', console.signal_exit_code(interrupt)) from None
 
 
 def _run_clip(clip_run):
@@ -481,7 +482,7 @@ def _run_clip(clip_run):
                 if step.resumed:
                     resumed += 1
                 else:
-                    print(f'{job.frame_label(step)}done in {job.format_duration(step.seconds)} (optical flow '
+                    print(f'{job.frame_label(step)}done in {console.format_duration(step.seconds)} (optical flow '
                           f'{step.flow_seconds:.2f} s)', flush=True)
                 continue
             if resumed:
@@ -496,12 +497,7 @@ def _run_clip(clip_run):
     if resumed:
         print(f'all {len(clip_run.finished)} frames were already finished in {clip_run.directory}')
     print(f'wrote {args.output} ({len(clip_run.finished)} frames at {clip_run.fps:g} fps) in '
-          f'{job.format_duration(time.perf_counter() - started)}')
-
-
-def _raise_interrupt(signum, frame):
-    """SIGTERM stops a run as Ctrl-C does: the best image so far is written."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+          f'{console.format_duration(time.perf_counter() - started)}')
 
 
 def main(argv=None):
@@ -512,7 +508,7 @@ def main(argv=None):
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
     args = parser.parse_args(argv)  # TensorFlow is imported by the run, quietly, once its checks are done
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)  # the best image so far is written
     host_memory.limit_malloc_arenas()
     try:
         run(args)
@@ -523,9 +519,9 @@ def main(argv=None):
         print(f'\n{parser.prog}: {stop}', file=sys.stderr)
         return stop.code
     except KeyboardInterrupt as interrupt:
-        print(f'\n{parser.prog}: interrupted ({job.signal_name(interrupt)}) before the optimization started; '
+        print(f'\n{parser.prog}: interrupted ({console.signal_name(interrupt)}) before the optimization started; '
               f'nothing written', file=sys.stderr)
-        return job.signal_exit_code(interrupt)
+        return console.signal_exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

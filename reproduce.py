@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import cluster
+import console
 import devices
 import files
 import host_memory
@@ -404,18 +405,14 @@ def run(args):
     images.write_image(args.output, contact_sheet(fig, cell_images, subtitle))
     if args.progress_plot:
         write_losses_plot(args.progress_plot, fig, paths)
-    print(f'wrote {args.output} in {job.format_duration(time.perf_counter() - started)}')
-
-
-def _raise_interrupt(signum, frame):
-    """SIGTERM stops the sheet as Ctrl-C does: the cell under way writes its best image so far, not done."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    print(f'wrote {args.output} in {console.format_duration(time.perf_counter() - started)}')
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # The cell under way writes its best image so far, not done.
+    previous = signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)
     host_memory.return_freed_memory_between_runs()  # its cells run one after another in this process
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
@@ -437,7 +434,7 @@ def main(argv=None):
     except KeyboardInterrupt as interrupt:
         print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
               file=sys.stderr)
-        return job.signal_exit_code(interrupt)
+        return console.signal_exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
