@@ -330,8 +330,7 @@ def main(argv=None):
     try:
         quiet_tensorflow.import_tensorflow(getattr(args, 'verbose', False))
     except ImportError as error:
-        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
-              f'command', file=sys.stderr)
+        print(f'{parser.prog}: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     os.umask(0o077)  # what the page writes (runs, uploads, Gradio's copies) is for this user only
     # The runs' directories and Gradio's files (uploads, the copies it serves), all removed when the page stops.

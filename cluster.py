@@ -166,8 +166,7 @@ def main(argv=None):
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
     except ImportError as error:
-        print(f'cluster.py: error: TensorFlow cannot be imported ({error}): install it with the README\'s command',
-              file=sys.stderr)
+        print(f'cluster.py: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     try:
         serve(args.port, args.threads)

@@ -249,7 +249,7 @@ def import_tensorflow(args):
     try:
         return quiet_tensorflow.import_tensorflow(getattr(args, 'verbose', False))
     except ImportError as error:
-        raise UserError(f'TensorFlow cannot be imported ({error}): install it with the README\'s command') from None
+        raise UserError(quiet_tensorflow.import_failure(error)) from None
 
 
 def _check_device(args):

@@ -418,8 +418,7 @@ def main(argv=None):
         quiet_tensorflow.import_tensorflow(args.verbose)
         run(args)
     except ImportError as error:
-        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
-              f'command', file=sys.stderr)
+        print(f'{parser.prog}: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     except job.USER_ERRORS as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
