@@ -102,25 +102,6 @@ def beta_in_words(args):
     return f'--style-weight {args.style_weight:g} at {width}x{height}, scaled to the pixels'
 
 
-_NETWORK_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
-
-
-def network_digest(network):
-    """The weights file a run uses (found as it finds it), absolute, and its SHA256 in hex."""
-    path = os.path.abspath(vgg.find_weights(network))
-    info = os.stat(path)
-    key = (path, info.st_size, info.st_mtime_ns)
-    if key not in _NETWORK_DIGESTS:
-        _NETWORK_DIGESTS[key] = vgg.identify(path)[0]
-    return path, _NETWORK_DIGESTS[key]
-
-
-def network_identity(network):
-    """The weights file a run uses and its SHA256: `path, SHA256 hex`."""
-    path, sha256 = network_digest(network)
-    return f'{path}, SHA256 {sha256}'
-
-
 def recorded_settings(args, described, network, iterations_done, iterations, progress):
     """The settings recorded inside an image (images.write_image): what the caller describes (described: {field:
     text}, such as the program's version and the equivalent command line), the network (network_identity), the
@@ -352,7 +333,7 @@ def run_network(args, net, placement):
     saying when they could not be."""
     if not args.normalize_network:
         return net, None
-    means, problem = network_normalization.cached_mean_activations(net, network_digest(args.network)[1],
+    means, problem = network_normalization.cached_mean_activations(net, vgg.weights_digest(args.network)[1],
                                                                    vgg.cache_dir(), placement)
     return network_normalization.normalized(net, means), problem
 
@@ -412,7 +393,7 @@ class Run:
                                                     *[args.initial] * bool(args.initial)]
                           for name in [images.converted_profile(path)] if name]  # (path, profile) read as sRGB
         self.net, self.network_problem = run_network(args, net or load_network(args), self.placement)
-        self.network = network_identity(args.network)  # now: an interrupt's write is not kept waiting for it
+        self.network = vgg.weights_identity(args.network)  # now: an interrupt's write is not kept waiting for it
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = colors.content_seen(args.preserve_colors, content)
         self.styles = colors.styles_seen(args.preserve_colors, styles, content)
@@ -628,7 +609,7 @@ class VideoRun:
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
             colors.styles_seen(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
         net = net or load_network(args)
-        self.network = network_identity(args.network)
+        self.network = vgg.weights_identity(args.network)
         import_tensorflow(args)
         self.placement = devices.one_device(args.device)
         self.net, self.network_problem = run_network(args, net, self.placement)

@@ -519,6 +519,25 @@ def identify(path):
     return sha256, md5, PUBLISHED.get(sha256) or PUBLISHED.get(md5)
 
 
+_WEIGHTS_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
+
+
+def weights_digest(path=None):
+    """The weights file find_weights(path) finds, absolute, and its SHA256 in hex."""
+    found = os.path.abspath(find_weights(path))
+    info = os.stat(found)
+    key = (found, info.st_size, info.st_mtime_ns)
+    if key not in _WEIGHTS_DIGESTS:
+        _WEIGHTS_DIGESTS[key] = identify(found)[0]
+    return found, _WEIGHTS_DIGESTS[key]
+
+
+def weights_identity(path=None):
+    """The weights file find_weights(path) finds and its SHA256, as a run records them: `path, SHA256 hex`."""
+    found, sha256 = weights_digest(path)
+    return f'{found}, SHA256 {sha256}'
+
+
 def check(path):
     """One line on the weights file at `path`: what it is and whether it is a published file."""
     net = load_net(path)
