@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import console
 import files
 import job
+import video
 
 PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
@@ -63,7 +64,7 @@ def is_batch(args):
     directory or pattern for a photograph (for a video, an output directory is where its frames go)."""
     if len(args.content) > 1 or any(os.path.isdir(path) for path in args.content + args.styles):
         return True
-    return output_pattern(args.output) is not None and not job.content_is_video(args.content[0])
+    return output_pattern(args.output) is not None and not video.is_video(args.content[0])
 
 
 def output_pattern(output):

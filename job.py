@@ -289,21 +289,6 @@ def checkpoint_path(pattern, iteration):
     return pattern.replace('%s', str(iteration))
 
 
-def content_is_video(path):
-    """Whether the content is a video, told by its contents: a file that Pillow does not read as a still image
-    and ffmpeg reads as a video (an animated GIF is a video). A file named like a video that neither reads
-    gets ffmpeg's complaint as a ClipError; any other unreadable file is left to images.read_image to report."""
-    if not os.path.isfile(path) or os.path.getsize(path) == 0 or images.is_still_image(path):
-        return False
-    try:
-        video.probe(path)
-    except video.ClipError:
-        if os.path.splitext(path)[1].lower() in video.VIDEO_EXTENSIONS:
-            raise
-        return False
-    return True
-
-
 def placement(args):
     """Where the run's graphs go: the devices of --cluster's workers, --devices, or --device (default: the GPU
     if TensorFlow sees one, else the CPU). Reaches every worker before any work (ClusterError)."""

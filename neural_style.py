@@ -427,7 +427,7 @@ def run(args, net=None):
     pairs = batch.pairs(args)
     if batch.is_batch(args):
         batch.run(pairs, net, _run_image, describe, PROG)
-    elif job.content_is_video(pairs[0].content):
+    elif video.is_video(pairs[0].content):
         _run_clip(job.VideoRun(pairs[0].options, net, describe))
     else:
         _run_image(job.Run(pairs[0].options, net, describe))
