@@ -2,8 +2,8 @@
 """Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
 
 This file is the command line: its options, what it prints, and its exit codes. A run of the options (checks,
-images, the network, the optimization, the files written) is job.py's; the method is stylize.py's, its
-equations losses.py's, the network vgg.py's.
+images, the network, the optimization, the files written) is job.py's (a clip's, video_run.py's); the method is
+stylize.py's, its equations losses.py's, the network vgg.py's.
 """
 import argparse
 import math
@@ -25,6 +25,7 @@ import stylize
 import tiling
 import vgg
 import video
+import video_run
 
 PROG = 'neural_style.py'
 VERSION = '1.1.0'  # this program's; --version prints it with those of its main packages and network file
@@ -428,7 +429,7 @@ def run(args, net=None):
     if batch.is_batch(args):
         batch.run(pairs, net, _run_image, describe, PROG)
     elif video.is_video(pairs[0].content):
-        _run_clip(job.VideoRun(pairs[0].options, net, describe))
+        _run_clip(video_run.VideoRun(pairs[0].options, net, describe))
     else:
         _run_image(job.Run(pairs[0].options, net, describe))
 
@@ -482,8 +483,8 @@ def _run_clip(clip_run):
                 if step.resumed:
                     resumed += 1
                 else:
-                    print(f'{job.frame_label(step)}done in {console.format_duration(step.seconds)} (optical flow '
-                          f'{step.flow_seconds:.2f} s)', flush=True)
+                    print(f'{video_run.frame_label(step)}done in {console.format_duration(step.seconds)} '
+                          f'(optical flow {step.flow_seconds:.2f} s)', flush=True)
                 continue
             if resumed:
                 print(f'resuming: {resumed} finished frame(s) found in {clip_run.directory}', flush=True)
@@ -491,7 +492,7 @@ def _run_clip(clip_run):
             iteration, iterations = step.progress.iteration, step.iterations
             if args.print_iterations and iteration % args.print_iterations == 0 or iteration == iterations or \
                     step.progress.converged:
-                print(job.frame_line(step), flush=True)
+                print(video_run.frame_line(step), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)
     if resumed:
