@@ -7,7 +7,6 @@ network; steps() optimizes, writes what it makes as it goes, and raises Stopped 
 for an interrupt, a loss that is not finite or a lost worker.
 """
 import dataclasses
-import glob
 import os
 import secrets
 import shlex
@@ -269,17 +268,6 @@ def _check_not_an_input(outputs, inputs):
                 raise UserError(f'{option} {path} is the same file as {input_option} {input_path}: writing it '
                                 f'would destroy that input (refused even with --overwrite); give the output a '
                                 f'name of its own')
-
-
-def continued_path(path):
-    """A name for the continuation of a run's file `path`: `out.png` -> `out-continued.png`, or
-    `out-continued-2.png` (3, ...) when that exists; a --checkpoint-output pattern's %s is kept."""
-    stem, extension = os.path.splitext(path)
-    number, candidate = 1, f'{stem}-continued{extension}'
-    while os.path.exists(candidate) or '%s' in candidate and glob.glob(glob.escape(candidate).replace('%s', '*')):
-        number += 1
-        candidate = f'{stem}-continued-{number}{extension}'
-    return candidate
 
 
 def checkpoint_path(pattern, iteration):
@@ -545,7 +533,7 @@ class Run:
                              ('--progress-plot', args.progress_plot),
                              ('--checkpoint-output', args.checkpoint_output)):
             if path:
-                options += [option, continued_path(path)]
+                options += [option, files.continued_path(path)]
         return shlex.join(options)
 
     def plot(self):
