@@ -3,12 +3,14 @@ to the system before the next. Everything here does nothing where the C library 
 import ctypes
 import gc
 
-MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)
+# glibc's default, 8 arenas per core, leaves what the L-BFGS worker thread freed in an arena of its own, unused by
+# the others (docs/development.md, Measurement history).
+MALLOC_ARENAS = 2
 
 
 # For a process that runs one run after another (reproduce.py's cells): blocks from this size up are mapped on
-# their own, returned to the system when freed, and the heap is trimmed after each run. Without it, six 64 px cells
-# in one process peaked at 2.75 GB where one run peaks at 1.73 GB; with it, 1.83 GB (measured, docs/reproducing.md).
+# their own, returned to the system when freed, and the heap is trimmed after each run, so that such a process
+# peaks about as one run does, not higher with each run (docs/reproducing.md, What a figure costs).
 RUNS_MMAP_THRESHOLD = 64 * 1024
 
 

@@ -386,8 +386,8 @@ ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient
 def _conv3x3(x, kernel, dtype, padding):
     """A 3x3 convolution with stride 1 (TensorFlow's SAME or VALID padding) whose gradient with respect to its
     input is taken as a forward convolution of the incoming gradient (zero-padded by 2 for VALID) with the kernel
-    rotated by 180 degrees, input and output channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
-    Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; docs/performance.md)."""
+    rotated by 180 degrees, input and output channels swapped. That is the same sum, exactly; TensorFlow's
+    forward convolution runs faster than its Conv2DBackpropInput on the CPU (docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
     _register_rotated_input_gradient()
@@ -398,7 +398,7 @@ def _conv3x3(x, kernel, dtype, padding):
 def _register_rotated_input_gradient():
     """Registers the gradient of _conv3x3 with TensorFlow, once per process. It is computed from the op's own
     inputs and holds no tensors: a registered closure over a graph's tensors (as @tf.custom_gradient makes
-    one per call) would keep every graph alive, about 100 MB a run."""
+    one per call) would keep every graph alive, and its memory with it, run after run."""
     import tensorflow.compat.v1 as tf
 
     def rotated_input_gradient(op, dy):
