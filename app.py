@@ -19,6 +19,7 @@ import time
 from typing import NamedTuple
 
 import batch
+import console
 import images
 import job
 import neural_style
@@ -30,7 +31,7 @@ TITLE = 'neural-style'
 HOST = '127.0.0.1'  # this machine only; another host must be asked for, and is announced
 PORT = 7860  # Gradio's usual port
 REFRESH_SECONDS = 1.0  # the image and the plot are redrawn at most this often (and at the first and last step),
-DRAWING_SHARE = 0.1  # and so that drawing them (measured, Gradio's encoding included) takes at most this share
+DRAWING_SHARE = 0.1  # and so that drawing them (Gradio's encoding included) takes at most this share of the run
 TEXT_SECONDS = 1.0  # the progress line, cheap, is refreshed at least this often between them (at each step)
 UNCHANGED = object()  # an Update's image or plot left as the page shows it (Gradio's skip)
 OUTPUT_NAME = 'neural-style.png'  # each run's output, in a directory of its own
@@ -303,11 +304,6 @@ def _reachable_from_network(host):
         return host != 'localhost'
 
 
-def _stop_serving(signum, frame):
-    """SIGTERM ends the server as Ctrl-C does: Gradio closes and the runs' directory is removed."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def build_parser():
     parser = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -334,8 +330,7 @@ def main(argv=None):
     try:
         quiet_tensorflow.import_tensorflow(getattr(args, 'verbose', False))
     except ImportError as error:
-        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
-              f'command', file=sys.stderr)
+        print(f'{parser.prog}: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     os.umask(0o077)  # what the page writes (runs, uploads, Gradio's copies) is for this user only
     # The runs' directories and Gradio's files (uploads, the copies it serves), all removed when the page stops.
@@ -352,7 +347,7 @@ def main(argv=None):
     if _reachable_from_network(args.host):
         print(f'{parser.prog}: serving on {args.host}:{args.port}, reachable from the network: anyone who can '
               f'reach this machine can run jobs on it', flush=True)
-    signal.signal(signal.SIGTERM, _stop_serving)
+    signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)  # Gradio closes, the runs' directory is removed
     try:
         page = build_page(Painter(workdir, getattr(args, 'network', None)))
         # quiet: Gradio's own lines are about its launch() and share=True, not this program's options

@@ -13,8 +13,10 @@ import sys
 import time
 from dataclasses import dataclass
 
+import console
 import files
 import job
+import video
 
 PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
@@ -62,7 +64,7 @@ def is_batch(args):
     directory or pattern for a photograph (for a video, an output directory is where its frames go)."""
     if len(args.content) > 1 or any(os.path.isdir(path) for path in args.content + args.styles):
         return True
-    return output_pattern(args.output) is not None and not job.content_is_video(args.content[0])
+    return output_pattern(args.output) is not None and not video.is_video(args.content[0])
 
 
 def output_pattern(output):
@@ -177,9 +179,9 @@ def run(pairs, net, run_image, describe, prog):
             continue
         except KeyboardInterrupt as interrupt:
             pair.stopped()
-            raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) before {label.strip()} started; '
+            raise job.Stopped(f'interrupted ({console.signal_name(interrupt)}) before {label.strip()} started; '
                               f'{written} pair(s) written; run the same command again to finish the batch',
-                              job.signal_exit_code(interrupt)) from None
+                              console.signal_exit_code(interrupt)) from None
         per_pair, left = sum(image_run.iterations), len(pending)
 
         def batch_remaining(done_in_pair):
@@ -201,7 +203,7 @@ def run(pairs, net, run_image, describe, prog):
         written += 1
     failures = sum(len(numbers) for numbers in failed.values())
     print(f'batch of {len(pairs)} pairs: {written} written, {len(pairs) - written - failures} skipped (done before), '
-          f'{failures} failed, in {job.format_duration(time.perf_counter() - started)}', flush=True)
+          f'{failures} failed, in {console.format_duration(time.perf_counter() - started)}', flush=True)
     if failed:
         raise job.Stopped(f'{failures} of {len(pairs)} pairs failed: ' + '; '.join(
             f'{why} (pair{"s" * (len(numbers) > 1)} {", ".join(map(str, numbers))})' for why, numbers in failed.items()), 1)

@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 
+import console
 import devices
 import quiet_tensorflow
 
@@ -161,12 +162,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+    signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
     except ImportError as error:
-        print(f'cluster.py: error: TensorFlow cannot be imported ({error}): install it with the README\'s command',
-              file=sys.stderr)
+        print(f'cluster.py: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     try:
         serve(args.port, args.threads)

@@ -21,8 +21,8 @@ CLUSTER_CLOSE_WAIT = 10  # seconds to wait for a cluster session's close (a lost
 ANSWER_TIMEOUT = 20
 STALL_CHECK = 30
 WAIT_SLICE = 0.5  # seconds between checks while a cluster Session.run is waited for: Ctrl-C is honoured at once
-# Grappler's passes over a graph of constants with no loops or functions cost about 2 s at the first run and gain
-# nothing here (measured at 512 px); the remapper's fused convolutions and the layout optimizer stay.
+# Grappler's passes that a graph of constants with no loops or functions does not need: they cost time at the first
+# run and gain nothing here (docs/performance.md); the remapper's fused convolutions and the layout optimizer stay.
 UNNEEDED_GRAPPLER_PASSES = ('constant_folding', 'arithmetic_optimization', 'dependency_optimization',
                             'loop_optimization', 'function_optimization', 'shape_optimization',
                             'common_subgraph_elimination')

@@ -1,5 +1,6 @@
 """Files written so that nothing is lost: atomically, with the mode the user's umask gives, after checking that
-they can be written; and files' digests."""
+they can be written; files' digests; and a new name beside a file for a run that continues it."""
+import glob
 import hashlib
 import os
 import stat
@@ -88,3 +89,14 @@ def digests(path, hashes):
 def file_digest(path):
     """SHA256 of a file's contents, in hex."""
     return digests(path, [hashlib.sha256()])[0].hexdigest()
+
+
+def continued_path(path):
+    """A name for the continuation of a run's file `path`: `out.png` -> `out-continued.png`, or
+    `out-continued-2.png` (3, ...) when that exists; a --checkpoint-output pattern's %s is kept."""
+    stem, extension = os.path.splitext(path)
+    number, candidate = 1, f'{stem}-continued{extension}'
+    while os.path.exists(candidate) or '%s' in candidate and glob.glob(glob.escape(candidate).replace('%s', '*')):
+        number += 1
+        candidate = f'{stem}-continued-{number}{extension}'
+    return candidate

@@ -1,24 +1,21 @@
-"""One checked run of the command line's options, without printing: an image in stages (Run) or a clip
-(VideoRun). The command line (neural_style.py) prints their steps; the page (app.py) shows them.
+"""One checked run of the command line's options, without printing: an image in stages (Run), and what a clip's
+run (video_run.VideoRun) shares with it. The command line (neural_style.py) prints their steps; the page (app.py)
+shows them.
 
 Made, a run has checked the options against each other and the file system, read its images and loaded the
 network; steps() optimizes, writes what it makes as it goes, and raises Stopped (after writing the best it has)
 for an interrupt, a loss that is not finite or a lost worker.
 """
 import dataclasses
-import glob
-import json
-import math
 import os
 import secrets
 import shlex
-import signal
 
 import cluster
 import colors
+import console
 import devices
 import files
-import flow
 import images
 import network_normalization
 import progress_plot
@@ -100,25 +97,6 @@ def beta_in_words(args):
         return f'--style-weight {args.style_weight:g} as given, --raw-style-weight'
     height, width = stylize.REFERENCE_SIZE
     return f'--style-weight {args.style_weight:g} at {width}x{height}, scaled to the pixels'
-
-
-_NETWORK_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
-
-
-def network_digest(network):
-    """The weights file a run uses (found as it finds it), absolute, and its SHA256 in hex."""
-    path = os.path.abspath(vgg.find_weights(network))
-    info = os.stat(path)
-    key = (path, info.st_size, info.st_mtime_ns)
-    if key not in _NETWORK_DIGESTS:
-        _NETWORK_DIGESTS[key] = vgg.identify(path)[0]
-    return path, _NETWORK_DIGESTS[key]
-
-
-def network_identity(network):
-    """The weights file a run uses and its SHA256: `path, SHA256 hex`."""
-    path, sha256 = network_digest(network)
-    return f'{path}, SHA256 {sha256}'
 
 
 def recorded_settings(args, described, network, iterations_done, iterations, progress):
@@ -249,7 +227,7 @@ def import_tensorflow(args):
     try:
         return quiet_tensorflow.import_tensorflow(getattr(args, 'verbose', False))
     except ImportError as error:
-        raise UserError(f'TensorFlow cannot be imported ({error}): install it with the README\'s command') from None
+        raise UserError(quiet_tensorflow.import_failure(error)) from None
 
 
 def _check_device(args):
@@ -292,35 +270,9 @@ def _check_not_an_input(outputs, inputs):
                                 f'name of its own')
 
 
-def continued_path(path):
-    """A name for the continuation of a run's file `path`: `out.png` -> `out-continued.png`, or
-    `out-continued-2.png` (3, ...) when that exists; a --checkpoint-output pattern's %s is kept."""
-    stem, extension = os.path.splitext(path)
-    number, candidate = 1, f'{stem}-continued{extension}'
-    while os.path.exists(candidate) or '%s' in candidate and glob.glob(glob.escape(candidate).replace('%s', '*')):
-        number += 1
-        candidate = f'{stem}-continued-{number}{extension}'
-    return candidate
-
-
 def checkpoint_path(pattern, iteration):
     """--checkpoint-output's file for an iteration: every %s replaced by its number, any other % kept."""
     return pattern.replace('%s', str(iteration))
-
-
-def content_is_video(path):
-    """Whether the content is a video, told by its contents: a file that Pillow does not read as a still image
-    and ffmpeg reads as a video (an animated GIF is a video). A file named like a video that neither reads
-    gets ffmpeg's complaint as a ClipError; any other unreadable file is left to images.read_image to report."""
-    if not os.path.isfile(path) or os.path.getsize(path) == 0 or images.is_still_image(path):
-        return False
-    try:
-        video.probe(path)
-    except video.ClipError:
-        if os.path.splitext(path)[1].lower() in video.VIDEO_EXTENSIONS:
-            raise
-        return False
-    return True
 
 
 def placement(args):
@@ -352,20 +304,12 @@ def run_network(args, net, placement):
     saying when they could not be."""
     if not args.normalize_network:
         return net, None
-    means, problem = network_normalization.cached_mean_activations(net, network_digest(args.network)[1],
+    means, problem = network_normalization.cached_mean_activations(net, vgg.weights_digest(args.network)[1],
                                                                    vgg.cache_dir(), placement)
     return network_normalization.normalized(net, means), problem
 
 
 # How a run stopped, in one sentence
-
-def signal_name(interrupt):
-    return interrupt.args[0] if interrupt.args else 'SIGINT'
-
-
-def signal_exit_code(interrupt):
-    return 128 + signal.Signals[signal_name(interrupt)].value
-
 
 def _likely_cause(term):
     weight = {'content': '--content-weight', 'style': '--style-weight or --style-layer-weights',
@@ -373,17 +317,11 @@ def _likely_cause(term):
     return f'{weight} too large for 32-bit floats?' + (' With Adam, --learning-rate?' if term == 'gradient' else '')
 
 
-def _why(reason, where=''):
+def why_stopped(reason, where=''):
     """(what stopped the run, the exit status) for an interrupt or a loss that is not finite (at `where`)."""
     if isinstance(reason, KeyboardInterrupt):
-        return f'interrupted ({signal_name(reason)})', signal_exit_code(reason)
+        return f'interrupted ({console.signal_name(reason)})', console.signal_exit_code(reason)
     return f'error: {reason}{where} ({_likely_cause(reason.term)})', 1
-
-
-def format_duration(seconds):
-    seconds = int(round(seconds))
-    return f'{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s' if seconds >= 3600 else \
-        f'{seconds // 60}m{seconds % 60:02d}s'
 
 
 # An image
@@ -426,7 +364,7 @@ class Run:
                                                     *[args.initial] * bool(args.initial)]
                           for name in [images.converted_profile(path)] if name]  # (path, profile) read as sRGB
         self.net, self.network_problem = run_network(args, net or load_network(args), self.placement)
-        self.network = network_identity(args.network)  # now: an interrupt's write is not kept waiting for it
+        self.network = vgg.weights_identity(args.network)  # now: an interrupt's write is not kept waiting for it
         self.args, self.photo, self.masks, self.sizes, self.iterations = args, content, masks, sizes, iterations
         self.content = colors.content_seen(args.preserve_colors, content)
         self.styles = colors.styles_seen(args.preserve_colors, styles, content)
@@ -486,10 +424,10 @@ class Run:
         remaining = ''
         if progress.iteration:
             left = progress.seconds / progress.iteration * (iterations - progress.iteration)
-            remaining = f'  remaining {format_duration(left)}'
+            remaining = f'  remaining {console.format_duration(left)}'
         return (f'{self.stage_prefix(stage)}iteration {progress.iteration:>{len(str(iterations))}}/{iterations}  '
                 f'content {progress.content:.4g}  style {progress.style:.4g}  tv {progress.tv:.4g}  '
-                f'total {progress.total:.4g}  elapsed {format_duration(progress.seconds)}{remaining}')
+                f'total {progress.total:.4g}  elapsed {console.format_duration(progress.seconds)}{remaining}')
 
     def stage_prefix(self, stage):
         return f'stage {stage + 1}/{len(self.sizes)}  ' if len(self.sizes) > 1 else ''
@@ -563,11 +501,11 @@ class Run:
             remaining = ','.join(address for k, address in enumerate(addresses) if k != task)
             workers = f' --cluster {remaining}' if task is not None and remaining else ' once the workers run again'
         elif isinstance(reason, KeyboardInterrupt):
-            what, code = _why(reason)
+            what, code = why_stopped(reason)
             if finished:
                 what = f'{what} after the last iteration'
         else:
-            what, code = _why(reason, f' at iteration {progress.iteration + 1 if progress else 0}')
+            what, code = why_stopped(reason, f' at iteration {progress.iteration + 1 if progress else 0}')
             resume = False
         if progress is None:
             return Stopped(f'{what}; nothing written', code)
@@ -576,8 +514,8 @@ class Run:
         try:
             written, error = self._write_result(progress)
         except KeyboardInterrupt as again:  # the write is atomic: the output is as it was before it
-            return Stopped(f'{what}, and {signal_name(again)} again while the best image so far was written: '
-                           f'{args.output} was not written, that image is lost' +
+            return Stopped(f'{what}, and {console.signal_name(again)} again while the best image so far was '
+                           f'written: {args.output} was not written, that image is lost' +
                            (f'; wrote {" and ".join(others)}' if others else ''), code)
         saved = (f'wrote the finished image to {written}' if finished else
                  f'wrote the best image so far (iteration {progress.iteration}) to {written}')
@@ -595,7 +533,7 @@ class Run:
                              ('--progress-plot', args.progress_plot),
                              ('--checkpoint-output', args.checkpoint_output)):
             if path:
-                options += [option, continued_path(path)]
+                options += [option, files.continued_path(path)]
         return shlex.join(options)
 
     def plot(self):
@@ -607,138 +545,3 @@ class Run:
         if self.args.progress_plot and self.losses:
             figure = self.plot()
             files.write_atomically(self.args.progress_plot, lambda f: progress_plot.save(figure, f))
-
-
-# A clip
-
-PARTIAL = 'partial-output.json'  # in the frames directory: the output holds this run's unfinished clip
-
-
-class VideoRun:
-    """One clip run of the command line's options (video.py): its frames stylized with temporal consistency,
-    finished frames kept for a rerun, and written as a clip."""
-
-    def __init__(self, args, net=None, describe=None):
-        self.kind = check_video_options(args)
-        given_seed = args.seed
-        choose_seed(args)
-        choose_style_weight(args)
-        styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
-        size = []
-
-        def prepare(frame):
-            if not size:
-                height, width = images.output_size(frame.shape, args.width, args.max_size)
-                size.extend(video.even_size(height, width) if self.kind == 'video' else (height, width))
-                images.check_megapixels('the output', *size, args.max_megapixels)
-            return images.resize(frame, *size)
-
-        self.photos, self.fps = video.read_clip(args.content, prepare, args.start, args.end, args.frames)
-        height, width = self.photos[0].shape[:2]
-        if args.flow == 'dis' and len(self.photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
-            raise UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at least '
-                            f'{flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow farneback')
-        self.frames = [colors.content_seen(args.preserve_colors, photo) for photo in self.photos]
-        self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
-            colors.styles_seen(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
-        net = net or load_network(args)
-        self.network = network_identity(args.network)
-        import_tensorflow(args)
-        self.placement = devices.one_device(args.device)
-        self.net, self.network_problem = run_network(args, net, self.placement)
-        self.settings = dataclasses.replace(run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1
-                                                         else 0.0), style_weight=style_weight_at(args, height, width))
-        gamma_t = args.temporal_weight
-        if gamma_t is None:
-            gamma_t = video.default_temporal_weight(self.settings.style_weight, self.settings.style_weights(),
-                                                    args.passes > 1)
-        self.clip = video.ClipSettings(passes=args.passes, long_term=args.long_term, iterations=args.iterations,
-                                       temporal_weight=gamma_t, flow_method=args.flow, init=args.init)
-        # Keyed by the seed given: a rerun without --seed finds the frames (its own seed is new).
-        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles,
-                                                dataclasses.replace(self.settings, seed=given_seed), self.clip)
-        self.args, self.finished, self.describe = args, [], describe or (lambda args: {})
-        self._check_output()
-
-    def plan(self):
-        height, width = self.frames[0].shape[:2]
-        passes = self.clip.passes
-        return (f'output {width}x{height}, {len(self.frames)} frames at {self.fps:g} fps, {len(self.styles)} style '
-                f'image(s), {self.settings.optimizer}, {"single pass" if passes == 1 else f"{passes} passes"}, '
-                f'beta {self.settings.style_weight:.4g} ({beta_in_words(self.args)}), '
-                f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}, '
-                f'{devices.precision_in_words(self.args.precision, self.placement.devices[0])}' +
-                (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '
-                 f'{self.settings.tolerance_window} iterations' if self.settings.tolerance else '') +
-                f'; finished frames in {self.directory}; network {vgg.describe(self.net)}' +
-                (f'\nnetwork: {self.network_problem}' if self.network_problem else ''))
-
-    def steps(self):
-        """Stylizes the frames not finished before, yielding video.FrameProgress and video.FrameDone; writes the
-        clip of the finished frames at the end, and at an interrupt or a loss that is not finite, which then
-        raise Stopped (also when thrown in at a yield)."""
-        steps = video.stylize_clip(self.net, self.frames, self.styles, self.directory, self.settings, self.clip,
-                                   self.placement, self._frame_settings)
-        stop = None
-        try:
-            yield from steps
-        except (KeyboardInterrupt, stylize.NonFiniteLoss) as error:
-            stop = error
-        finally:
-            steps.close()
-        self.finished = video.finished_frames(self.directory, len(self.frames), self.clip.passes)
-        if self.finished:
-            clip = [images.to_uint8(colors.recoloured(self.args.preserve_colors, images.read_image(path),
-                                                      self.photos[k]))
-                    for k, path in enumerate(self.finished)]
-            video.write_clip(self.args.output, clip, self.fps, overwrite=True)
-            self._remember_partial(partial=len(self.finished) < len(self.frames) or stop is not None)
-        if stop is not None:
-            what, code = _why(stop)
-            saved = (f'wrote the {len(self.finished)} finished frame(s) to {self.args.output}' if self.finished
-                     else 'no frame finished')
-            raise Stopped(f'{what}; {saved}; run the same command again to continue', code)
-
-    def _frame_settings(self, progress, iterations):
-        """The settings recorded inside a finished frame."""
-        return recorded_settings(self.args, self.describe(self.args), self.network, progress.iteration, iterations,
-                                 progress)
-
-    def _check_output(self):
-        """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""
-        output = self.args.output.rstrip('/') or self.args.output
-        if not os.path.exists(output) or self.args.overwrite:
-            return
-        record = os.path.join(self.directory, PARTIAL)
-        if os.path.exists(record):
-            with open(record) as f:
-                path, size, mtime = json.load(f)
-            info = os.stat(output)
-            if path == os.path.abspath(output) and (info.st_size, info.st_mtime_ns) == (size, mtime):
-                return
-        raise UserError(f'{output} exists; choose another name or pass --overwrite')
-
-    def _remember_partial(self, partial):
-        """Records that the output holds this run's unfinished clip, so that a rerun may replace it."""
-        record = os.path.join(self.directory, PARTIAL)
-        if partial:
-            info = os.stat(self.args.output)
-            files.write_atomically(record, lambda f: f.write(json.dumps(
-                [os.path.abspath(self.args.output), info.st_size, info.st_mtime_ns]).encode()))
-        elif os.path.exists(record):
-            os.unlink(record)
-
-
-def frame_label(step):
-    """`pass 2/3  frame  4/10  ` for a video step."""
-    passes = f'pass {step.pass_}/{step.passes}  ' if step.passes > 1 else ''
-    return f'{passes}frame {step.frame + 1:>{len(str(step.count))}}/{step.count}  '
-
-
-def frame_line(step):
-    """A video step's progress line: iteration, losses and the clip's remaining time."""
-    p = step.progress
-    remaining = '' if math.isnan(step.remaining_seconds) else f'  remaining {format_duration(step.remaining_seconds)}'
-    return (f'{frame_label(step)}iteration {p.iteration:>{len(str(step.iterations))}}/{step.iterations}  '
-            f'content {p.content:.4g}  style {p.style:.4g}  temporal {p.temporal:.4g}  total {p.total:.4g}{remaining}' +
-            ('  (converged: --tolerance)' if p.converged else ''))

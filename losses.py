@@ -37,8 +37,8 @@ def gram_matrix(features):
     """G = F' F for a [1, height, width, N] feature map: the N x N inner products over its M positions (eq. 3).
 
     Its gradient is dL/dF = F (dL/dG + dL/dG'), one M x N x N product, where TensorFlow's gradient of a product
-    computes F dL/dG' and F dL/dG and adds them: the same sum, for half the work (the Grams' gradients took 15%
-    of an evaluation at 512 px, docs/performance.md)."""
+    computes F dL/dG' and F dL/dG and adds them: the same sum, for half the work (what that saves:
+    docs/performance.md)."""
     import tensorflow.compat.v1 as tf
     F = tf.reshape(features, [-1, features.shape[-1]])  # M x N
     _register_gram_gradient()

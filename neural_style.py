@@ -2,8 +2,8 @@
 """Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
 
 This file is the command line: its options, what it prints, and its exit codes. A run of the options (checks,
-images, the network, the optimization, the files written) is job.py's; the method is stylize.py's, its
-equations losses.py's, the network vgg.py's.
+images, the network, the optimization, the files written) is job.py's (a clip's, video_run.py's); the method is
+stylize.py's, its equations losses.py's, the network vgg.py's.
 """
 import argparse
 import math
@@ -14,8 +14,10 @@ import time
 
 import batch
 import colors
+import console
 import devices
 import flow
+import host_memory
 import images
 import job
 import quiet_tensorflow
@@ -23,6 +25,7 @@ import stylize
 import tiling
 import vgg
 import video
+import video_run
 
 PROG = 'neural_style.py'
 VERSION = '1.1.0'  # this program's; --version prints it with those of its main packages and network file
@@ -425,8 +428,8 @@ def run(args, net=None):
     pairs = batch.pairs(args)
     if batch.is_batch(args):
         batch.run(pairs, net, _run_image, describe, PROG)
-    elif job.content_is_video(pairs[0].content):
-        _run_clip(job.VideoRun(pairs[0].options, net, describe))
+    elif video.is_video(pairs[0].content):
+        _run_clip(video_run.VideoRun(pairs[0].options, net, describe))
     else:
         _run_image(job.Run(pairs[0].options, net, describe))
 
@@ -442,7 +445,7 @@ def _run_image(image_run, label='', batch_remaining=None):
     def line(stage, progress):
         text = label + image_run.line(stage, progress)
         remaining = batch_remaining and batch_remaining(sum(image_run.iterations[:stage]) + progress.iteration)
-        return text + (f'  batch remaining {job.format_duration(remaining)}' if remaining is not None else '')
+        return text + (f'  batch remaining {console.format_duration(remaining)}' if remaining is not None else '')
 
     try:
         for stage, progress in steps:
@@ -464,10 +467,10 @@ def _run_image(image_run, label='', batch_remaining=None):
         if not args.print_iterations or progress.iteration % args.print_iterations:
             print(line(len(image_run.sizes) - 1, progress))
         print(f'{label}wrote {args.output} (total loss {progress.best_total:.6g}) '
-              f'in {job.format_duration(time.perf_counter() - started)}')
+              f'in {console.format_duration(time.perf_counter() - started)}')
     except KeyboardInterrupt as interrupt:
-        raise job.Stopped(f'interrupted ({job.signal_name(interrupt)}) after the run; wrote the finished image to '
-                          f'{args.output}', job.signal_exit_code(interrupt)) from None
+        raise job.Stopped(f'interrupted ({console.signal_name(interrupt)}) after the run; wrote the finished image to '
+                          f'{args.output}', console.signal_exit_code(interrupt)) from None
 
 
 def _run_clip(clip_run):
@@ -480,8 +483,8 @@ def _run_clip(clip_run):
                 if step.resumed:
                     resumed += 1
                 else:
-                    print(f'{job.frame_label(step)}done in {job.format_duration(step.seconds)} (optical flow '
-                          f'{step.flow_seconds:.2f} s)', flush=True)
+                    print(f'{video_run.frame_label(step)}done in {console.format_duration(step.seconds)} '
+                          f'(optical flow {step.flow_seconds:.2f} s)', flush=True)
                 continue
             if resumed:
                 print(f'resuming: {resumed} finished frame(s) found in {clip_run.directory}', flush=True)
@@ -489,18 +492,13 @@ def _run_clip(clip_run):
             iteration, iterations = step.progress.iteration, step.iterations
             if args.print_iterations and iteration % args.print_iterations == 0 or iteration == iterations or \
                     step.progress.converged:
-                print(job.frame_line(step), flush=True)
+                print(video_run.frame_line(step), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)
     if resumed:
         print(f'all {len(clip_run.finished)} frames were already finished in {clip_run.directory}')
     print(f'wrote {args.output} ({len(clip_run.finished)} frames at {clip_run.fps:g} fps) in '
-          f'{job.format_duration(time.perf_counter() - started)}')
-
-
-def _raise_interrupt(signum, frame):
-    """SIGTERM stops a run as Ctrl-C does: the best image so far is written."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+          f'{console.format_duration(time.perf_counter() - started)}')
 
 
 def main(argv=None):
@@ -511,8 +509,8 @@ def main(argv=None):
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1
     args = parser.parse_args(argv)  # TensorFlow is imported by the run, quietly, once its checks are done
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    tiling.limit_malloc_arenas()
+    previous = signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)  # the best image so far is written
+    host_memory.limit_malloc_arenas()
     try:
         run(args)
     except job.USER_ERRORS as error:
@@ -522,9 +520,9 @@ def main(argv=None):
         print(f'\n{parser.prog}: {stop}', file=sys.stderr)
         return stop.code
     except KeyboardInterrupt as interrupt:
-        print(f'\n{parser.prog}: interrupted ({job.signal_name(interrupt)}) before the optimization started; '
+        print(f'\n{parser.prog}: interrupted ({console.signal_name(interrupt)}) before the optimization started; '
               f'nothing written', file=sys.stderr)
-        return job.signal_exit_code(interrupt)
+        return console.signal_exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

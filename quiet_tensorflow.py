@@ -25,7 +25,7 @@ PREFACE = 'WARNING: All log messages before absl::InitializeLog() is called are 
 
 def import_tensorflow(verbose=False):
     """The tensorflow module, imported with its start-up lines held back (not with verbose, or when the user set
-    TF_CPP_MIN_LOG_LEVEL to 0). An ImportError propagates, for the caller to say in one sentence."""
+    TF_CPP_MIN_LOG_LEVEL to 0). An ImportError propagates, for the caller to say in one sentence (import_failure)."""
     if not verbose:
         os.environ.setdefault(LEVEL_ENV, QUIET_LEVEL)
     if 'tensorflow' in sys.modules:
@@ -50,6 +50,11 @@ def import_tensorflow(verbose=False):
     finally:
         os.close(saved)
     return tensorflow
+
+
+def import_failure(error):
+    """What the programs say, in one sentence, when the import raised `error` (an ImportError)."""
+    return f'TensorFlow cannot be imported ({error}): install it with the README\'s command'
 
 
 def kept_lines(text, level):

@@ -24,15 +24,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import cluster
+import console
 import devices
 import files
+import host_memory
 import images
 import job
 import neural_style
 import progress_plot
 import quiet_tensorflow
 import stylize
-import tiling
 import vgg
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
@@ -179,7 +180,7 @@ def render_cells(args, fig, net):
         except job.Stopped as stop:
             raise cell_job.stopped(str(stop), stop.code) from None
         finally:
-            tiling.release_freed_memory()  # the next cell starts where this one did
+            host_memory.release_freed_memory()  # the next cell starts where this one did
         cell_job.finish(command, time.perf_counter() - started)
     cell_images = {key: images.read_image(path) for key, path in {**shown, **paths}.items()}
     return cell_images, paths
@@ -404,25 +405,20 @@ def run(args):
     images.write_image(args.output, contact_sheet(fig, cell_images, subtitle))
     if args.progress_plot:
         write_losses_plot(args.progress_plot, fig, paths)
-    print(f'wrote {args.output} in {job.format_duration(time.perf_counter() - started)}')
-
-
-def _raise_interrupt(signum, frame):
-    """SIGTERM stops the sheet as Ctrl-C does: the cell under way writes its best image so far, not done."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    print(f'wrote {args.output} in {console.format_duration(time.perf_counter() - started)}')
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    tiling.return_freed_memory_between_runs()  # its cells run one after another in this process
+    # The cell under way writes its best image so far, not done.
+    previous = signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)
+    host_memory.return_freed_memory_between_runs()  # its cells run one after another in this process
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
         run(args)
     except ImportError as error:
-        print(f'{parser.prog}: error: TensorFlow cannot be imported ({error}): install it with the README\'s '
-              f'command', file=sys.stderr)
+        print(f'{parser.prog}: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     except job.USER_ERRORS as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
@@ -437,7 +433,7 @@ def main(argv=None):
     except KeyboardInterrupt as interrupt:
         print(f'\n{parser.prog}: interrupted; run the same command again to resume from the cells rendered',
               file=sys.stderr)
-        return job.signal_exit_code(interrupt)
+        return console.signal_exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

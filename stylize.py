@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import devices
+import host_memory
 import images
 import losses
 import tiling
@@ -385,7 +386,7 @@ def stylize_in_stages(net, content, styles, stages, *, style_scales, style_masks
         stage_styles = [images.scaled_style(style, width, scale) for style, scale in zip(styles, style_scales)]
         masks = None if style_masks is None else [images.mask_at(mask, height, width) for mask in style_masks]
         if previous is not None:
-            tiling.release_freed_memory()  # this larger stage starts from what the last one freed, not on top of it
+            host_memory.release_freed_memory()  # the larger stage starts from what the last one freed, not on top of it
             start, settings = images.resize(previous.best_image, height, width), dataclasses.replace(
                 settings, noise_blend=0.0)
         elif initial is not None or init != 'noise':

@@ -16,7 +16,6 @@ The total variation is computed on the whole image on the host (it is cheap). Th
 optimizer's state stay in host memory; only tiles go through the network.
 """
 import concurrent.futures
-import gc
 import math
 import os
 from dataclasses import dataclass
@@ -165,9 +164,9 @@ class TileNetwork:
         devices.close(self.session, self.placement)
 
 
-# Grappler's passes for the tile graph: its layout optimizer and remapper (the fused convolutions). Measured with a
-# 512 px tile (672 px crop), the full set of passes devices.session runs took 0.55 GB more at the peak (each pass
-# copies a graph that holds the weights) for 2% less CPU time.
+# Grappler's passes for the tile graph: its layout optimizer and remapper (the fused convolutions). The full set
+# that devices.session runs copies the graph, weights included, per pass: more memory at the peak for little CPU
+# time (docs/development.md, Measurement history).
 TILE_GRAPPLER_PASSES = ('layout', 'remap')
 
 
@@ -384,64 +383,16 @@ def add_total_variation(image, weight, gradient):
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
-# An upper bound of the peak RSS, at most 25% over it (issue 19): fitted on peaks measured on the project's CPU
-# machine (TensorFlow 2.21, 3 iterations, default layers; docs/large-outputs.md) at 64x48, 192x144, 320x240, 640x480
-# and 1024x768 untiled with L-BFGS and Adam, and 1024x768 in 512 px tiles with both.
-UNTILED_BASE_BYTES = 1.7e9  # TensorFlow (0.63 GB), the weights, the targets' and the objective's graphs
+# An upper bound of the peak RSS, not far above it, since it decides what fits: fitted on the peaks that
+# docs/large-outputs.md gives (and benchmarks/memory_plot.py holds), untiled and in tiles, with L-BFGS and Adam.
+UNTILED_BASE_BYTES = 1.7e9  # TensorFlow, the weights, the targets' and the objective's graphs
 TILED_BASE_BYTES = 1.6e9  # TensorFlow, the weights, one graph for both passes and the targets
 UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB a pixel up to relu5_1
-# L-BFGS's worker thread and glibc's allocator: 0.01 to 0.08 GB above the rest at 64-192 px in 30 runs of
-# 2026-12-01 (one run in six of an earlier version of the program, that day, measured 0.55 GB more; not seen since)
+# L-BFGS's worker thread and glibc's allocator, with a margin for the runs that peak higher (docs/development.md,
+# Measurement history)
 LBFGS_WORKER_BYTES = 0.25e9
-UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph (its peak is 0.12 GB above L-BFGS's at 64 px, measured)
+UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: its peak is above L-BFGS's (docs/large-outputs.md)
 TILED_BYTES_PER_FLOAT = 5.5  # per activation float of a tile's crop: 3.4 KB a pixel up to relu5_1
-
-
-MALLOC_ARENAS = 2  # glibc's default, 8 per core, let the L-BFGS worker thread's arrays add 0.45 GB (measured)
-
-
-# For a process that runs one run after another (reproduce.py's cells): blocks from this size up are mapped on
-# their own, returned to the system when freed, and the heap is trimmed after each run. Without it, six 64 px cells
-# in one process peaked at 2.75 GB where one run peaks at 1.73 GB; with it, 1.83 GB (measured, docs/reproducing.md).
-RUNS_MMAP_THRESHOLD = 64 * 1024
-
-
-def _glibc():
-    """glibc, or None where the C library is another."""
-    import ctypes
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-        return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_trim') else None
-    except OSError:
-        return None
-
-
-def limit_malloc_arenas(count=MALLOC_ARENAS):
-    """Caps glibc's malloc arenas (M_ARENA_MAX) for threads started from now on: memory freed in one thread's
-    arena is then reused by the others. Nothing happens where the C library is not glibc."""
-    libc = _glibc()
-    if libc:
-        libc.mallopt(-8, count)  # M_ARENA_MAX, from glibc's malloc.h
-
-
-def return_freed_memory_between_runs():
-    """For a process that runs several runs in turn: limit_malloc_arenas, and glibc maps blocks of
-    RUNS_MMAP_THRESHOLD bytes and more on their own (M_MMAP_THRESHOLD) and trims the heap's top at once
-    (M_TRIM_THRESHOLD 0), so that what a run freed goes back to the system rather than piling up; with
-    release_freed_memory after each run."""
-    limit_malloc_arenas()
-    libc = _glibc()
-    if libc:
-        libc.mallopt(-3, RUNS_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 0)  # M_TRIM_THRESHOLD
-
-
-def release_freed_memory():
-    """After a run: Python's cycles collected, and glibc's free memory returned to the system (malloc_trim)."""
-    gc.collect()
-    libc = _glibc()
-    if libc:
-        libc.malloc_trim(0)
 
 
 def default_memory():

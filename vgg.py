@@ -386,8 +386,8 @@ ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient
 def _conv3x3(x, kernel, dtype, padding):
     """A 3x3 convolution with stride 1 (TensorFlow's SAME or VALID padding) whose gradient with respect to its
     input is taken as a forward convolution of the incoming gradient (zero-padded by 2 for VALID) with the kernel
-    rotated by 180 degrees, input and output channels swapped. That is the same sum, exactly; TensorFlow's forward convolution runs faster than its
-    Conv2DBackpropInput on the CPU (about 10% of a whole iteration at 512 px; docs/performance.md)."""
+    rotated by 180 degrees, input and output channels swapped. That is the same sum, exactly; TensorFlow's
+    forward convolution runs faster than its Conv2DBackpropInput on the CPU (docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
     _register_rotated_input_gradient()
@@ -398,7 +398,7 @@ def _conv3x3(x, kernel, dtype, padding):
 def _register_rotated_input_gradient():
     """Registers the gradient of _conv3x3 with TensorFlow, once per process. It is computed from the op's own
     inputs and holds no tensors: a registered closure over a graph's tensors (as @tf.custom_gradient makes
-    one per call) would keep every graph alive, about 100 MB a run."""
+    one per call) would keep every graph alive, and its memory with it, run after run."""
     import tensorflow.compat.v1 as tf
 
     def rotated_input_gradient(op, dy):
@@ -517,6 +517,25 @@ def identify(path):
     a network."""
     sha256, md5 = (h.hexdigest() for h in files.digests(path, [hashlib.sha256(), hashlib.md5()]))
     return sha256, md5, PUBLISHED.get(sha256) or PUBLISHED.get(md5)
+
+
+_WEIGHTS_DIGESTS = {}  # (path, size, modification time) -> SHA256: each weights file is hashed once per process
+
+
+def weights_digest(path=None):
+    """The weights file find_weights(path) finds, absolute, and its SHA256 in hex."""
+    found = os.path.abspath(find_weights(path))
+    info = os.stat(found)
+    key = (found, info.st_size, info.st_mtime_ns)
+    if key not in _WEIGHTS_DIGESTS:
+        _WEIGHTS_DIGESTS[key] = identify(found)[0]
+    return found, _WEIGHTS_DIGESTS[key]
+
+
+def weights_identity(path=None):
+    """The weights file find_weights(path) finds and its SHA256, as a run records them: `path, SHA256 hex`."""
+    found, sha256 = weights_digest(path)
+    return f'{found}, SHA256 {sha256}'
 
 
 def check(path):

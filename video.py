@@ -68,6 +68,21 @@ def probe(path):
         frames.close()
 
 
+def is_video(path):
+    """Whether a content file is a video, told by its contents: a file that Pillow does not read as a still image
+    and ffmpeg reads as a video (an animated GIF is a video). A file named like a video that neither reads
+    gets ffmpeg's complaint as a ClipError; any other unreadable file is left to images.read_image to report."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0 or images.is_still_image(path):
+        return False
+    try:
+        probe(path)
+    except ClipError:
+        if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS:
+            raise
+        return False
+    return True
+
+
 def read_clip(path, prepare, start=None, end=None, count=None):
     """The frames of a video, each RGB float32 0..255 [height, width, 3] passed through prepare(frame) (to
     resize it, say), and its frame rate. Frame k is at time k / fps; taken are those with

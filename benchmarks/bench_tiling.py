@@ -38,11 +38,12 @@ def _rss_mb():
 def run_configuration(config):
     import numpy as np
     import devices
+    import host_memory
     import stylize
     import tiling
     import vgg
 
-    tiling.limit_malloc_arenas()  # as neural_style.py does
+    host_memory.limit_malloc_arenas()  # as neural_style.py does
     net = vgg.load_net(config['network'])
     width, tile = config['size'], config['tile']
     height = round(width * ASPECT)
@@ -71,10 +72,11 @@ def fixed_part(config):
     steps = [('start', _rss_mb())]
     import tensorflow  # noqa: F401
     steps.append(('TensorFlow imported', _rss_mb()))
+    import host_memory
     import stylize
     import tiling
     import vgg
-    tiling.limit_malloc_arenas()
+    host_memory.limit_malloc_arenas()
     net = vgg.load_net(config['network'])
     steps.append(('weights read', _rss_mb()))
     network = tiling.TileNetwork(net, {'relu4_2': 1.0}, stylize.STYLE_LAYERS, pooling='avg', dtype='float32',

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 import devices
+import host_memory
 import losses
 import reference
 import stylize
-import tiling
 from helpers import graph_terms, objective_settings, random_image, stylize_with
 from images import resize
 
@@ -150,7 +150,7 @@ def test_the_memory_a_stage_freed_is_returned_before_the_next_starts(net, image_
     stages = [((10, 14), stylize.Settings(iterations=2, seed=0, **layers)),
               ((20, 28), stylize.Settings(iterations=1, seed=0, **layers))]
     seen, released_after = [], []
-    monkeypatch.setattr(tiling, 'release_freed_memory', lambda: released_after.append(list(seen)))
+    monkeypatch.setattr(host_memory, 'release_freed_memory', lambda: released_after.append(list(seen)))
     for stage, progress in stylize.stylize_in_stages(net, content, [style], stages, style_scales=[1.0],
                                                      placement=devices.one_device(FAST['device'])):
         seen.append((stage, progress.iteration))

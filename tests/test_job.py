@@ -7,6 +7,7 @@ import images
 import job
 import neural_style
 import video
+import video_run
 from helpers import random_image, save, stylize_with
 
 REFERENCE_PIXELS = 512 * 384  # written out here: the docs' reference size, not read from stylize.py
@@ -40,7 +41,7 @@ def test_a_clip_gets_beta_scaled_by_its_frames_pixels(tmp_path, network_path):
     argv = ['--content', clip, '--styles', save(tmp_path / 'style.png', random_image(20, 20, seed=5)),
             '--network', network_path, '--output', str(tmp_path / 'out.gif'), '--style-weight', '1e4',
             '--flow', 'farneback']
-    clip_run = job.VideoRun(batch.pairs(neural_style.build_parser().parse_args(argv))[0].options)
+    clip_run = video_run.VideoRun(batch.pairs(neural_style.build_parser().parse_args(argv))[0].options)
     assert clip_run.frames[0].shape[:2] == (32, 48)
     assert clip_run.settings.style_weight == pytest.approx(1e4 * 32 * 48 / REFERENCE_PIXELS, rel=1e-12)
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import images
-import job
 import neural_style
+import vgg
 import video
 from helpers import args, clip_args, fails
 
@@ -102,4 +102,4 @@ def test_a_clips_finished_frames_carry_the_settings(clip):
     recorded = [images.read_settings(path) for path in paths]
     assert [settings['Iterations'] for settings in recorded] == ['2 of 2', '1 of 1']
     assert all('--frames 2' in settings['Command'] and settings['Seed'] == '0' for settings in recorded)
-    assert job.network_identity(clip['network']) == recorded[0]['Network']
+    assert vgg.weights_identity(clip['network']) == recorded[0]['Network']
