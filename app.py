@@ -22,6 +22,7 @@ import batch
 import images
 import job
 import neural_style
+import options
 import quiet_tensorflow
 import stylize
 import vgg
@@ -77,8 +78,9 @@ class Painter:
         self.closed = set()  # sessions whose tab closed
 
     def option(self, dest):
-        """neural_style.py's option of that name (its flag, default, choices and help are the page's)."""
-        return self.parser.option(dest)
+        """neural_style.py's option of that name (options.Option: its flag, default, choices and help are the
+        page's)."""
+        return options.named(dest)
 
     def arguments(self, content, styles, output, fields):
         """neural_style.py's arguments for the page's fields: each option whose value is not its default."""
@@ -95,7 +97,7 @@ class Painter:
             if isinstance(value, float) and value.is_integer() and dest in ('iterations', 'max_size', 'seed'):
                 value = int(value)
             if _option_text(value) != _option_text(default):
-                argv += [option.option_strings[0], _option_text(value)]
+                argv += [option.flag, _option_text(value)]
         return argv
 
     def queued(self, request=None):
@@ -199,9 +201,9 @@ def build_page(painter):
     """The page: the images and main fields, "more" fields, Start and Stop, the result, plot and command."""
     import gradio as gr
 
-    def field(dest, widget, label, **options):
+    def field(dest, widget, label, **keywords):
         option = painter.option(dest)
-        return widget(label=label, info=option.help.replace('%%', '%'), **options)
+        return widget(label=label, info=option.help.replace('%%', '%'), **keywords)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
         gr.Markdown(f'# {TITLE}\n{neural_style.__doc__.splitlines()[0]}')
@@ -313,7 +315,7 @@ def build_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--host', default=HOST, help='address to serve on; 0.0.0.0 makes the page reachable '
                         'from the network (anyone reaching it can run jobs on this machine)')
-    parser.add_argument('--port', type=neural_style.positive_int, default=PORT, help='port to serve on')
+    parser.add_argument('--port', type=options.positive_int, default=PORT, help='port to serve on')
     parser.add_argument('--network', default=argparse.SUPPRESS, help='VGG-19 weights, as neural_style.py '
                         '--network (default: found as neural_style.py finds them, fetched into the cache on first '
                         'use)')  # SUPPRESS: no "(default: None)"

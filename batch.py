@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import files
 import job
+import options
 
-PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
 SINGLE_FILE_OPTIONS = [('--progress-write', 'progress_write'), ('--progress-plot', 'progress_plot'),
                        ('--checkpoint-output', 'checkpoint_output')]  # each names one file: not for a batch
@@ -66,10 +66,11 @@ def is_batch(args):
 
 
 def output_pattern(output):
-    """The outputs' path pattern: DIR/PATTERN for a directory (a path ending in / or an existing directory), the
-    output itself when it holds a field in braces ({content}, {style}); None for the one file of a single run."""
+    """The outputs' path pattern: DIR/options.BATCH_PATTERN for a directory (a path ending in / or an existing
+    directory), the output itself when it holds a field in braces ({content}, {style}); None for the one file of
+    a single run."""
     if output.endswith(('/', os.sep)) or os.path.isdir(output):
-        return os.path.join(output, PATTERN)
+        return os.path.join(output, options.BATCH_PATTERN)
     if re.search(r'{[^{}]*}', output):
         return output
     return None

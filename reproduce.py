@@ -29,6 +29,7 @@ import files
 import images
 import job
 import neural_style
+import options
 import progress_plot
 import quiet_tensorflow
 import stylize
@@ -344,11 +345,11 @@ def build_parser():
     p.add_argument('--no-download', action='store_true', help='never fetch the weights, as neural_style.py '
                    '--no-download')
     p.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
-    p.add_argument('--iterations', type=neural_style.positive_int, default=stylize.ITERATIONS,
+    p.add_argument('--iterations', type=options.positive_int, default=stylize.ITERATIONS,
                    help='L-BFGS iterations per cell')
-    p.add_argument('--max-size', type=neural_style.positive_int, default=neural_style.MAX_SIZE,
+    p.add_argument('--max-size', type=options.positive_int, default=options.MAX_SIZE,
                    help='longest side of each cell in pixels')
-    p.add_argument('--style-weight', type=neural_style.positive_float, metavar='BETA',
+    p.add_argument('--style-weight', type=options.positive_float, metavar='BETA',
                    help=f'beta, the weight of L_style, in every cell but those of layers-vs-ratio (whose columns '
                    f'set it) (default {stylize.STYLE_WEIGHT:g}, as neural_style.py: for a 512x384 cell, scaled with '
                    f'the cell\'s pixels)')
