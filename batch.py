@@ -18,8 +18,6 @@ import job
 import options
 
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
-SINGLE_FILE_OPTIONS = [('--progress-write', 'progress_write'), ('--progress-plot', 'progress_plot'),
-                       ('--checkpoint-output', 'checkpoint_output')]  # each names one file: not for a batch
 
 
 @dataclass
@@ -111,9 +109,11 @@ def pairs(args):
     if pattern is None:
         raise job.UserError(f'a batch ({len(contents) * len(groups)} pair(s)) needs an output directory (--output '
                             f'DIR/) or a name pattern with {{content}} and {{style}}, not the one file {args.output}')
-    for option, value in SINGLE_FILE_OPTIONS:
-        if getattr(args, value) is not None:
-            raise job.UserError(f'{option} names one file: it is not for a batch of pairs')
+    # An image's options that a batch does not take each name one file; a video's are refused by the first
+    # pair's checks (prepare), as for a single image.
+    for option in options.refused(args, options.BATCH):
+        if options.IMAGE in option.applies:
+            raise job.UserError(f'{option.flag} names one file: it is not for a batch of pairs')
     found, seen = [], {}
     for content in contents:
         for group in groups:
