@@ -23,6 +23,7 @@ import console
 import images
 import job
 import neural_style
+import options
 import quiet_tensorflow
 import stylize
 import vgg
@@ -63,23 +64,24 @@ class Painter:
     """The page's runs: each one job.Run of the page's fields, writing into a directory of its own under
     `workdir`; the network is loaded once and kept for the next run."""
 
-    # The page's fields after the images, in the order of the handler's arguments: neural_style.py's option
-    # names. The style weight comes as a power of ten (the log slider); 'off' is no --preserve-colors.
-    FIELDS = ('style_weight', 'iterations', 'max_size', 'optimizer', 'init', 'preserve_colors', 'seed',
-                'content_weight', 'tv_weight', 'pooling', 'scales', 'learning_rate', 'precision')
+    # The page's fields after the images, in the order of the handler's arguments: the options the table places
+    # on the page, in its order. The style weight comes as a power of ten (the log slider); 'off' is no
+    # --preserve-colors.
+    FIELDS = tuple(option.dest for option in options.page_fields())
 
     def __init__(self, workdir, network=None, refresh_seconds=REFRESH_SECONDS, drawing_share=DRAWING_SHARE):
         self.workdir, self.network = workdir, network
         self.refresh_seconds, self.drawing_share = refresh_seconds, drawing_share
         self.parser = neural_style.build_parser(raise_errors=True)  # its message is shown on the page
+        self.options = {option.dest: option for option in options.page_fields()}
         self.net, self.net_path = None, None
         self.stops = {}  # session -> threading.Event that its Stop button sets
         self.directories = {}  # session -> its runs' directories, removed when its tab closes
         self.closed = set()  # sessions whose tab closed
 
     def option(self, dest):
-        """neural_style.py's option of that name (its flag, default, choices and help are the page's)."""
-        return self.parser.option(dest)
+        """The page's field's option (options.Option): its flag, default, choices and help are the field's."""
+        return self.options[dest]
 
     def arguments(self, content, styles, output, fields):
         """neural_style.py's arguments for the page's fields: each option whose value is not its default."""
@@ -93,10 +95,10 @@ class Painter:
                 value, default = 10.0 ** value, stylize.STYLE_WEIGHT
             if value in (None, '', 'off'):
                 continue
-            if isinstance(value, float) and value.is_integer() and dest in ('iterations', 'max_size', 'seed'):
+            if isinstance(value, float) and value.is_integer() and option.whole_number:
                 value = int(value)
             if _option_text(value) != _option_text(default):
-                argv += [option.option_strings[0], _option_text(value)]
+                argv += [option.flag, _option_text(value)]
         return argv
 
     def queued(self, request=None):
@@ -200,9 +202,11 @@ def build_page(painter):
     """The page: the images and main fields, "more" fields, Start and Stop, the result, plot and command."""
     import gradio as gr
 
-    def field(dest, widget, label, **options):
-        option = painter.option(dest)
-        return widget(label=label, info=option.help.replace('%%', '%'), **options)
+    widgets = {}  # option name -> its field; the handler takes them in the order of Painter.FIELDS
+
+    def field(dest, widget, label, **keywords):
+        option = painter.option(dest)  # only the options the table places on the page
+        widgets[dest] = widget(label=label, info=option.help.replace('%%', '%'), **keywords)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
         gr.Markdown(f'# {TITLE}\n{neural_style.__doc__.splitlines()[0]}')
@@ -214,39 +218,34 @@ def build_page(painter):
                 styles = gr.File(label='style images (one or more)', file_count='multiple', file_types=['image'],
                                  elem_id='styles', height=120)
                 low, high, step = STYLE_WEIGHT_EXPONENTS
-                fields = [
-                    field('style_weight', gr.Slider, 'style weight beta, as a power of ten (3: 1000)',
-                          minimum=low, maximum=high, step=step,
-                          value=math.log10(stylize.STYLE_WEIGHT), elem_id='style-weight'),
-                    field('iterations', gr.Number, 'iterations', value=stylize.ITERATIONS,
-                          precision=0, minimum=1, elem_id='iterations'),
-                    field('max_size', gr.Slider, 'size (longest side, pixels)', minimum=SIZE_RANGE[0],
-                          maximum=SIZE_RANGE[1], step=SIZE_RANGE[2], value=painter.option('max_size').default,
-                          elem_id='size'),
-                    field('optimizer', gr.Radio, 'optimizer', choices=list(painter.option('optimizer').choices),
-                          value=painter.option('optimizer').default),
-                    field('init', gr.Radio, 'start from', choices=list(painter.option('init').choices),
-                          value=painter.option('init').default),
-                    field('preserve_colors', gr.Radio, 'preserve colours',
-                          choices=['off', *painter.option('preserve_colors').choices], value='off'),
-                    # A text field: Gradio's number field shows an empty value as 0, and 0 is a seed.
-                    field('seed', gr.Textbox, 'seed (empty: a new white noise every run)', value='', max_lines=1,
-                          elem_id='seed'),
-                ]
+                field('style_weight', gr.Slider, 'style weight beta, as a power of ten (3: 1000)',
+                      minimum=low, maximum=high, step=step, value=math.log10(stylize.STYLE_WEIGHT),
+                      elem_id='style-weight')
+                field('iterations', gr.Number, 'iterations', value=stylize.ITERATIONS, precision=0, minimum=1,
+                      elem_id='iterations')
+                field('max_size', gr.Slider, 'size (longest side, pixels)', minimum=SIZE_RANGE[0],
+                      maximum=SIZE_RANGE[1], step=SIZE_RANGE[2], value=painter.option('max_size').default,
+                      elem_id='size')
+                field('optimizer', gr.Radio, 'optimizer', choices=list(painter.option('optimizer').choices),
+                      value=painter.option('optimizer').default)
+                field('init', gr.Radio, 'start from', choices=list(painter.option('init').choices),
+                      value=painter.option('init').default)
+                field('preserve_colors', gr.Radio, 'preserve colours',
+                      choices=['off', *painter.option('preserve_colors').choices], value='off')
+                # A text field: Gradio's number field shows an empty value as 0, and 0 is a seed.
+                field('seed', gr.Textbox, 'seed (empty: a new white noise every run)', value='', max_lines=1,
+                      elem_id='seed')
                 with gr.Accordion('more', open=False):
-                    fields += [
-                        field('content_weight', gr.Number, 'content weight alpha',
-                              value=painter.option('content_weight').default),
-                        field('tv_weight', gr.Number, 'total-variation weight',
-                              value=painter.option('tv_weight').default),
-                        field('pooling', gr.Radio, 'pooling', choices=list(painter.option('pooling').choices),
-                              value=painter.option('pooling').default),
-                        field('scales', gr.Textbox, 'coarse to fine: sizes, e.g. 256,512', value=''),
-                        field('learning_rate', gr.Number, 'Adam learning rate',
-                              value=painter.option('learning_rate').default),
-                        field('precision', gr.Radio, 'precision', choices=list(painter.option('precision').choices),
-                              value=painter.option('precision').default),
-                    ]
+                    field('content_weight', gr.Number, 'content weight alpha',
+                          value=painter.option('content_weight').default)
+                    field('tv_weight', gr.Number, 'total-variation weight', value=painter.option('tv_weight').default)
+                    field('pooling', gr.Radio, 'pooling', choices=list(painter.option('pooling').choices),
+                          value=painter.option('pooling').default)
+                    field('scales', gr.Textbox, 'coarse to fine: sizes, e.g. 256,512', value='')
+                    field('learning_rate', gr.Number, 'Adam learning rate',
+                          value=painter.option('learning_rate').default)
+                    field('precision', gr.Radio, 'precision', choices=list(painter.option('precision').choices),
+                          value=painter.option('precision').default)
             with gr.Column():
                 with gr.Row():
                     start = gr.Button('Start', variant='primary', elem_id='start')
@@ -259,6 +258,8 @@ def build_page(painter):
                 command = gr.Code(label='the same run on the command line', language='shell', interactive=False,
                                   wrap_lines=True, show_line_numbers=False, elem_id='command')
         gr.Markdown(' · '.join(neural_style.versions(painter.network)), elem_id='versions')  # for a bug report
+
+        fields = [widgets[dest] for dest in painter.FIELDS]
 
         def paint(request: gr.Request, content, styles, *fields):  # Gradio passes the request first
             for update in painter.paint(content, styles, *fields, request=request):
@@ -309,7 +310,7 @@ def build_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--host', default=HOST, help='address to serve on; 0.0.0.0 makes the page reachable '
                         'from the network (anyone reaching it can run jobs on this machine)')
-    parser.add_argument('--port', type=neural_style.positive_int, default=PORT, help='port to serve on')
+    parser.add_argument('--port', type=options.positive_int, default=PORT, help='port to serve on')
     parser.add_argument('--network', default=argparse.SUPPRESS, help='VGG-19 weights, as neural_style.py '
                         '--network (default: found as neural_style.py finds them, fetched into the cache on first '
                         'use)')  # SUPPRESS: no "(default: None)"

@@ -17,11 +17,9 @@ import console
 import files
 import job
 import video
+import options
 
-PATTERN = '{content}_{style}.png'  # the output's name in --output DIR/
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
-SINGLE_FILE_OPTIONS = [('--progress-write', 'progress_write'), ('--progress-plot', 'progress_plot'),
-                       ('--checkpoint-output', 'checkpoint_output')]  # each names one file: not for a batch
 
 
 @dataclass
@@ -68,10 +66,11 @@ def is_batch(args):
 
 
 def output_pattern(output):
-    """The outputs' path pattern: DIR/PATTERN for a directory (a path ending in / or an existing directory), the
-    output itself when it holds a field in braces ({content}, {style}); None for the one file of a single run."""
+    """The outputs' path pattern: DIR/options.BATCH_PATTERN for a directory (a path ending in / or an existing
+    directory), the output itself when it holds a field in braces ({content}, {style}); None for the one file of
+    a single run."""
     if output.endswith(('/', os.sep)) or os.path.isdir(output):
-        return os.path.join(output, PATTERN)
+        return os.path.join(output, options.BATCH_PATTERN)
     if re.search(r'{[^{}]*}', output):
         return output
     return None
@@ -112,9 +111,11 @@ def pairs(args):
     if pattern is None:
         raise job.UserError(f'a batch ({len(contents) * len(groups)} pair(s)) needs an output directory (--output '
                             f'DIR/) or a name pattern with {{content}} and {{style}}, not the one file {args.output}')
-    for option, value in SINGLE_FILE_OPTIONS:
-        if getattr(args, value) is not None:
-            raise job.UserError(f'{option} names one file: it is not for a batch of pairs')
+    # An image's options that a batch does not take each name one file; a video's are refused by the first
+    # pair's checks (prepare), as for a single image.
+    for option in options.refused(args, options.BATCH):
+        if options.IMAGE in option.applies:
+            raise job.UserError(f'{option.flag} names one file: it is not for a batch of pairs')
     found, seen = [], {}
     for content in contents:
         for group in groups:

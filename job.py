@@ -18,6 +18,7 @@ import devices
 import files
 import images
 import network_normalization
+import options
 import progress_plot
 import quiet_tensorflow
 import stylize
@@ -45,28 +46,13 @@ class Stopped(Exception):
 
 # The options
 
-VIDEO_OPTIONS = [('--start', 'start', None), ('--end', 'end', None), ('--frames', 'frames', None),
-                 ('--temporal-weight', 'temporal_weight', None), ('--long-term', 'long_term', video.LONG_TERM),
-                 ('--passes', 'passes', 1)]
-IMAGE_OPTIONS = [('--scales', 'scales'), ('--style-masks', 'style_masks'), ('--initial', 'initial'),
-                 ('--checkpoint-output', 'checkpoint_output'), ('--progress-write', 'progress_write'),
-                 ('--progress-plot', 'progress_plot'), ('--tile-size', 'tile_size'), ('--max-memory', 'max_memory'),
-                 ('--devices', 'devices'), ('--cluster', 'cluster'), ('--cluster-timeouts', 'cluster_timeouts')]
-
-
 def run_settings(args, max_memory=None, tolerance=stylize.TOLERANCE):
     """The stylize.Settings of the options (each stage and frame replaces its iterations); `tolerance` unless
     --tolerance gives one."""
-    return stylize.Settings(
-        tolerance=tolerance if args.tolerance is None else args.tolerance, tolerance_window=args.tolerance_window,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights,
-        style_blend_weights=args.style_blend_weights, pooling=args.pooling, padding=args.padding,
-        optimizer=args.optimizer,
-        lbfgs_history=args.lbfgs_history, learning_rate=args.learning_rate, beta1=args.beta1, beta2=args.beta2,
-        epsilon=args.eps, noise_blend=args.initial_noiseblend, seed=args.seed, precision=args.precision,
-        tile_size=args.tile_size, max_memory=max_memory)
+    fed = options.settings_fields(args)
+    if args.tolerance is None:
+        fed['tolerance'] = tolerance
+    return stylize.Settings(**fed, max_memory=max_memory)
 
 
 def choose_seed(args):
@@ -125,9 +111,8 @@ def check_options(args):
     _check_layers(args)
     if args.style_blend_weights is not None and sum(args.style_blend_weights) <= 0:
         raise UserError('--style-blend-weights must not all be 0')
-    for option, value, unset in VIDEO_OPTIONS:
-        if getattr(args, value) != unset:
-            raise UserError(f'{option} applies to a video content only; {args.content} is an image')
+    for option in options.refused(args, options.IMAGE):
+        raise UserError(f'{option.flag} applies to a video content only; {args.content} is an image')
     if args.scales is None and len(args.iterations) > 1:
         raise UserError(f'--iterations has {len(args.iterations)} values but there are no --scales; give one number')
     if args.scales is not None and len(args.iterations) not in (1, len(args.scales)):
@@ -177,11 +162,10 @@ def check_options(args):
 
 def check_video_options(args):
     """The options of a video run, checked before anything is computed; returns the output's kind."""
-    for option, value in IMAGE_OPTIONS:
-        if getattr(args, value) is not None:
-            raise UserError(f'{option} is not supported for a video content')
-    if args.bit_depth != 8:
+    if args.bit_depth != 8:  # before the others: its own sentence
         raise UserError('--bit-depth is for an image output; a video\'s frames are 8-bit')
+    for option in options.refused(args, options.VIDEO):
+        raise UserError(f'{option.flag} is not supported for a video content')
     iterations = args.iterations or []
     if len(iterations) > (1 if args.passes > 1 else 2):
         raise UserError(f'--iterations has {len(iterations)} values; for a video give one number, or two (the '

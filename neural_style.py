@@ -1,28 +1,23 @@
 #!/usr/bin/env python3
 """Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
 
-This file is the command line: its options, what it prints, and its exit codes. A run of the options (checks,
-images, the network, the optimization, the files written) is job.py's (a clip's, video_run.py's); the method is
-stylize.py's, its equations losses.py's, the network vgg.py's.
+This file is the command line: its parser (of the option table, options.py), what it prints, and its exit
+codes. A run of the options (checks, images, the network, the optimization, the files written) is job.py's (a
+clip's, video_run.py's); the method is stylize.py's, its equations losses.py's, the network vgg.py's.
 """
 import argparse
-import math
 import shlex
 import signal
 import sys
 import time
 
 import batch
-import colors
 import console
-import devices
-import flow
 import host_memory
 import images
 import job
+import options
 import quiet_tensorflow
-import stylize
-import tiling
 import vgg
 import video
 import video_run
@@ -32,99 +27,24 @@ VERSION = '1.1.0'  # this program's; --version prints it with those of its main 
 # Before 1.1.0, --style-weight was eq. 7's beta at every size: a command recorded by those versions gets
 # --raw-style-weight, so that --settings-from makes its image again.
 RAW_STYLE_WEIGHT_UNTIL = (1, 1, 0)
-MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
-PRINT_ITERATIONS = 10
 
 
 # Options
 
-def _number(text, kind):
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'must be {"an integer" if kind is int else "a number"}, not {text}') from None
-
-
-def positive_int(text):
-    value = _number(text, int)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'must be a positive integer, not {text}')
-    return value
-
-
-def _positive_ints(text):
-    """One positive integer, or several separated by commas (one per stage of --scales)."""
-    return [positive_int(value) for value in text.split(',')]
-
-
-def _scales(text):
-    sizes = _positive_ints(text)
-    if any(b <= a for a, b in zip(sizes, sizes[1:])):
-        raise argparse.ArgumentTypeError(f'must be sizes in pixels from smallest to largest, such as '
-                                         f'256,512,1024, not {text}')
-    return sizes
-
-
-def _non_negative_int(text):
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be 0 or more, not {text}')
-    return value
-
-
-def positive_float(text):
-    value = _number(text, float)
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be a positive number, not {text}')
-    return value
-
-
-def _non_negative_float(text):
-    value = _number(text, float)
-    if not value >= 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be 0 or a positive number, not {text}')
-    return value
-
-
-def _cluster_timeouts(text):
-    """--cluster-timeouts ANSWER,STALL: two positive numbers of seconds."""
-    values = text.split(',')
-    if len(values) != 2:
-        raise argparse.ArgumentTypeError(f'must be two numbers of seconds separated by a comma, such as '
-                                         f'{devices.ANSWER_TIMEOUT},{devices.STALL_CHECK}, not {text}')
-    return tuple(positive_float(value) for value in values)
-
-
-def _fraction(text):
-    value = _number(text, float)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f'must be between 0 and 1, not {text}')
-    return value
-
-
-def _layer(text):
-    if text not in vgg.LAYERS:
-        raise argparse.ArgumentTypeError(f'unknown layer {text!r}; layers are named conv1_1, relu1_1, '
-                                         f'..., pool5 (see --help)')
-    return text
-
-
 class Parser(argparse.ArgumentParser):
-    """The command line's parser: argparse's, that knows its options by name (option()) and, with raise_errors
-    (for the page), raises job.UserError instead of printing usage and exiting."""
+    """The command line's parser: argparse's, with the actions the option table names (--version,
+    --show-settings) and, with raise_errors (for the page), raising job.UserError instead of printing usage and
+    exiting."""
 
     def __init__(self, raise_errors=False, **options):
         super().__init__(**options)
-        self.raise_errors, self.options = raise_errors, {}
+        self.raise_errors = raise_errors
+        self.register('action', 'print_versions', _Versions)
+        self.register('action', 'show_settings', _ShowSettings)
 
     def parse_known_args(self, args=None, namespace=None):
         self.argv = list(sys.argv[1:] if args is None else args)  # for --version, which acts before the rest
         return super().parse_known_args(args, namespace)
-
-    def option(self, dest):
-        """The option that sets `dest`: an argparse Action, whose option_strings, default, choices and help
-        are public."""
-        return self.options[dest]
 
     def error(self, message):
         if self.raise_errors:
@@ -185,26 +105,18 @@ class _ShowSettings(argparse.Action):
         parser.exit()
 
 
-# Options that decide nothing in the image, or name files of a run: not in the command line recorded in an image.
-NOT_RECORDED = {'overwrite', 'print_iterations', 'progress_write', 'progress_plot', 'checkpoint_output',
-                'checkpoint_iterations', 'settings_from', 'cluster_timeouts'}
-VIDEO_ONLY = {'start', 'end', 'frames', 'temporal_weight', 'long_term', 'passes', 'flow'}
-
-
 def command_line(args):
     """The command that makes a run's image again: every option that decides it, defaults included (a later
     version may change a default), the seed included."""
     words = ['python', PROG]
-    for dest, action in build_parser().options.items():
-        value = getattr(args, dest)
-        if dest in NOT_RECORDED or value is None or value is False or (dest in VIDEO_ONLY and value == action.default):
+    for option in options.table():
+        if not option.recorded:
             continue
-        if value is True:
-            words.append(action.option_strings[0])
-        elif action.type in (_positive_ints, _scales):
-            words += [action.option_strings[0], ','.join(map(str, value))]
-        else:
-            words += [action.option_strings[0], *map(str, value if isinstance(value, list) else [value])]
+        value = getattr(args, option.dest)
+        # An option for videos only is recorded when given, so that an image's command holds none.
+        if value is None or value is False or (options.IMAGE not in option.applies and value == option.default):
+            continue
+        words += option.words(value)
     return shlex.join(words)
 
 
@@ -242,182 +154,14 @@ def _recorded_version(settings):
 
 
 def build_parser(raise_errors=False):
-    p = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0],
-               formatter_class=HelpFormatter)
-    p.add_argument('--version', action=_Versions, help='print the versions of this program, TensorFlow and numpy, '
-                   'and the network file used (with --network, that one), for a bug report; then exit')
-    p.add_argument('--show-settings', action=_ShowSettings, metavar='IMAGE', default=argparse.SUPPRESS,
-                   help='print the settings recorded inside an image this program wrote (the command that makes it '
-                   'again, the version, the network, the seed, the iterations run and the losses); then exit')
-
-    def add(group, *flags, **options):
-        action = group.add_argument(*flags, **options)
-        p.options[action.dest] = action
-
-    io = p.add_argument_group('images')
-    add(io, '--content', required=True, nargs='+', help='the photograph, or a video (see the video options); '
-            'the output has its aspect ratio. Several photographs, or directories of them, make a batch: one '
-            'process, one network load, a run per pair (docs/batches.md)')
-    add(io, '--styles', required=True, nargs='+', help='one or more style images, blended into one style; a '
-            'directory of style images (among --styles) makes a batch instead: one run per style image')
-    add(io, '--output', required=True, help='output image; its extension (.jpg, .png, ...) sets the format; '
-            'for a video, a video file (.mp4, .mov, .mkv, .avi, .m4v), a .gif or a directory of PNG frames; for a '
-            f'batch, a directory ending in / (each pair\'s output named {batch.PATTERN}; blended styles are named '
-            'a+b) or a pattern with {content} and {style}, such as out/{content}-{style}.jpg')
-    add(io, '--settings-from', metavar='IMAGE', help='run with the settings recorded inside an image this program '
-            'wrote (its command line, seed included); the options given on the line override them, e.g. a new '
-            '--output')
-    add(io, '--overwrite', action='store_true', help='replace the output, progress and checkpoint files '
-            'if they exist (by default an existing file stops the run before it starts; in a batch, a pair whose '
-            'output exists is skipped, so that the same command again continues the batch)')
-    add(io, '--bit-depth', type=int, choices=(8, 16), default=8, help='bits per channel of the output: 16 (a .png '
-            'or .tif output) writes the optimized image without rounding it to 8 bits')
-    add(io, '--max-size', type=positive_int, default=MAX_SIZE,
-            help='longest side of the output in pixels (the content is scaled down to it, never up)')
-    add(io, '--width', type=positive_int, help='output width in pixels, overriding --max-size')
-    add(io, '--style-scales', type=positive_float, nargs='+',
-            help='per style image: its width relative to the output width (default 1.0 each)')
-    add(io, '--style-masks', nargs='+', metavar='MASK',
-            help='per style image: a greyscale image over the output, white where that style governs '
-            '(spatial control with guided Gram matrices, Gatys et al. 2017)')
-    add(io, '--preserve-colors', choices=colors.PRESERVE_COLORS,
-            help="keep the content's colours (Gatys et al., arXiv 1606.05897): luminance-only transfer, "
-            "the style's colours matched to the content's first, or the result's luminance put on the "
-            "content's colours after the run")
-    add(io, '--max-megapixels', type=positive_float, default=images.MAX_MEGAPIXELS,
-            help='refuse input images, and an output, larger than this')
-    add(io, '--network', help=f'VGG-19 weights: MatConvNet\'s {vgg.WEIGHTS_FILE}, Keras\'s '
-            f'{vgg.KERAS_WEIGHTS_FILE} or the quantized copy {vgg.QUANTIZED_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
-            f'{", ".join(vgg.default_locations())}; with none there, one is fetched into the cache on first use)')
-    add(io, '--no-download', action='store_true', help=f'never fetch the weights: with no file found, stop and say '
-            f'how to get it (also when ${vgg.NO_DOWNLOAD_ENV} is 1)')
-
-    loss = p.add_argument_group('objective (the paper\'s alpha, beta, layers and w_l)')
-    add(loss, '--content-weight', type=_non_negative_float, default=stylize.CONTENT_WEIGHT,
-              help='alpha, the weight of L_content')
-    reference = 'x'.join(map(str, stylize.REFERENCE_SIZE[::-1]))
-    add(loss, '--style-weight', type=_non_negative_float,
-              help=f'beta, the weight of L_style, for a {reference} output; another size scales it by its pixels '
-              f'over {reference}\'s, so that one beta gives the same balance at every size (default '
-              f'{stylize.STYLE_WEIGHT:,.0f}; {stylize.NORMALIZED_STYLE_WEIGHT:,.0f} with --normalize-network)')
-    add(loss, '--raw-style-weight', action='store_true',
-              help='take --style-weight as the beta of the paper\'s eq. 7 at every size, unscaled (the balance '
-              'then moves about 4x for each doubling of the side)')
-    add(loss, '--tv-weight', type=_non_negative_float, default=stylize.TV_WEIGHT,
-              help='gamma, the weight of a total-variation smoothness term against the fine grain (not in the paper: 0 for the paper\'s objective)')
-    add(loss, '--content-layers', type=_layer, nargs='+', default=list(stylize.CONTENT_LAYERS),
-              help='layers whose features the content loss matches, each named once')
-    add(loss, '--content-layer-weights', type=_non_negative_float, nargs='+',
-              help='one weight per content layer (default 1/number of content layers)')
-    add(loss, '--style-layers', type=_layer, nargs='+', default=list(stylize.STYLE_LAYERS),
-              help='layers whose Gram matrices the style loss matches, each named once')
-    add(loss, '--style-layer-weights', type=_non_negative_float, nargs='+',
-              help='w_l, one per style layer (default 1/number of style layers, as in the paper)')
-    add(loss, '--style-blend-weights', type=_non_negative_float, nargs='+',
-              help='one weight per style image, normalized to sum 1 (default equal)')
-    add(loss, '--pooling', choices=vgg.POOLING_METHODS, default=stylize.POOLING,
-              help='pooling in the network; the paper replaces max by average pooling')
-    add(loss, '--padding', choices=vgg.PADDINGS, default=stylize.PADDING,
-              help='padding of each convolution\'s input: zeros, as the network was trained and as in the paper, '
-              'or the border mirrored (docs/method.md)')
-    add(loss, '--normalize-network', action='store_true',
-              help='the paper\'s normalized network: each filter\'s weights scaled so that its mean activation over '
-              'the six images of examples/ is 1 (computed once per weights file and cached in ~/.cache/neural-style; '
-              'docs/method.md, "The layers\' balance")')
-
-    opt = p.add_argument_group('optimization')
-    add(opt, '--optimizer', choices=stylize.OPTIMIZERS, default=stylize.OPTIMIZER,
-             help='L-BFGS (the paper\'s) or Adam')
-    add(opt, '--iterations', type=_positive_ints,
-             help=f'optimizer iterations (default {stylize.ITERATIONS}); with --scales, one number for every '
-             f'stage or one per stage (e.g. 500,200,100); for a video, the first frame\'s and the later '
-             f'frames\' (default {video.FIRST_ITERATIONS},{video.LATER_ITERATIONS}), or per frame and pass '
-             f'with --passes (default {video.PASS_ITERATIONS})')
-    add(opt, '--scales', type=_scales, metavar='SIZES',
-             help='coarse to fine (Gatys et al. 2017): the longest side of each stage in pixels, e.g. '
-             '256,512,1024; each stage starts from the last one\'s result upsampled, and the last size '
-             'is the output\'s (instead of --max-size)')
-    add(opt, '--tolerance', type=_non_negative_float, metavar='REL',
-             help=f'stop early once the objective changes by less than this fraction over --tolerance-window '
-             f'iterations (Ruder et al.\'s criterion; default {stylize.TOLERANCE:g}, off, for an image and '
-             f'{video.FRAME_TOLERANCE:g} for a video\'s frames in a single pass, as theirs)')
-    add(opt, '--tolerance-window', type=positive_int, default=stylize.TOLERANCE_WINDOW, metavar='K',
-             help='iterations between two comparisons of the objective for --tolerance')
-    add(opt, '--lbfgs-history', type=positive_int, default=stylize.LBFGS_HISTORY,
-             help='L-BFGS: number of stored corrections')
-    add(opt, '--learning-rate', type=positive_float, default=stylize.LEARNING_RATE,
-             help='Adam: learning rate, in pixel values')
-    add(opt, '--beta1', type=_fraction, default=stylize.BETA1, help='Adam: beta1')
-    add(opt, '--beta2', type=_fraction, default=stylize.BETA2, help='Adam: beta2')
-    add(opt, '--eps', type=positive_float, default=stylize.EPSILON, help='Adam: epsilon')
-    add(opt, '--init', choices=stylize.INITS, default=stylize.INITS[0],
-             help='starting image: white noise (the paper\'s), the content, or the (first) style image')
-    add(opt, '--initial', help='starting image from a file, overriding --init')
-    add(opt, '--initial-noiseblend', type=_fraction, default=0.0,
-             help='fraction of white noise blended into a content, style or --initial start')
-    add(opt, '--seed', type=int, help='random seed of the white noise: a CPU run repeats exactly')
-    add(opt, '--precision', choices=devices.PRECISIONS, default=stylize.PRECISION,
-             help='float32 (faithful) or mixed: convolutions in float16 on a GPU, bfloat16 on a CPU, '
-             'losses in float32; fast on GPUs, slower on CPUs without native bfloat16; auto: mixed on a CPU '
-             'with AMX or AVX512-BF16, float32 elsewhere (docs/performance.md)')
-    add(opt, '--device', help='TensorFlow device, e.g. /cpu:0 or /gpu:0, one that TensorFlow sees here '
-             '(default: the GPU if TensorFlow sees one, else the CPU)')
-
-    machines = p.add_argument_group('devices and machines (docs/devices.md)')
-    add(machines, '--devices', metavar='LIST', help='spread each evaluation\'s tiles over these devices, '
-                  'e.g. /gpu:0,/gpu:1, or all (every GPU TensorFlow sees); the image is then tiled so that '
-                  'each device has a tile')
-    add(machines, '--cluster', metavar='HOST:PORT,...', help='spread the tiles over the devices of these '
-                  'workers, each started with `python cluster.py worker --port PORT` (every GPU of a '
-                  'worker, else its CPU); the first worker coordinates')
-    add(machines, '--cluster-timeouts', type=_cluster_timeouts, metavar='ANSWER,STALL',
-                  help=f'with --cluster: seconds a worker has to answer a probe (its device list) before it counts '
-                  f'as stopped or lost, and seconds an evaluation may go on before the workers are probed '
-                  f'(default {devices.ANSWER_TIMEOUT},{devices.STALL_CHECK}); longer for a slow link')
-
-    memory = p.add_argument_group('memory (exact tiled evaluation: docs/large-outputs.md)')
-    add(memory, '--tile-size', type=positive_int, metavar='PX',
-                help='evaluate the objective over tiles of this many pixels square (a multiple of 16 for '
-                'the default layers), each with a halo: exact, in bounded memory (default: tiled only when '
-                'the estimated peak exceeds --max-memory)')
-    add(memory, '--max-memory', type=positive_float, metavar='GB',
-                help=f'memory budget in GB for choosing the tiling (default: '
-                f'{tiling.MEMORY_SHARE * 100:.0f}%% of the machine\'s RAM)')
-
-    clip = p.add_argument_group('video (Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", 2016)')
-    add(clip, '--start', type=_non_negative_float, metavar='SECONDS', help='take the clip from this time')
-    add(clip, '--end', type=positive_float, metavar='SECONDS', help='take the clip up to this time')
-    add(clip, '--frames', type=positive_int, metavar='N', help='take at most N frames')
-    add(clip, '--temporal-weight', type=_non_negative_float, metavar='GAMMA',
-              help='gamma_t, the weight of the temporal loss (default: the authors\' balance against the '
-              'style loss, 10 beta w_l N_l^2 / 4 at the style layer where that is largest, 5 beta w_l N_l^2 / 4 '
-              'with --passes; see docs/video.md); 0 for frame-by-frame stylization from '
-              'the warped previous frame')
-    add(clip, '--long-term', type=positive_int, default=video.LONG_TERM, metavar='J',
-              help='tie each frame to the previous J stylized frames (long-term consistency); 1: the '
-              'previous frame only')
-    add(clip, '--passes', type=positive_int, default=1, metavar='N',
-              help=f'the multi-pass algorithm with N passes over the clip, alternately forward and backward '
-              f'(the authors use {video.MULTIPASS_PASSES}); 1: the single-pass algorithm')
-    add(clip, '--flow', choices=flow.FLOW_METHODS, default=flow.FLOW_METHOD,
-              help='optical flow: OpenCV\'s DIS or Farneback')
-
-    out = p.add_argument_group('progress')
-    add(out, '--print-iterations', type=_non_negative_int, default=PRINT_ITERATIONS,
-             help='print the losses every this many iterations (0: only at the end)')
-    add(out, '--progress-write', metavar='PATH',
-             help='write a CSV of the losses at every iteration (row 0: the initial image)')
-    add(out, '--progress-plot', metavar='PATH',
-             help='write a PNG plot of the losses against the iteration (log scale; needs matplotlib, '
-             'from requirements-app.txt), at each checkpoint and at the end')
-    add(out, '--checkpoint-output', help='checkpoint file name: every %%s in it becomes the iteration '
-             'number, any other %% stays as it is, e.g. checkpoint_%%s.jpg')
-    add(out, '--checkpoint-iterations', type=positive_int,
-             help='write the best image so far every this many iterations')
-    add(out, '--verbose', action='store_true', help='let TensorFlow print its start-up and log lines (by default '
-             'held back; TF_CPP_MIN_LOG_LEVEL, when set, says which to let through)')
-    return p
-
+    """The parser of the option table (options.py), its groups in the table's order."""
+    parser = Parser(raise_errors, prog=PROG, description=__doc__.split('\n\n')[0], formatter_class=HelpFormatter)
+    groups = {None: parser}
+    for option in options.table():
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        option.add_to(groups[option.group])
+    return parser
 
 
 # Running and printing

@@ -31,6 +31,7 @@ import host_memory
 import images
 import job
 import neural_style
+import options
 import progress_plot
 import quiet_tensorflow
 import stylize
@@ -43,6 +44,7 @@ RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)  # alpha/beta, the columns of CVPR 2016 Fig. 4
 CONTENT_LAYERS = ('relu2_2', 'relu4_2')  # CVPR 2016 Fig. 5: content matched on conv2_2 and on conv4_2
 NOISE_SEEDS = (1, 2, 3, 4)  # CVPR 2016 Fig. 6 C: four different white-noise starts
 SEED = 0  # the white noise of every other cell: fixed, so that a sheet repeats
+PRECISION = 'float32'  # the paper's arithmetic, whatever neural_style.py's default
 CELL_FORMAT = '.png'  # lossless, whatever the sheet's format
 FIGURES = ('layers-vs-ratio', 'content-layer', 'init', 'styles', 'style-reconstruction')
 
@@ -340,26 +342,25 @@ def build_parser():
     p.add_argument('--style', required=True, action='append', help='the style image (repeat it for "styles")')
     p.add_argument('--output', required=True, help='the sheet; its cells are written beside it')
     p.add_argument('--overwrite', action='store_true', help='replace the sheet if it exists (cells are reused)')
-    p.add_argument('--network', help=f'VGG-19 weights, found as by neural_style.py when not given (${vgg.NETWORK_ENV}, '
-                   f'then {", ".join(vgg.default_locations())}; with none there, fetched on first use)')
-    p.add_argument('--no-download', action='store_true', help='never fetch the weights, as neural_style.py '
-                   '--no-download')
-    p.add_argument('--verbose', action='store_true', help='let TensorFlow print its start-up and log lines')
-    p.add_argument('--iterations', type=neural_style.positive_int, default=stylize.ITERATIONS,
-                   help='L-BFGS iterations per cell')
-    p.add_argument('--max-size', type=neural_style.positive_int, default=neural_style.MAX_SIZE,
-                   help='longest side of each cell in pixels')
-    p.add_argument('--style-weight', type=neural_style.positive_float, metavar='BETA',
-                   help=f'beta, the weight of L_style, in every cell but those of layers-vs-ratio (whose columns '
-                   f'set it) (default {stylize.STYLE_WEIGHT:g}, as neural_style.py: for a 512x384 cell, scaled with '
-                   f'the cell\'s pixels)')
-    p.add_argument('--raw-style-weight', action='store_true', help='take each cell\'s beta as the paper\'s eq. 7 '
-                   'at the cell\'s size, unscaled, as neural_style.py --raw-style-weight (the figures made before '
-                   'beta was scaled with the size)')
-    p.add_argument('--precision', choices=devices.PRECISIONS, default='float32',
-                   help='the cells\' arithmetic, as neural_style.py --precision (default float32, the paper\'s)')
-    p.add_argument('--seed', type=int, default=SEED, help='the white noise of the cells (init: its own seeds)')
-    p.add_argument('--device', help='TensorFlow device, e.g. /cpu:0 (default: the GPU if there is one)')
+    # neural_style.py's options that reach every cell (or this program's runs, as they reach neural_style.py's);
+    # where a sheet means one otherwise, its changes say how.
+    shared = {option.dest: option for option in options.table()}
+    shared['network'].add_to(p)
+    shared['no_download'].add_to(p)
+    shared['verbose'].add_to(p)
+    shared['iterations'].add_to(p, type=options.positive_int, default=stylize.ITERATIONS,
+                                help='L-BFGS iterations per cell')
+    shared['max_size'].add_to(p, help='longest side of each cell in pixels')
+    shared['style_weight'].add_to(p, metavar='BETA', help=f'beta, the weight of L_style, in every cell but those of '
+                                  f'layers-vs-ratio (whose columns set it) (default {stylize.STYLE_WEIGHT:g}, as '
+                                  f'neural_style.py: for a 512x384 cell, scaled with the cell\'s pixels)')
+    shared['raw_style_weight'].add_to(p, help='take each cell\'s beta as the paper\'s eq. 7 at the cell\'s size, '
+                                      'unscaled, as neural_style.py --raw-style-weight (the figures made before beta '
+                                      'was scaled with the size)')
+    shared['precision'].add_to(p, default=PRECISION, help=f'the cells\' arithmetic, as neural_style.py --precision '
+                               f'(default {PRECISION}, the paper\'s)')
+    shared['seed'].add_to(p, default=SEED, help='the white noise of the cells (init: its own seeds)')
+    shared['device'].add_to(p)
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '
                    '/gpu:0,/gpu:1, or all (each GPU TensorFlow sees)')
     p.add_argument('--cluster', metavar='HOST:PORT,...', help='render cells side by side, one per worker started '
