@@ -87,7 +87,7 @@ def beta_in_words(args):
 
 def recorded_settings(args, described, network, iterations_done, iterations, progress):
     """The settings recorded inside an image (images.write_image): what the caller describes (described: {field:
-    text}, such as the program's version and the equivalent command line), the network (network_identity), the
+    text}, such as the program's version and the equivalent command line), the network (vgg.weights_identity), the
     seed, the iterations run and the last iteration's loss terms."""
     return {**described, 'Network': network, 'Seed': str(args.seed),
             'Iterations': f'{iterations_done} of {iterations}',

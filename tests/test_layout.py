@@ -2,6 +2,7 @@
 the project's top-level modules (data flows one way, from the programs down)."""
 import ast
 import os
+import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LINES = 700
@@ -46,3 +47,18 @@ def test_no_two_modules_import_each_other_even_through_others():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_the_layout_table_in_the_development_docs_matches_the_code():
+    """docs/development.md, Layout: every module has a row; a module's own row names its imports of the project's
+    modules and its lines."""
+    with open(os.path.join(ROOT, 'docs', 'development.md')) as f:
+        table = f.read().split('## Layout', 1)[1].split('\n\n| module |', 1)[1].split('\n\n', 1)[0]
+    rows = re.findall(r'^\| `(\w+)\.py` \| .*? \| (.*?) \| (\d+) \|$', table, re.M)
+    documented = {module: (imports, int(count)) for module, imports, count in rows}
+    actual = {}
+    for module in documented:
+        with open(os.path.join(ROOT, module + '.py')) as f:
+            actual[module] = (', '.join(sorted(project_imports(module))), sum(1 for _ in f))
+    assert documented == actual
+    assert [module for module in MODULES if f'`{module}.py`' not in table] == []
