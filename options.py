@@ -194,7 +194,7 @@ def table():
         Option('--settings-from', group=IMAGES_GROUP, metavar='IMAGE', recorded=False,
                help='run with the settings recorded inside an image this program wrote (its command line, seed '
                'included); the options given on the line override them, e.g. a new --output'),
-        Option('--overwrite', group=IMAGES_GROUP, action='store_true', recorded=False,
+        Option('--overwrite', group=IMAGES_GROUP, action='store_true', default=False, recorded=False,
                help='replace the output, progress and checkpoint files if they exist (by default an existing file '
                'stops the run before it starts; in a batch, a pair whose output exists is skipped, so that the '
                'same command again continues the batch)'),
@@ -222,7 +222,7 @@ def table():
                f'quantized copy {vgg.QUANTIZED_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
                f'{", ".join(vgg.default_locations())}; with none there, one is fetched into the cache on first '
                f'use)'),
-        Option('--no-download', group=IMAGES_GROUP, action='store_true',
+        Option('--no-download', group=IMAGES_GROUP, action='store_true', default=False,
                help=f'never fetch the weights: with no file found, stop and say how to get it (also when '
                f'${vgg.NO_DOWNLOAD_ENV} is 1)'),
 
@@ -233,7 +233,7 @@ def table():
                help=f'beta, the weight of L_style, for a {reference} output; another size scales it by its pixels '
                f'over {reference}\'s, so that one beta gives the same balance at every size (default '
                f'{stylize.STYLE_WEIGHT:,.0f}; {stylize.NORMALIZED_STYLE_WEIGHT:,.0f} with --normalize-network)'),
-        Option('--raw-style-weight', group=OBJECTIVE, action='store_true',
+        Option('--raw-style-weight', group=OBJECTIVE, action='store_true', default=False,
                help='take --style-weight as the beta of the paper\'s eq. 7 at every size, unscaled (the balance '
                'then moves about 4x for each doubling of the side)'),
         Option('--tv-weight', group=OBJECTIVE, type=non_negative_float, default=stylize.TV_WEIGHT, page=9,
@@ -258,7 +258,7 @@ def table():
         Option('--padding', group=OBJECTIVE, choices=vgg.PADDINGS, default=stylize.PADDING, setting='padding',
                help='padding of each convolution\'s input: zeros, as the network was trained and as in the paper, '
                'or the border mirrored (docs/method.md)'),
-        Option('--normalize-network', group=OBJECTIVE, action='store_true',
+        Option('--normalize-network', group=OBJECTIVE, action='store_true', default=False,
                help='the paper\'s normalized network: each filter\'s weights scaled so that its mean activation '
                'over the six images of examples/ is 1 (computed once per weights file and cached in '
                '~/.cache/neural-style; docs/method.md, "The layers\' balance")'),
@@ -366,7 +366,7 @@ def table():
         # In a batch, refused with --checkpoint-output, which it needs.
         Option('--checkpoint-iterations', group=PROGRESS, type=positive_int, applies=IMAGES, recorded=False,
                help='write the best image so far every this many iterations'),
-        Option('--verbose', group=PROGRESS, action='store_true',
+        Option('--verbose', group=PROGRESS, action='store_true', default=False,
                help='let TensorFlow print its start-up and log lines (by default held back; TF_CPP_MIN_LOG_LEVEL, '
                'when set, says which to let through)'),
     )
