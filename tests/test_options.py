@@ -12,7 +12,7 @@ import job
 import neural_style
 import options
 import stylize
-from conftest import ROOT
+from helpers import ROOT, random_image, save
 
 # A value other than the default, as command-line text, for each way of reading an option's text.
 SAMPLES = {int: '16', options.positive_int: '2', options.positive_ints: '2', options.scales: '16,32',
@@ -73,7 +73,6 @@ def refusal(check, args):
 
 @pytest.mark.parametrize('option', TAKEN, ids=lambda option: option.flag)
 def test_each_run_refuses_exactly_the_options_the_table_does_not_apply_to_it(option, tmp_path):
-    from conftest import random_image, save
     for name in ('c.png', 's.png'):
         save(tmp_path / name, random_image(16, 16, seed=1))
     words = sample(option, tmp_path)
