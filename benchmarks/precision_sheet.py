@@ -30,12 +30,16 @@ def last_row(path):
     return int(row['iteration']), float(row['total'])
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--network', required=True)
     parser.add_argument('--out', required=True, help='prefix of the runs (<out>-<example>-<precision>.png/.csv)')
     parser.add_argument('--sheet', required=True)
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     print('| example | float32: iterations, objective | mixed: iterations, objective | mixed over float32 '
           '| mean absolute difference (0..255) |\n| --- | --- | --- | --- | --- |')
     rows = []

@@ -45,6 +45,7 @@ import memory_plot  # noqa: E402
 import neural_style  # noqa: E402
 import page_overhead  # noqa: E402
 import page_screenshot  # noqa: E402
+import precision_sheet  # noqa: E402
 import print_sheet  # noqa: E402
 import profile_iteration  # noqa: E402
 import reproduce  # noqa: E402
@@ -110,6 +111,8 @@ PROGRAMS = {
     'benchmarks/layer_balance.py': Program(layer_balance.build_parser, {
         'network': 'in', 'out': 'prefix', 'shares': 'in'}),
     'benchmarks/memory_plot.py': Program(memory_plot.build_parser, {'out': 'out'}),
+    'benchmarks/precision_sheet.py': Program(precision_sheet.build_parser, {
+        'network': 'in', 'out': 'prefix', 'sheet': 'out'}),
     'benchmarks/page_overhead.py': Program(page_overhead.build_parser),
     'benchmarks/page_screenshot.py': Program(page_screenshot.build_parser, {
         'network': 'in', 'to': 'out', 'content': 'in', 'style': 'in'}),
