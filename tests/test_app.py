@@ -24,7 +24,7 @@ from workers import free_port, terminate
 # the rest as the page starts.
 SETTINGS = dict(style_weight=4.0, iterations=3, max_size=16, optimizer='lbfgs', init='noise', preserve_colors='off',
                 seed=0, content_weight=1.0, tv_weight=3.0, pooling='avg', scales='', learning_rate=10.0,
-                precision='float32')
+                precision='auto')
 # The same run on the command line, written out by hand.
 COMMAND = ['--iterations', '3', '--max-size', '16', '--seed', '0']
 
