@@ -3,9 +3,10 @@ to the system before the next. Everything here does nothing where the C library 
 import ctypes
 import gc
 
-# glibc's default, 8 arenas per core, leaves what the L-BFGS worker thread freed in an arena of its own, unused by
-# the others (docs/development.md, Measurement history).
-MALLOC_ARENAS = 2
+# One arena for all threads: memory freed by one is reused by the others. glibc's default, 8 per core, left what
+# L-BFGS's worker thread freed in an arena of its own, and with 2 one L-BFGS run in 10 to 20 still peaked about
+# 0.5 GB higher; with 1, none in 36, the same speed and pixels (docs/development.md, Measurement history).
+MALLOC_ARENAS = 1
 
 
 # For a process that runs one run after another (reproduce.py's cells): blocks from this size up are mapped on

@@ -388,7 +388,7 @@ MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the re
 UNTILED_BASE_BYTES = 1.7e9  # TensorFlow, the weights, the targets' and the objective's graphs
 TILED_BASE_BYTES = 1.6e9  # TensorFlow, the weights, one graph for both passes and the targets
 UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB a pixel up to relu5_1
-# L-BFGS's worker thread and glibc's allocator, with a margin for the runs that peak higher (docs/development.md,
+# L-BFGS's worker thread: its float64 copies of the image and gradient, and glibc's allocator (docs/development.md,
 # Measurement history)
 LBFGS_WORKER_BYTES = 0.25e9
 UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: its peak is above L-BFGS's (docs/large-outputs.md)
