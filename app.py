@@ -18,15 +18,11 @@ import threading
 import time
 from typing import NamedTuple
 
-import batch
-import console
-import images
-import job
 import neural_style
-import options
-import quiet_tensorflow
 import stylize
 import vgg
+from styletransfer.media import images
+from styletransfer.run import batch, console, job, options, quiet_tensorflow
 
 TITLE = 'neural-style'
 HOST = '127.0.0.1'  # this machine only; another host must be asked for, and is announced

@@ -11,16 +11,10 @@ import signal
 import sys
 import time
 
-import batch
-import console
-import host_memory
-import images
-import job
-import options
-import quiet_tensorflow
 import vgg
-import video
-import video_run
+from styletransfer.compute import host_memory
+from styletransfer.media import images, video
+from styletransfer.run import batch, console, job, options, quiet_tensorflow, video_run
 
 PROG = 'neural_style.py'
 VERSION = '1.1.0'  # this program's; --version prints it with those of its main packages and network file

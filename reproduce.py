@@ -23,19 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import cluster
-import console
-import devices
-import files
-import host_memory
-import images
-import job
 import neural_style
-import options
-import progress_plot
-import quiet_tensorflow
 import stylize
 import vgg
+from styletransfer.compute import cluster, devices, host_memory
+from styletransfer.media import files, images
+from styletransfer.run import console, job, options, progress_plot, quiet_tensorflow
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
 # conv2_1, ..., up to conv5_1 (the rectified outputs, as everywhere in neural_style.py).
@@ -364,7 +357,7 @@ def build_parser():
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '
                    '/gpu:0,/gpu:1, or all (each GPU TensorFlow sees)')
     p.add_argument('--cluster', metavar='HOST:PORT,...', help='render cells side by side, one per worker started '
-                   'with `python cluster.py worker` (docs/devices.md)')
+                   'with `neural-style-cluster worker` (docs/devices.md)')
     p.add_argument('--progress-plot', metavar='PATH', help='a PNG of each cell\'s total loss against the '
                    'iteration (needs matplotlib), e.g. beside the sheet; --overwrite replaces it too')
     return p

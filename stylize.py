@@ -16,12 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import devices
-import host_memory
-import images
-import losses
-import tiling
 import vgg
+from styletransfer.compute import devices, host_memory
+from styletransfer.media import images
+from styletransfer.method import losses, tiling
 
 # Defaults, and where they come from.
 CONTENT_LAYERS = ('relu4_2',)  # paper sec. 3: content matched on 'conv4_2'; Caffe's ReLU runs in place, so rectified

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import downloads
-import files
-import quantized_vgg
+from styletransfer.media import files
+from styletransfer.network import downloads, quantized_vgg
 
 WEIGHTS_FILE = 'imagenet-vgg-verydeep-19.mat'
 WEIGHTS_URL = 'https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat'

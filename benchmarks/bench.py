@@ -22,7 +22,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 ASPECT = 3 / 4  # content images are landscape 4:3, e.g. 512x384
@@ -156,7 +155,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         network = args.network
         if network is None:
-            import synthetic_vgg
+            from styletransfer.testing import synthetic_vgg
             network = os.path.join(scratch, 'random-vgg19.mat')
             synthetic_vgg.write_current(network, synthetic_vgg.random_conv_weights(seed=0))
         peak = in_subprocess('peak', {})

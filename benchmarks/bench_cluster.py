@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What spreading an evaluation's tiles costs: seconds per evaluation of the tiled objective in this process
-against the same tiles on local `cluster.py` workers, and the bytes an evaluation feeds to and fetches from
+against the same tiles on local `neural-style-cluster` workers, and the bytes an evaluation feeds to and fetches from
 them (what would cross the network between machines).
 
     python benchmarks/bench_cluster.py                       # 1024x768, 512 px tiles, 2 workers of 1 thread
@@ -19,7 +19,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 
@@ -28,7 +27,7 @@ def objective(net, placement, width, height, tile_size):
     through the placement's networks: (objective, the image to evaluate at, the networks)."""
     import numpy as np
     import stylize
-    import tiling
+    from styletransfer.method import tiling
     import vgg
 
     rng = np.random.default_rng(0)
@@ -65,11 +64,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
-    import cluster
-    import devices
-    import synthetic_vgg
+    from styletransfer.compute import cluster
+    from styletransfer.compute import devices
+    from styletransfer.testing import synthetic_vgg
     import vgg
-    from workers import running
+    from styletransfer.testing.workers import running
 
     with tempfile.TemporaryDirectory() as directory:
         path = args.network or os.path.join(directory, 'vgg19-random.mat')

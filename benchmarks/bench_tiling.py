@@ -21,7 +21,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import bench  # noqa: E402  (beside this file: its subprocess runner)
@@ -37,10 +36,10 @@ def _rss_mb():
 
 def run_configuration(config):
     import numpy as np
-    import devices
-    import host_memory
+    from styletransfer.compute import devices
+    from styletransfer.compute import host_memory
     import stylize
-    import tiling
+    from styletransfer.method import tiling
     import vgg
 
     host_memory.limit_malloc_arenas()  # as neural_style.py does
@@ -72,9 +71,9 @@ def fixed_part(config):
     steps = [('start', _rss_mb())]
     import tensorflow  # noqa: F401
     steps.append(('TensorFlow imported', _rss_mb()))
-    import host_memory
+    from styletransfer.compute import host_memory
     import stylize
-    import tiling
+    from styletransfer.method import tiling
     import vgg
     host_memory.limit_malloc_arenas()
     net = vgg.load_net(config['network'])
@@ -121,7 +120,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         network = args.network
         if network is None:
-            import synthetic_vgg
+            from styletransfer.testing import synthetic_vgg
             network = os.path.join(scratch, 'random-vgg19.mat')
             synthetic_vgg.write_current(network, synthetic_vgg.random_conv_weights(seed=0))
         if args.fixed:

@@ -17,9 +17,8 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import sheets  # noqa: E402
 import stylize  # noqa: E402
 

@@ -7,7 +7,7 @@ temporary paths and the program's version, which may differ while the picture do
     python benchmarks/bit_identity.py > after.txt
     diff before.txt after.txt
 
-The network is a random-weight VGG-19 of the real size written by tests/synthetic_vgg.py (seed 0), the
+The network is a random-weight VGG-19 of the real size written by styletransfer/testing/synthetic_vgg.py (seed 0), the
 images are the repository's examples at 48-64 px, every run gives its seed, and --precision auto sees a CPU
 without bfloat16 units (NEURAL_STYLE_CPUINFO), so a run repeats on one machine.
 """
@@ -83,7 +83,7 @@ def main():
         with open(cpuinfo, 'w') as f:
             f.write('processor\t: 0\nflags\t\t: fpu sse2 avx2\n')
         network = os.path.join(work, 'vgg.mat')
-        subprocess.run([sys.executable, os.path.join(HERE, 'tests', 'synthetic_vgg.py'), network, '--seed', '0'],
+        subprocess.run([sys.executable, '-m', 'styletransfer.testing.synthetic_vgg', network, '--seed', '0'],
                        check=True)
         pair = ['--content', f'{examples}/chelsea.png', '--styles', f'{examples}/starry_night.jpg',
                 '--network', network]

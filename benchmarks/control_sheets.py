@@ -18,9 +18,8 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import sheets  # noqa: E402
 
 COLOR_MODES = (None, 'luminance', 'histogram', 'post')

@@ -48,13 +48,12 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import devices  # noqa: E402
-import files  # noqa: E402
-import images  # noqa: E402
-import losses  # noqa: E402
+from styletransfer.compute import devices  # noqa: E402
+from styletransfer.media import files  # noqa: E402
+from styletransfer.media import images  # noqa: E402
+from styletransfer.method import losses  # noqa: E402
 import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402

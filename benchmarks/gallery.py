@@ -15,9 +15,8 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import sheets  # noqa: E402
 
 # photograph:painting of examples/, the first three the gallery's from the start, then three Van Goghs

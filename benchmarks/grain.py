@@ -28,9 +28,8 @@ import numpy as np
 from scipy import ndimage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import sheets  # noqa: E402
 
 PAIRS = 'chelsea:starry_night.jpg,coffee:the_scream.jpg,astronaut:shipwreck.jpg'  # the gallery's pairs

@@ -12,11 +12,10 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import stylize  # noqa: E402
-import tiling  # noqa: E402
+from styletransfer.method import tiling  # noqa: E402
 
 CPU = 'Intel Xeon @ 2.80GHz (Ice Lake), 2 cores, shared with other runs'
 # Peak RSS in GB (`/usr/bin/time -v`, maximum resident set size), 3 iterations, the default layers, a

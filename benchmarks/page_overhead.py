@@ -19,11 +19,10 @@ from types import SimpleNamespace
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT]
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
 
-import images  # noqa: E402
-import job  # noqa: E402
+from styletransfer.media import images  # noqa: E402
+from styletransfer.run import job  # noqa: E402
 
 
 def median_seconds(function, repeats):

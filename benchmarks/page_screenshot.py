@@ -19,10 +19,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
-import browser  # noqa: E402
-from workers import free_port, terminate  # noqa: E402
+from styletransfer.testing import browser  # noqa: E402
+from styletransfer.testing.workers import free_port, terminate  # noqa: E402
 
 SERVER_START_SECONDS = 120
 

@@ -18,12 +18,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import sheets  # noqa: E402
 import stylize  # noqa: E402
-import tiling  # noqa: E402
+from styletransfer.method import tiling  # noqa: E402
 import vgg  # noqa: E402
 
 # The print of docs/large-outputs.md: three stages, the last the size of the print. beta 2e4 taken as eq. 7's at

@@ -74,9 +74,8 @@ def operation_times(step_stats_list):
 
 def profile_ours(network, optimizer, content, style):
     # Imported here, not at the top: the peer's checkout has modules of the same names (stylize, vgg).
-    sys.path.insert(0, ROOT)
     import tensorflow.compat.v1 as tf
-    import images
+    from styletransfer.media import images
     import stylize
     import vgg
     sessions = TracedSessions(tf)
@@ -132,7 +131,6 @@ def convolution_speeds(dtype_name, repeats=7):
     """GFLOP/s of TensorFlow's 3x3 SAME convolution at each of VGG-19's shapes up to conv5_1 at 512x384, and
     the time of all of them once (the forward pass's convolutions): the convolution's own time in the step stats
     (not the variables' reads around it), the fastest of `repeats` runs, a peak."""
-    sys.path.insert(0, ROOT)
     import tensorflow.compat.v1 as tf
     import vgg
     rows, height, width = [], HEIGHT, WIDTH

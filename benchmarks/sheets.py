@@ -8,8 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 
 LINE = 14  # pixels per caption line (PIL's default font)
 GAP = 8

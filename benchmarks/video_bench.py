@@ -28,17 +28,16 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import devices  # noqa: E402
-import files  # noqa: E402
-import flow  # noqa: E402
-import images  # noqa: E402
+from styletransfer.compute import devices  # noqa: E402
+from styletransfer.media import files  # noqa: E402
+from styletransfer.media import flow  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import sheets  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
-import video  # noqa: E402
+from styletransfer.media import video  # noqa: E402
 
 ASPECT = 3 / 4
 WINDOW = 0.6  # the first frame's window: this fraction of the source image's width
@@ -190,7 +189,7 @@ def content_anchored_temporal_weight(height, width):
 def load_network(path):
     if path:
         return vgg.load_net(path)
-    import synthetic_vgg
+    from styletransfer.testing import synthetic_vgg
     path = os.path.join(tempfile.mkdtemp(), 'random-vgg19.mat')
     synthetic_vgg.write_current(path, synthetic_vgg.random_conv_weights(seed=0))
     return vgg.load_net(path)
@@ -286,7 +285,7 @@ def _write_picture(path, picture):
 
 
 def speed(args):
-    import synthetic_vgg
+    from styletransfer.testing import synthetic_vgg
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         path = args.network

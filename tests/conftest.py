@@ -1,16 +1,13 @@
 import os
-import sys
 
 import pytest
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ['NEURAL_STYLE_NO_DOWNLOAD'] = '1'  # no test fetches weights from the internet unless it says so
 
-import synthetic_vgg  # noqa: E402
+from styletransfer.testing import synthetic_vgg  # noqa: E402
 import vgg  # noqa: E402
-import video  # noqa: E402
+from styletransfer.media import video  # noqa: E402
 from helpers import CLIP_FPS, random_image, save, textured_clip  # noqa: E402
 
 

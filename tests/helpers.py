@@ -12,11 +12,11 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-import devices
-import losses
 import neural_style
 import stylize
 import vgg
+from styletransfer.compute import devices
+from styletransfer.method import losses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -121,7 +121,10 @@ def fails(argv, capsys):
 # The command line in a subprocess, with `patch` (Python source) run first to slow a step down.
 PATCHED_MAIN = r'''
 import sys, time
-import images, losses, neural_style, stylize
+import neural_style
+import stylize
+from styletransfer.media import images
+from styletransfer.method import losses
 exec(sys.argv[1])
 sys.exit(neural_style.main(sys.argv[2:]))
 '''

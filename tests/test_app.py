@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 import app
-import browser
 import neural_style
+from styletransfer.testing import browser
 from helpers import ROOT, random_image, save
-from workers import free_port, terminate
+from styletransfer.testing.workers import free_port, terminate
 
 # The page's settings (Painter.SETTINGS) for a quick run: beta 10^4 (the default), 3 iterations at 16 px, seed 0,
 # the rest as the page starts.

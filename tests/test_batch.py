@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-import batch
 import neural_style
-import video
+from styletransfer.media import video
+from styletransfer.run import batch
 from helpers import FAST, ROOT, fails, interrupted, random_image, save
 
 TINY = FAST + ['--max-size', '16', '--print-iterations', '0']
@@ -92,7 +92,7 @@ def test_what_a_batch_cannot_do_is_one_sentence_before_any_work(folders, capsys,
 
 
 SLOW_LINES = '''
-import job
+from styletransfer.run import job
 real_line = job.Run.line
 def slow_line(self, stage, progress):
     time.sleep(0.5)
@@ -129,7 +129,8 @@ def test_ctrl_c_mid_batch_keeps_the_best_image_and_a_rerun_finishes_the_rest(fol
 # by more than the limit); the resident memory at the start of each pair and at the end.
 MEMORY_SCRIPT = r'''
 import ctypes, gc, sys
-import job, neural_style
+import neural_style
+from styletransfer.run import job
 
 trim = getattr(ctypes.CDLL(None), 'malloc_trim', lambda pad: None)  # freed heap pages back to the system
 

@@ -7,13 +7,12 @@ import pytest
 
 from helpers import ROOT, textured_clip
 
-sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
 import bench  # noqa: E402
-import images  # noqa: E402
+from styletransfer.media import images  # noqa: E402
 import stylize  # noqa: E402
-import synthetic_vgg  # noqa: E402
+from styletransfer.testing import synthetic_vgg  # noqa: E402
 import vgg  # noqa: E402
-import video  # noqa: E402
+from styletransfer.media import video  # noqa: E402
 import video_bench  # noqa: E402
 
 
@@ -71,9 +70,9 @@ def test_video_bench_clip_writes_a_clip_neural_style_reads(tmp_path, monkeypatch
 def test_video_bench_runs_frames_as_the_command_line_does(tmp_path, network_path):
     """The coherence benchmark's frames get the stylize.Settings and gamma_t that neural_style.py gives a clip of
     their size at the defaults: beta scaled to the frame's pixels, gamma_t from that beta, the frames' tolerance."""
-    import batch
+    from styletransfer.run import batch
     import neural_style
-    import video_run
+    from styletransfer.run import video_run
     path = str(tmp_path / 'clip.mp4')
     video.write_clip(path, textured_clip(height=48, width=64), 12)
     style = str(tmp_path / 'style.png')

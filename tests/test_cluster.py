@@ -1,10 +1,10 @@
-"""cluster.py: the worker command, reading --cluster, reaching workers, and naming the one that was lost."""
+"""styletransfer.compute.cluster: the worker command, reading --cluster, reaching workers, and naming the one that was lost."""
 import socket
 
 import pytest
 
-import cluster
-from workers import free_port, running
+from styletransfer.compute import cluster
+from styletransfer.testing.workers import free_port, running
 
 
 def test_worker_serves_says_so_and_warns_and_stops():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import colors
+from styletransfer.media import colors
 
 # NTSC RGB -> YIQ, written out here rather than taken from the module under test.
 YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])

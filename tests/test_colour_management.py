@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-import images
 import neural_style
+from styletransfer.media import images
 from helpers import args, fails, random_image
 
 # Adobe RGB (1998)'s primaries adapted to D50, as in Adobe's profile, and its gamma 563/256.

@@ -2,13 +2,12 @@
 import numpy as np
 import pytest
 
-import devices
-import host_memory
-import losses
+from styletransfer.compute import devices, host_memory
+from styletransfer.method import losses
 import reference
 import stylize
 from helpers import graph_terms, objective_settings, random_image, stylize_with
-from images import resize
+from styletransfer.media.images import resize
 
 FAST = dict(content_layers=('relu2_2',), style_layers=('relu1_1', 'relu2_1'), device='/cpu:0')
 

@@ -1,4 +1,4 @@
-"""Several devices and machines: an evaluation's tiles over two logical CPU devices and over two cluster.py
+"""Several devices and machines: an evaluation's tiles over two logical CPU devices and over two cluster
 workers equal one device's, a worker lost mid-run, an unreachable worker, and reproduce.py's cells side by side."""
 import _thread
 import csv
@@ -13,17 +13,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import cluster
-import devices
-import images
 import neural_style
 import reproduce
 import stylize
-import tiling
 import vgg
-from devices import Placement
+from styletransfer.compute import cluster, devices
+from styletransfer.compute.devices import Placement
+from styletransfer.media import images
+from styletransfer.method import tiling
 from helpers import ROOT, as_settings, objective_settings, random_image, save
-from workers import free_port, running
+from styletransfer.testing.workers import free_port, running
 
 EXACT = 1e-5  # float32 sums in another order: the tiles' Grams and gradients are added up in the same order
 CSV_AGREEMENT = 1e-4  # after a few L-BFGS iterations
@@ -128,7 +127,7 @@ def test_one_place_for_the_run(inputs, tmp_path, capsys):
 # Workers
 
 def test_two_workers_equal_one_device(net, case, inputs, tmp_path):
-    """The same evaluation with its tiles on two cluster.py workers (started here, on 127.0.0.1); then 3
+    """The same evaluation with its tiles on two cluster workers (started here, on 127.0.0.1); then 3
     L-BFGS iterations on the command line give the CSV of one local device; and reproduce.py renders its
     cells side by side on the workers, the same cells as one after another here."""
     x, content, style, one = case

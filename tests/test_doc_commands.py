@@ -20,14 +20,13 @@ import posixpath
 import re
 import shlex
 import subprocess
-import sys
+import tomllib
 from dataclasses import dataclass, field
 
 import pytest
 
 from helpers import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))  # the benchmarks import their neighbours by name
 
 import app  # noqa: E402
 import bench  # noqa: E402
@@ -35,7 +34,7 @@ import beta_sizes  # noqa: E402
 import bench_cluster  # noqa: E402
 import bench_peer  # noqa: E402
 import bench_tiling  # noqa: E402
-import cluster  # noqa: E402
+from styletransfer.compute import cluster  # noqa: E402
 import control_sheets  # noqa: E402
 import convergence  # noqa: E402
 import gallery  # noqa: E402
@@ -50,7 +49,7 @@ import print_sheet  # noqa: E402
 import profile_iteration  # noqa: E402
 import reproduce  # noqa: E402
 import style_weight_sweep  # noqa: E402
-import synthetic_vgg  # noqa: E402
+from styletransfer.testing import synthetic_vgg  # noqa: E402
 import vgg  # noqa: E402
 import video_bench  # noqa: E402
 
@@ -95,8 +94,8 @@ PROGRAMS = {
         'content': 'in', 'style': 'in', 'network': 'in', 'output': 'sheet', 'progress_plot': 'out'}),
     'vgg.py': Program(vgg.build_parser, {'path': 'in', 'dest': 'download'}),
     'app.py': Program(app.build_parser, {'network': 'in'}),
-    'cluster.py': Program(cluster.build_parser),
-    'tests/synthetic_vgg.py': Program(synthetic_vgg.build_parser, {'path': 'out'}),
+    'styletransfer/compute/cluster.py': Program(cluster.build_parser),
+    'styletransfer/testing/synthetic_vgg.py': Program(synthetic_vgg.build_parser, {'path': 'out'}),
     'benchmarks/bench.py': Program(bench.build_parser, {'network': 'in', 'output': 'prefix'}),
     'benchmarks/beta_sizes.py': Program(beta_sizes.build_parser, {'network': 'in', 'out': 'prefix', 'to': 'out'}),
     'benchmarks/bench_cluster.py': Program(bench_cluster.build_parser, {'network': 'in'}),
@@ -125,6 +124,10 @@ PROGRAMS = {
         'network': 'in', 'image': 'in', 'style': 'in', 'sheet': 'out', 'gif': 'out', 'out': 'out'}),
 }
 
+# The console scripts pyproject.toml installs: the program each runs (test_the_console_scripts_are_pyprojects)
+SCRIPTS = {'neural-style': 'neural_style.py', 'neural-style-reproduce': 'reproduce.py', 'neural-style-page': 'app.py',
+           'neural-style-cluster': 'styletransfer/compute/cluster.py'}
+
 
 def tracked_files():
     """The files a fresh clone has: git's list, else (no git) every file under the top directory."""
@@ -143,7 +146,8 @@ SHIPPED_DIRECTORIES |= {'/'.join(d.split('/')[:i]) for d in SHIPPED_DIRECTORIES 
 
 # Reading the commands
 
-STARTS_PYTHON = re.compile(r'((/usr/bin/)?time( -v)? )?python3?\b')
+# python, or an installed console script with arguments (SCRIPTS)
+STARTS_PYTHON = re.compile(r'((/usr/bin/)?time( -v)? )?(python3?\b|neural-style(-[a-z]+)? )')
 
 
 def commands(text):
@@ -266,7 +270,7 @@ def check_python(words, files, inline):
     if words[0] == '-c':
         return []  # code on the line: nothing to check statically
     if words[0] == '-m':
-        return check_module(words[1:], files)
+        return check_module(words[1:], files, inline)
     script, argv = words[0], words[1:]
     program = PROGRAMS.get(normal(script))
     if program is None:
@@ -333,7 +337,7 @@ def check_python(words, files, inline):
     return problems
 
 
-def check_module(words, files):
+def check_module(words, files, inline):
     if not words:
         return ['python -m without a module']
     module, argv = words[0], words[1:]
@@ -348,6 +352,9 @@ def check_module(words, files):
             if not path.startswith('-'):
                 files.write(path, words)
         return []
+    path = module.replace('.', '/') + '.py'
+    if path in PROGRAMS:
+        return check_python([path] + argv, files, inline)
     return [f'python -m {module}: not a module this check knows']
 
 
@@ -388,6 +395,8 @@ def check_text(name, text):
         for words in lines:
             if words[0] in ('python', 'python3'):
                 found = check_python(words[1:], files, inline)
+            elif words[0] in SCRIPTS:
+                found = check_python([SCRIPTS[words[0]]] + words[1:], files, inline)
             else:
                 found = check_shell(words, files)
             problems += [f'{name}:{number}: {shlex.join(words)}: {problem}' for problem in found]
@@ -438,6 +447,13 @@ def test_every_program_is_known_with_its_parser():
         assert set(program.roles) <= dests, (script, set(program.roles) - dests)
 
 
+
+def test_the_console_scripts_are_pyprojects():
+    with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        scripts = tomllib.load(f)['project']['scripts']
+    assert {name: entry.partition(':')[0].replace('.', '/') + '.py' for name, entry in scripts.items()} == SCRIPTS
+
+
 README_BEFORE = '''
     python neural_style.py --content examples/chelsea.png --styles examples/starry_night.jpg --output /tmp/r1.png \\
         --network /tmp/vgg19q.mat --max-size 256 --iterations 150 --seed 1 --style-weight 1e3
@@ -485,7 +501,7 @@ def test_the_check_refuses(text, problem):
     '    cp examples/starry_night.jpg paintings/\n'
     '    python neural_style.py --content photos/ --styles paintings/ --output out/ --max-size 256\n'
     '    python neural_style.py --show-settings out/chelsea_starry_night.png\n',
-    '    python tests/synthetic_vgg.py x.mat\n    python benchmarks/convergence.py run --network x.mat --out c256\n'
+    '    python -m styletransfer.testing.synthetic_vgg x.mat\n    python benchmarks/convergence.py run --network x.mat --out c256\n'
     '    python benchmarks/convergence.py report c256\n'
     '    python benchmarks/layer_balance.py --network x.mat --shares c256-chelsea-starry_night-lbfgs-10-1000.png\n',
     'Check a file with `python vgg.py check FILE`; `python neural_style.py ...` as the page shows it.\n',

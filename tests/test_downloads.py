@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import neural_style
-import quantized_vgg
 import vgg
+from styletransfer.network import quantized_vgg
 from helpers import ROOT
 
 DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()

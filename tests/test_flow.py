@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import flow
+from styletransfer.media import flow
 
 
 def bilinear_reference(image, x, y):

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-import images
+from styletransfer.media import images
 
 sides = st.integers(1, 5000)
 pixels = hnp.arrays(np.uint8, hnp.array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=9).map(

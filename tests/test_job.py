@@ -2,12 +2,9 @@
 import numpy as np
 import pytest
 
-import batch
-import images
-import job
 import neural_style
-import video
-import video_run
+from styletransfer.media import images, video
+from styletransfer.run import batch, job, video_run
 from helpers import random_image, save, stylize_with
 
 REFERENCE_PIXELS = 512 * 384  # written out here: the docs' reference size, not read from stylize.py

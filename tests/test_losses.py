@@ -3,7 +3,7 @@ finite differences."""
 import numpy as np
 import pytest
 
-import losses
+from styletransfer.method import losses
 import reference
 from helpers import graph_terms, objective_settings, random_image
 

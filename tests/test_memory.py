@@ -88,7 +88,7 @@ def test_the_memory_estimate_bounds_the_measured_peak(tmp_path, network_path, op
     (Adam by 9 to 12% at 64 to 320 px, L-BFGS by 16% at 1024x768). The smallest and largest of those sizes per
     optimizer, untiled; the larger sizes and tiled runs are in docs/large-outputs.md."""
     import stylize
-    import tiling
+    from styletransfer.method import tiling
 
     content = save(tmp_path / 'content.png', random_image(240, 320, seed=1))
     style = save(tmp_path / 'style.png', random_image(64, 64, seed=2))

@@ -7,17 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import batch
-import devices
-import files
-import images
-import job
-import network_normalization
 import neural_style
+from styletransfer.compute import devices
+from styletransfer.media import files, images
+from styletransfer.network import network_normalization
+from styletransfer.run import batch, job
 import reference
 import stylize
 import vgg
-import video
+from styletransfer.media import video
 from helpers import args, clip_args, random_image
 
 # Stand-ins for the six examples: small enough for the NumPy network, and relu5_x still 3x3 and 3x2 positions.

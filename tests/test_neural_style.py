@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import images
 import neural_style
 import stylize
+from styletransfer.media import images
 from helpers import ROOT, args, fails, random_image, save
 
 def without_tf_log_level():
@@ -395,7 +395,7 @@ def test_help_is_printed(capsys):
 
 def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, monkeypatch):
     """--precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
-    import devices
+    from styletransfer.compute import devices
     with_amx, without = tmp_path / 'amx', tmp_path / 'plain'
     with_amx.write_text('processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n')
     without.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n')

@@ -7,11 +7,9 @@ import shlex
 
 import pytest
 
-import batch
-import job
 import neural_style
-import options
 import stylize
+from styletransfer.run import batch, job, options
 from helpers import ROOT, random_image, save
 
 # A value other than the default, as command-line text, for each way of reading an option's text.

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import images
 import neural_style
+from styletransfer.media import images
 from helpers import PATCHED_MAIN, ROOT, args, fails, interrupted, save, stylize_with
 
 def temporaries(directory):

@@ -7,10 +7,8 @@ import sys
 import pytest
 from PIL import Image
 
-import batch
-import job
 import neural_style
-import progress_plot
+from styletransfer.run import batch, job, progress_plot
 from helpers import ROOT, args, fails, random_image, save
 
 

@@ -12,9 +12,9 @@ import zipfile
 import numpy as np
 import pytest
 
-import quantized_vgg
-import synthetic_vgg
 import vgg
+from styletransfer.network import quantized_vgg
+from styletransfer.testing import synthetic_vgg
 from helpers import ROOT
 
 # torch.serialization.MAGIC_NUMBER, PROTOCOL_VERSION and the system information a legacy torch.save writes.

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import images
 import neural_style
 import vgg
-import video
+from styletransfer.media import images, video
 from helpers import args, clip_args, fails
 
 FIELDS = {'Software': 'neural-style 1.0.0', 'Command': 'python neural_style.py --content "a b.png"',

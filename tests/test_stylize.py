@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import devices
 import stylize
+from styletransfer.compute import devices
 from helpers import stylize_with
 
 FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-import losses
 import neural_style
+from styletransfer.method import losses
 import reference
 import stylize
-import tiling
 import vgg
+from styletransfer.method import tiling
 from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image
 
 EXACT = 1e-5  # float32 sums taken in another order
@@ -266,12 +266,12 @@ def peak_rss_of_run(argv):
     """(the estimate printed in the set-up line, the measured peak RSS), both in bytes, of a run in a fresh
     process."""
     # VmHWM, not getrusage's ru_maxrss, which keeps the forking parent's size across exec.
-    program = ('import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]\n'
+    program = ('import runpy, sys; sys.argv = sys.argv[1:]\n'
                'try:\n    runpy.run_path(sys.argv[0], run_name="__main__")\n'
                'except SystemExit as exit:\n    assert not exit.code\n'
                'with open("/proc/self/status") as f:\n'
                '    print("peak", next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")))')
-    result = subprocess.run([sys.executable, '-c', program, ROOT, os.path.join(ROOT, 'neural_style.py')] + argv,
+    result = subprocess.run([sys.executable, '-c', program, os.path.join(ROOT, 'neural_style.py')] + argv,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     estimate = float(re.search(r'estimated peak memory ([\d.]+) GB', result.stdout).group(1)) * 1e9

@@ -5,8 +5,8 @@ import pytest
 import scipy.io
 
 import reference
-import synthetic_vgg
 import vgg
+from styletransfer.testing import synthetic_vgg
 from helpers import random_image
 
 

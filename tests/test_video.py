@@ -10,12 +10,10 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-import flow
-import images
-import losses
 import neural_style
 import stylize
-import video
+from styletransfer.media import flow, images, video
+from styletransfer.method import losses
 from helpers import CLIP_FPS, ROOT, args, clip_args, fails, random_image, stylize_with
 
 # The temporal loss
@@ -171,7 +169,7 @@ def test_a_later_frame_starts_from_the_previous_warped_with_the_entering_strip_p
     """With no iterations a later frame is its start (Adam: scipy's L-BFGS-B takes a step even at maxiter 0):
     frame 1 as written, warped by cubic B-splines along the flow, the strip a 4 px pan brings in from the
     content recoloured (see the test above), not the mean pixel."""
-    import devices
+    from styletransfer.compute import devices
     import stylize
     frames = panned_texture(2, 24, 32, 4)
     settings = stylize.Settings(style_layers=('relu1_1',), content_layers=('relu1_2',), seed=0, optimizer='adam')

@@ -15,13 +15,14 @@ import zipfile
 
 import numpy as np
 
-import devices
-import files
-import images
-import losses
 import vgg
+from styletransfer.compute import devices
+from styletransfer.media import files, images
+from styletransfer.method import losses
 
-EXAMPLES_DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'examples')
+# The repository's examples/, beside this package (installed in place: README, Install)
+EXAMPLES_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                  'examples')
 EXAMPLES = ('chelsea.png', 'astronaut.png', 'coffee.png', 'starry_night.jpg', 'the_scream.jpg', 'shipwreck.jpg')
 SIZE = 256  # their longest side in pixels, as docs/method.md measured them
 POOLING = 'avg'  # the default pooling: it decides the means of the layers after the first pooling

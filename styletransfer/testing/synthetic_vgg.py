@@ -6,8 +6,8 @@ connected layers, which the method never uses, are kept in the layout but shrunk
 
 As a program it writes one, for measurements whose result does not depend on the weights (memory, time):
 
-    python tests/synthetic_vgg.py random.mat                      # MatConvNet's current layout
-    python tests/synthetic_vgg.py vgg.mat --layout older          # the older one, which anishathalye/neural-style reads
+    python -m styletransfer.testing.synthetic_vgg random.mat               # MatConvNet's current layout
+    python -m styletransfer.testing.synthetic_vgg vgg.mat --layout older   # the older one, anishathalye's
 """
 import argparse
 import functools
@@ -171,7 +171,8 @@ def write_keras_published_names(path, model):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog='tests/synthetic_vgg.py', description='Write a random-weight VGG-19 of '
+    parser = argparse.ArgumentParser(prog='python -m styletransfer.testing.synthetic_vgg',
+                                     description='Write a random-weight VGG-19 of '
                                      'the real size in MatConvNet\'s layout (never the real weights).')
     parser.add_argument('path', help='the .mat file to write')
     parser.add_argument('--layout', choices=('current', 'older'), default='current',

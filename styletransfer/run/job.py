@@ -11,20 +11,13 @@ import os
 import secrets
 import shlex
 
-import cluster
-import colors
-import console
-import devices
-import files
-import images
-import network_normalization
-import options
-import progress_plot
-import quiet_tensorflow
 import stylize
-import tiling
 import vgg
-import video
+from styletransfer.compute import cluster, devices
+from styletransfer.media import colors, files, images, video
+from styletransfer.method import tiling
+from styletransfer.network import network_normalization
+from styletransfer.run import console, options, progress_plot, quiet_tensorflow
 
 
 class UserError(Exception):

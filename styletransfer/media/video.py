@@ -11,12 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import colors
-import files
-import flow
-import images
 import stylize
 import vgg
+from styletransfer.media import colors, files, flow, images
 
 # Defaults of the authors' code (manuelruder/artistic-videos), and what they mean here.
 FIRST_ITERATIONS = 2000  # artistic_video.lua -num_iterations 2000,1000: the first frame, from the usual start ...

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-import files
+from styletransfer.media import files
 
 MAX_MEGAPIXELS = 50  # larger images are refused before they are decoded: 50 MP is 600 MB as float32 RGB
 PIXEL_RANGE = (0.0, 255.0)

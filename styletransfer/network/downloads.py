@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-import files
+from styletransfer.media import files
 
 DOWNLOAD_TIMEOUT = 60  # seconds without a byte before an explicit download counts as cut
 CHUNK = 1 << 20

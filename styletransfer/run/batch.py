@@ -13,11 +13,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-import console
-import files
-import job
-import video
-import options
+from styletransfer.media import files, video
+from styletransfer.run import console, job, options
 
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
 

@@ -1,4 +1,4 @@
-"""`cluster.py worker` processes for tests: started on 127.0.0.1 at free ports, always stopped afterwards."""
+"""`neural-style-cluster worker` processes for tests and benchmarks: started on 127.0.0.1 at free ports, always stopped afterwards."""
 import contextlib
 import os
 import socket
@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT = 120  # seconds for a worker to import TensorFlow and serve, on 2 busy cores
 
 
@@ -18,13 +17,13 @@ def free_port():
 
 
 class Worker:
-    """One `python cluster.py worker` subprocess; `address` is 127.0.0.1:PORT, `lines` what it printed."""
+    """One `neural-style-cluster worker` subprocess; `address` is 127.0.0.1:PORT, `lines` what it printed."""
 
     def __init__(self, threads=None):
         self.port = free_port()
         self.address = f'127.0.0.1:{self.port}'
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONUNBUFFERED='1')
-        self.process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'cluster.py'), 'worker', '--port',
+        self.process = subprocess.Popen([sys.executable, '-m', 'styletransfer.compute.cluster', 'worker', '--port',
                                          str(self.port)] + (['--threads', str(threads)] if threads else []),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines = []

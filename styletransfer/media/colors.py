@@ -11,7 +11,7 @@ Transfer" (arXiv 1606.05897): NumPy transforms of RGB images, float [height, wid
 """
 import numpy as np
 
-import images
+from styletransfer.media import images
 
 PRESERVE_COLORS = ('luminance', 'histogram', 'post')
 

@@ -11,14 +11,11 @@ import argparse
 import math
 from dataclasses import dataclass
 
-import colors
-import devices
-import flow
-import images
 import stylize
-import tiling
 import vgg
-import video
+from styletransfer.compute import devices
+from styletransfer.media import colors, flow, images, video
+from styletransfer.method import tiling
 
 MAX_SIZE = 512  # the longest side of the output; the paper's figures are about 512 px wide
 PRINT_ITERATIONS = 10
@@ -315,7 +312,7 @@ def table():
                help='spread each evaluation\'s tiles over these devices, e.g. /gpu:0,/gpu:1, or all (every GPU '
                'TensorFlow sees); the image is then tiled so that each device has a tile'),
         Option('--cluster', group=MACHINES, metavar='HOST:PORT,...', applies=IMAGES,
-               help='spread the tiles over the devices of these workers, each started with `python cluster.py '
+               help='spread the tiles over the devices of these workers, each started with `neural-style-cluster '
                'worker --port PORT` (every GPU of a worker, else its CPU); the first worker coordinates'),
         Option('--cluster-timeouts', group=MACHINES, type=cluster_timeouts, metavar='ANSWER,STALL', applies=IMAGES,
                recorded=False,

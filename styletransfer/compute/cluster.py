@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Several devices and machines on TensorFlow's distributed runtime: the worker server, the cluster spec, and
 which devices a run may use.
 
-    python cluster.py worker --port 2222     # on each machine: serves until stopped (Ctrl-C)
+    neural-style-cluster worker --port 2222     # on each machine: serves until stopped (Ctrl-C)
 
 A client (`neural_style.py --cluster host1:2222,host2:2222`) names the workers in its session's cluster_def as
 the job `worker`, places its ops on `/job:worker/task:i/device:...`, and runs one Session.run over them all,
@@ -19,9 +18,8 @@ import socket
 import sys
 import time
 
-import console
-import devices
-import quiet_tensorflow
+from styletransfer.compute import devices
+from styletransfer.run import console, quiet_tensorflow
 
 DEFAULT_PORT = 2222  # TensorFlow's documented example port for a tf.distribute.Server
 JOB = 'worker'  # the job a client names the workers by
@@ -59,7 +57,7 @@ def check_reachable(addresses, timeout=CONNECT_TIMEOUT):
             socket.create_connection((host.strip('[]'), int(port)), timeout=timeout).close()
         except OSError as error:
             raise ClusterError(f'worker {task} ({address}) cannot be reached: {error.strerror or error}; is '
-                               f'`python cluster.py worker --port {port}` running there?') from None
+                               f'`neural-style-cluster worker --port {port}` running there?') from None
 
 
 def cluster_def(addresses):
@@ -141,15 +139,15 @@ def serve(port, threads=None, stream=sys.stdout):
     bound = int(server.target.rpartition(':')[2])
     with tf.Session(server.target, graph=tf.Graph()) as session:
         devices = [d.name.rsplit('/', 1)[-1] for d in session.list_devices()]
-    print(f'cluster.py: serving on {socket.gethostname()}:{bound} (all interfaces), devices: {", ".join(devices)}',
+    print(f'neural-style-cluster: serving on {socket.gethostname()}:{bound} (all interfaces), devices: {", ".join(devices)}',
           file=stream, flush=True)
-    print(f'cluster.py: warning: {WARNING.format(port=bound)}', file=stream, flush=True)
+    print(f'neural-style-cluster: warning: {WARNING.format(port=bound)}', file=stream, flush=True)
     while True:  # not server.join(): a blocking C++ call would keep Ctrl-C and SIGTERM from being handled
         time.sleep(3600)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog='cluster.py', description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(prog='neural-style-cluster', description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     worker = commands.add_parser('worker', help='serve this machine\'s devices to neural_style.py --cluster',
                                  description=f'Starts a TensorFlow server. Warning: {WARNING.format(port="PORT")}.')
@@ -166,14 +164,14 @@ def main(argv=None):
     try:
         quiet_tensorflow.import_tensorflow(args.verbose)
     except ImportError as error:
-        print(f'cluster.py: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
+        print(f'neural-style-cluster: error: {quiet_tensorflow.import_failure(error)}', file=sys.stderr)
         return 1
     try:
         serve(args.port, args.threads)
     except KeyboardInterrupt:
-        print('cluster.py: stopped', file=sys.stderr)
+        print('neural-style-cluster: stopped', file=sys.stderr)
     except Exception as error:  # TensorFlow's error for a port in use is long; its first line says it
-        print(f'cluster.py: error: could not serve on port {args.port} (in use?): {str(error).splitlines()[0]}',
+        print(f'neural-style-cluster: error: could not serve on port {args.port} (in use?): {str(error).splitlines()[0]}',
               file=sys.stderr)
         return 1
     return 0

@@ -5,16 +5,11 @@ import json
 import math
 import os
 
-import colors
-import console
-import devices
-import files
-import flow
-import images
-import job
 import stylize
 import vgg
-import video
+from styletransfer.compute import devices
+from styletransfer.media import colors, files, flow, images, video
+from styletransfer.run import console, job
 
 PARTIAL = 'partial-output.json'  # in the frames directory: the output holds this run's unfinished clip
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import devices
-import losses
 import vgg
+from styletransfer.compute import devices
+from styletransfer.method import losses
 
 
 # The receptive field, from the layer list.

@@ -21,8 +21,8 @@ Gram is the guided one, G^l_r = (T^l_r o F^l)' (T^l_r o F^l), compared per guide
 """
 import numpy as np
 
-import devices
 import vgg
+from styletransfer.compute import devices
 
 
 # The loss terms, each a pure function of tensors.
