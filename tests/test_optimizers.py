@@ -143,10 +143,21 @@ def test_adam_lowers_the_objective_within_the_bounds():
 
 
 def test_closing_lbfgs_stops_its_worker():
+    """The worker held in its second evaluation while the first is consumed: alive then, gone once closed."""
     shape = (1, 4, 5, 3)
     x0, lower, upper = start_and_bounds(shape)
-    steps = optimizers.lbfgs(quadratic(np.zeros(shape), 1.0), x0, lower, upper, 100, 5)
+    evaluate, release, calls = quadratic(np.zeros(shape), 1.0), threading.Event(), []
+
+    def held(image, gradient=True):
+        calls.append(image)
+        if len(calls) > 1:
+            release.wait(10)
+        return evaluate(image, gradient)
+
+    steps = optimizers.lbfgs(held, x0, lower, upper, 100, 5)
     next(steps)
     assert optimizers.LBFGS_THREAD in [thread.name for thread in threading.enumerate()]
+    release.set()
     steps.close()
     assert optimizers.LBFGS_THREAD not in [thread.name for thread in threading.enumerate()]
+    assert len(calls) < 10
