@@ -9,8 +9,6 @@ deviation.
 A run's settings are one frozen Settings value, built once from the options and checked once.
 """
 import dataclasses
-import queue
-import threading
 import time
 from dataclasses import dataclass
 
@@ -19,7 +17,7 @@ import numpy as np
 import vgg
 from styletransfer.compute import devices, host_memory
 from styletransfer.media import images
-from styletransfer.method import losses, tiling
+from styletransfer.method import losses, optimizers, tiling
 
 # Defaults, and where they come from.
 CONTENT_LAYERS = ('relu4_2',)  # paper sec. 3: content matched on 'conv4_2'; Caffe's ReLU runs in place, so rectified
@@ -191,16 +189,18 @@ class NonFiniteLoss(ArithmeticError):
         return f'{"the gradient" if self.term == "gradient" else f"the {self.term} loss"} became {self.value}'
 
 
-def _check_finite(values, gradient=None, image=None):
-    """Raises NonFiniteLoss naming what is not finite: for Adam the image (the last step's gradient was not),
-    else the first of the loss terms and their total, then the gradient."""
-    if image is not None and not np.all(np.isfinite(image)):
-        raise NonFiniteLoss('gradient', 'nan')
-    for term in ('content', 'style', 'tv', 'temporal', 'total'):
-        if term in values and not np.isfinite(values[term]):
-            raise NonFiniteLoss(term, float(values[term]))
-    if gradient is not None and not np.all(np.isfinite(gradient)):
-        raise NonFiniteLoss('gradient', 'nan' if np.isnan(gradient).any() else 'inf')
+def _finite(evaluate):
+    """An objective's evaluate that raises NonFiniteLoss, naming the first of the loss terms and their total,
+    then the gradient, that is not finite: the optimizers never see it."""
+    def evaluate_finite(image, gradient=True):
+        values, gradient = evaluate(image, gradient)
+        for term in ('content', 'style', 'tv', 'temporal', 'total'):
+            if term in values and not np.isfinite(values[term]):
+                raise NonFiniteLoss(term, float(values[term]))
+        if gradient is not None and not np.all(np.isfinite(gradient)):
+            raise NonFiniteLoss('gradient', 'nan' if np.isnan(gradient).any() else 'inf')
+        return values, gradient
+    return evaluate_finite
 
 
 def white_noise(shape, mean_pixel, seed=None):
@@ -210,12 +210,12 @@ def white_noise(shape, mean_pixel, seed=None):
 
 
 def _start(net, shape, initial, noise_blend, seed):
-    """The starting image (preprocessed, [1, h, w, 3]) and the bounds of the pixels, preprocessed likewise."""
+    """The starting image (preprocessed, [1, h, w, 3]) and the bounds of the pixels, preprocessed likewise, per
+    channel [1, 1, 1, 3]: the image may be large."""
     noise = white_noise(shape, net.mean_pixel, seed)
     start = noise if initial is None else (1 - noise_blend) * np.asarray(initial, np.float32) + noise_blend * noise
     x0 = vgg.preprocess(np.clip(start, *PIXEL_RANGE), net.mean_pixel)[None]
-    lower = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[0]), net.mean_pixel)
-    upper = vgg.preprocess(np.full_like(x0, PIXEL_RANGE[1]), net.mean_pixel)
+    lower, upper = (vgg.preprocess(np.full((1, 1, 1, 3), bound, np.float32), net.mean_pixel) for bound in PIXEL_RANGE)
     return x0, lower, upper
 
 
@@ -260,16 +260,41 @@ def stylize(net, content, styles, settings, *, initial=None, style_masks=None, t
     if tile_size is not None and temporal_targets:
         raise ValueError('a video frame with temporal targets is evaluated untiled, on one device')
     x0, lower, upper = _start(net, content.shape, initial, settings.noise_blend, settings.seed)
-    if tile_size is None:
-        events = _untiled(net, content, styles, settings, x0, lower, upper, style_guides, temporal_targets,
-                          placement, dtype)
-    else:
-        events = _tiled(net, content, styles, settings, tile_size, x0, lower, upper, style_guides, placement, dtype)
+    steps = _optimized(net, content, styles, settings, tile_size, x0, lower, upper, style_guides, temporal_targets,
+                       placement, dtype)
     del x0  # the optimizer's first iterate: not kept past it
     try:
-        yield from _until_converged(_progress(devices.device_failures(placement, events), net.mean_pixel), settings)
+        yield from _until_converged(_progress(devices.device_failures(placement, steps), net.mean_pixel), settings)
     finally:
-        events.close()  # joins L-BFGS's worker before the session closes
+        steps.close()  # joins L-BFGS's worker before the session closes
+
+
+def _optimized(net, content, styles, settings, tile_size, x0, lower, upper, style_guides, temporal_targets,
+               placement, dtype):
+    """The settings' optimizer's events over the objective: without a tile size in one graph on the placement's
+    first device (losses.UntiledObjective), else over tiles (tiling.TiledObjective); the image, its gradient
+    and the optimizer's state on the host."""
+    if tile_size is None:
+        objective = losses.UntiledObjective(net, content, styles, settings, style_guides=style_guides,
+                                            temporal_targets=temporal_targets, placement=placement, dtype=dtype)
+    else:
+        objective = tiling.tiled_objective(net, content, styles, settings, tile_size, style_guides=style_guides,
+                                           placement=placement, dtype=dtype)
+    try:
+        if settings.optimizer == 'lbfgs':
+            # on a cluster an evaluation may never end: left to end when the session closes (devices.ClusterSession)
+            steps = optimizers.lbfgs(_finite(objective.evaluate), x0, lower, upper, settings.iterations,
+                                     settings.lbfgs_history, wait=devices.WAIT_SLICE if placement.target else None)
+        else:
+            steps = optimizers.adam(_finite(objective.evaluate), x0, lower, upper, settings.iterations,
+                                    settings.learning_rate, settings.beta1, settings.beta2, settings.epsilon)
+        del x0
+        try:
+            yield from steps
+        finally:
+            steps.close()  # joins L-BFGS's worker before the session closes
+    finally:
+        objective.close()
 
 
 def _until_converged(steps, settings):
@@ -284,87 +309,6 @@ def _until_converged(steps, settings):
                 return
             past = progress.total
         yield progress
-
-
-def _untiled(net, content, styles, settings, x0, lower, upper, style_guides, temporal_targets, placement, dtype):
-    """The optimizer's events with the objective in one graph on the placement's first device: the targets
-    computed once (losses.layer_features) and held as constants."""
-    import tensorflow.compat.v1 as tf
-
-    device = placement.devices[0]
-    targets = losses.layer_features(net, [content] + list(styles), settings.content_layers, settings.style_layers,
-                                    settings.pooling, settings.padding, device, dtype, placement)
-    content_targets = targets[0][0]
-    style_targets = [{name: (grams[name], positions[name]) for name in settings.style_layers}
-                     for _, grams, positions in targets[1:]]
-    temporal_targets = [(vgg.preprocess(np.asarray(w, np.float32), net.mean_pixel)[None], np.asarray(c))
-                        for w, c in temporal_targets or []]
-    graph = tf.Graph()
-    with graph.as_default(), tf.device(device):
-        if settings.optimizer == 'lbfgs':
-            image = tf.placeholder(tf.float32, x0.shape)
-            terms = losses.objective(net, image, content_targets, style_targets, settings, dtype=dtype,
-                                     style_guides=style_guides, temporal_targets=temporal_targets)
-            gradient = tf.gradients(terms['total'], image)[0]
-        else:
-            variable = tf.Variable(x0)
-            image = variable.read_value()  # read once: the losses and the fetched image are the same iterate
-            terms = losses.objective(net, image, content_targets, style_targets, settings, dtype=dtype,
-                                     style_guides=style_guides, temporal_targets=temporal_targets)
-            train = tf.train.AdamOptimizer(settings.learning_rate, settings.beta1, settings.beta2,
-                                           settings.epsilon).minimize(terms['total'], var_list=[variable])
-            with tf.control_dependencies([train]):  # projected: pixels stay in 0..255, as with L-BFGS's bounds
-                step = variable.assign(tf.clip_by_value(variable.read_value(), lower, upper))
-            init = tf.global_variables_initializer()
-    with devices.opened(graph, placement) as session:
-        if settings.optimizer == 'lbfgs':
-            events = _lbfgs_events(lambda pixels: session.run((terms, gradient), {image: pixels}),
-                                   x0, lower, upper, settings.iterations, settings.lbfgs_history, placement)
-        else:
-            session.run(init)
-            events = _adam_events(session, image, terms, step, settings.iterations)
-        try:
-            yield from events
-        finally:
-            events.close()  # joins L-BFGS's worker before the session closes
-
-
-def _tiled(net, content, styles, settings, tile_size, x0, lower, upper, style_guides, placement, dtype):
-    """The optimizer's events with the objective evaluated over tiles (tiling.TiledObjective): the targets
-    tile by tile through the same network, the image, its gradient and the optimizer's state on the host."""
-    content_coefficients = {name: settings.content_weight * w for name, w in settings.content_weights().items()}
-    networks = [tiling.TileNetwork(net, content_coefficients, settings.style_layers,
-                                   guided=len(styles) if style_guides else 0, pooling=settings.pooling,
-                                   padding=settings.padding, dtype=dtype,
-                                   device=device, placement=placement) for device in placement.devices]
-    try:
-        def tiles_of(image):
-            return tiling.make_tiles(*image.shape[:2], tile_size, settings.deepest())
-
-        def preprocessed(image):
-            return vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]
-
-        content_targets = tiling.image_targets(networks, tiles_of(content), preprocessed(content))[0]
-        style_targets = []
-        for style in styles:
-            _, grams, positions = tiling.image_targets(networks, tiles_of(style), preprocessed(style))
-            style_targets.append({name: (grams[name], positions[name]) for name in settings.style_layers})
-        objective = tiling.TiledObjective(networks, tiles_of(content), content_targets, style_targets, settings,
-                                          style_guides)
-        lower, upper = lower[:, :1, :1].copy(), upper[:, :1, :1].copy()  # per channel: the image may be large
-        if settings.optimizer == 'lbfgs':
-            events = _lbfgs_events(objective, x0, lower, upper, settings.iterations, settings.lbfgs_history,
-                                   placement)
-        else:
-            events = _host_adam_events(objective, x0, lower, upper, settings)
-        del x0
-        try:
-            yield from events
-        finally:
-            events.close()
-    finally:
-        for network in networks:
-            network.close()
 
 
 def stylize_in_stages(net, content, styles, stages, *, style_scales, style_masks=None, init='noise', initial=None,
@@ -417,116 +361,3 @@ def _progress(events, mean_pixel):
                            seconds=time.perf_counter() - started, evaluations=evaluations, best_total=best_total,
                            best_image=best_image.astype(np.float32, copy=False),
                            temporal=float(values.get('temporal', 0.0)))
-
-
-def _adam_events(session, image, terms, step, iterations):
-    """Adam: each run evaluates the current iterate and takes one step from it."""
-    for iteration in range(iterations):
-        values, x, _ = session.run((terms, image, step))
-        _check_finite(values, image=x)
-        yield 'evaluation', values, x
-        yield 'iteration', iteration
-    values, x = session.run((terms, image))
-    _check_finite(values, image=x)
-    yield 'evaluation', values, x
-    yield 'iteration', iterations
-
-
-def _host_adam_events(evaluate, x0, lower, upper, settings):
-    """Adam on the host, as TensorFlow's AdamOptimizer computes it (float32), then clipped to the pixel bounds:
-    for an objective evaluated by `evaluate(image) -> (terms, gradient)`."""
-    x, m, v = x0, np.zeros_like(x0), np.zeros_like(x0)
-    del x0  # the first iterate is kept only while it is the best
-    beta1, beta2 = np.float32(settings.beta1), np.float32(settings.beta2)
-    learning_rate, epsilon, iterations = settings.learning_rate, settings.epsilon, settings.iterations
-    for iteration in range(iterations):
-        values, gradient = evaluate(x)
-        _check_finite(values, gradient)
-        yield 'evaluation', values, x
-        t = iteration + 1
-        step = np.float32(learning_rate * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t))
-        m += (gradient - m) * (1 - beta1)
-        gradient *= gradient
-        v += (gradient - v) * (1 - beta2)
-        del gradient
-        update = np.sqrt(v)  # one image-sized temporary: the image may be large
-        update += np.float32(epsilon)
-        np.divide(m, update, out=update)
-        update *= step
-        x = np.subtract(x, update, out=update)  # a new array: the last iterate may be kept as the best
-        del update
-        np.clip(x, lower, upper, out=x)
-        yield 'iteration', iteration
-    values, _ = evaluate(x, gradient=False)
-    _check_finite(values)
-    yield 'evaluation', values, x
-    yield 'iteration', iterations
-
-
-LBFGS_THREAD = 'L-BFGS worker'
-
-
-class _StopRequested(Exception):
-    """Raised in L-BFGS's worker thread to end scipy's loop when the consumer has stopped."""
-
-
-def _lbfgs_events(evaluate_image, x0, lower, upper, iterations, history, placement):
-    """L-BFGS-B over the pixels, one state for the whole run, each pixel bounded to 0..255;
-    evaluate_image(image [1, h, w, 3] float32) -> (terms, gradient).
-
-    scipy drives the loop, so it runs in a worker thread and reports through a queue; closing this
-    generator (an interrupt, say) stops the worker at its next evaluation, waited for; on a cluster (placement's
-    target), where an evaluation may never end, it is left to end when the session closes
-    (devices.ClusterSession).
-    """
-    import scipy.optimize
-
-    events, stop = queue.Queue(), threading.Event()
-    last = {'iteration': 0}
-
-    def evaluate(x):
-        if stop.is_set():
-            raise _StopRequested
-        pixels = x.reshape(x0.shape).astype(np.float32)
-        values, grad = evaluate_image(pixels)
-        _check_finite(values, grad)  # scipy must never see a NaN: it would carry on with it silently
-        last['x'] = x.copy()
-        events.put(('evaluation', values, pixels))
-        if 'started' not in last:
-            last['started'] = True
-            events.put(('iteration', 0))
-        return float(values['total']), grad.ravel().astype(np.float64)
-
-    def callback(intermediate_result):
-        if not np.array_equal(intermediate_result.x, last['x']):  # report the iterate's own losses
-            evaluate(intermediate_result.x)
-        last['iteration'] += 1
-        events.put(('iteration', last['iteration']))
-
-    def work():
-        try:
-            scipy.optimize.minimize(
-                evaluate, x0.ravel().astype(np.float64), jac=True, method='L-BFGS-B',
-                bounds=scipy.optimize.Bounds(np.broadcast_to(lower, x0.shape).ravel(),
-                                             np.broadcast_to(upper, x0.shape).ravel()), callback=callback,
-                # Only --iterations ends the run (or a line search that can make no progress).
-                options=dict(maxiter=iterations, maxcor=history, maxfun=2 ** 31 - 1, ftol=0.0, gtol=0.0))
-        except _StopRequested:
-            pass
-        except BaseException as error:  # handed to the consumer's thread
-            events.put(('error', error))
-        events.put(('done',))
-
-    worker = threading.Thread(target=work, daemon=True, name=LBFGS_THREAD)
-    worker.start()
-    try:
-        while True:
-            event = events.get()
-            if event[0] == 'done':
-                return
-            if event[0] == 'error':
-                raise event[1]
-            yield event
-    finally:
-        stop.set()
-        worker.join(devices.WAIT_SLICE if placement.target else None)

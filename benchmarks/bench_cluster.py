@@ -45,9 +45,9 @@ def objective(net, placement, width, height, tile_size):
 
     P = tiling.image_targets(networks, tiles(content), preprocessed(content))[0]
     _, A, M = tiling.image_targets(networks, tiles(style), preprocessed(style))
-    evaluate = tiling.TiledObjective(networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}],
-                                     stylize.Settings())  # the default weights, as content_weights and style_weights
-    return evaluate, preprocessed(x), networks
+    tiled = tiling.TiledObjective(networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}],
+                                  stylize.Settings())  # the default weights, as content_weights and style_weights
+    return tiled, preprocessed(x), networks
 
 
 def build_parser():
@@ -85,9 +85,9 @@ def main(argv=None):
         times = {name: [] for name in setups}
         try:
             for round_ in range(args.evaluations + 1):
-                for name, (evaluate, x, _) in prepared.items():  # interleaved
+                for name, (tiled, x, _) in prepared.items():  # interleaved
                     started = time.perf_counter()
-                    evaluate(x)
+                    tiled.evaluate(x)
                     times[name].append(time.perf_counter() - started)
         finally:
             for _, _, networks in prepared.values():
@@ -96,12 +96,12 @@ def main(argv=None):
     tiles = len(next(iter(prepared.values()))[0].tiles)
     print(f'{width}x{height}, {tiles} tiles of {args.tile_size} px, {args.evaluations} timed evaluations each')
     baseline = None
-    for name, (evaluate, _, _) in prepared.items():
+    for name, (tiled, _, _) in prepared.items():
         first, median = times[name][0], statistics.median(times[name][1:])
         baseline = baseline or median
         print(f'  {name}: {median:.2f} s per evaluation (first {first:.2f} s), {median / baseline:.2f}x; '
-              f'{evaluate.moved / 1e6:.1f} MB fed and fetched per evaluation, '
-              f'{evaluate.moved / tiles / 1e6:.1f} MB per tile')
+              f'{tiled.moved / 1e6:.1f} MB fed and fetched per evaluation, '
+              f'{tiled.moved / tiles / 1e6:.1f} MB per tile')
     return 0
 
 

@@ -86,9 +86,9 @@ def fixed_part(config):
     P, A, M = tiling.image_targets([network], tiles, image)
     steps.append(('targets: first pass-1 run', _rss_mb()))
     objective = tiling.TiledObjective([network], tiles, P, [{n: (A[n], M[n]) for n in A}], stylize.Settings())
-    objective(image)
+    objective.evaluate(image)
     steps.append(('first evaluation: first pass-2 run', _rss_mb()))
-    objective(image)
+    objective.evaluate(image)
     steps.append(('second evaluation', _rss_mb()))
     return steps
 

@@ -69,21 +69,12 @@ def objective_settings(**changes):
 
 
 def graph_terms(net, x, content, styles, settings):
-    """The objective's terms and total gradient for image x (RGB 0..255), targets from content and styles."""
-    import tensorflow.compat.v1 as tf
-    content_layers, style_layers = list(settings['content_layer_weights']), list(settings['style_layer_weights'])
-    targets = losses.layer_features(net, [content] + list(styles), content_layers, style_layers,
-                                     settings['pooling'], settings['padding'], '/cpu:0')
-    P = targets[0][0]
-    targets = [{n: (grams[n], positions[n]) for n in style_layers} for _, grams, positions in targets[1:]]
-    graph = tf.Graph()
-    with graph.as_default():
-        image = tf.placeholder(tf.float32, (1,) + x.shape)
-        weights = {key: value for key, value in settings.items() if key != 'style_guides'}
-        terms = losses.objective(net, image, P, targets, as_settings(weights), style_guides=settings.get('style_guides'))
-        gradient = tf.gradients(terms['total'], image)[0]
-    session = tf.Session(graph=graph)
-    return lambda pixels: session.run((terms, gradient), {image: vgg.preprocess(pixels, net.mean_pixel)[None]})
+    """The untiled objective's evaluate for image x (RGB 0..255), targets from content and styles: x -> (terms,
+    total gradient)."""
+    weights = {key: value for key, value in settings.items() if key != 'style_guides'}
+    objective = losses.UntiledObjective(net, content, styles, as_settings(weights),
+                                        style_guides=settings.get('style_guides'), placement=devices.one_device('/cpu:0'))
+    return lambda pixels, gradient=True: objective.evaluate(vgg.preprocess(pixels, net.mean_pixel)[None], gradient)
 
 
 # The command line

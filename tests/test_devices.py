@@ -48,7 +48,7 @@ def tiled_evaluation(net, placement, x, content, style, tile_size=32):
         _, A, M = tiling.image_targets(networks, tiles(style), preprocessed(style))
         objective = tiling.TiledObjective(
             networks, tiles(x), P, [{name: (A[name], M[name]) for name in style_weights}], as_settings(settings))
-        terms, gradient = objective(preprocessed(x))
+        terms, gradient = objective.evaluate(preprocessed(x))
         return terms, gradient, objective.moved
     finally:
         for network in networks:

@@ -78,6 +78,43 @@ def test_total_variation(rng):
     assert value == pytest.approx(reference.total_variation(image[0]), rel=1e-12)
 
 
+# The same terms on arrays, as tiling.py's host sums take them
+
+def test_the_terms_on_arrays_equal_the_tensors(rng):
+    F, P = rng.normal(size=(1, 5, 6, 8)), rng.normal(size=(1, 5, 6, 8))
+    G, A = rng.normal(size=(8, 8)), rng.normal(size=(8, 8))
+    image = rng.normal(size=(1, 6, 5, 3))
+    for term, arrays in [(losses.content_loss, (F, P)), (lambda G, A: losses.style_layer_loss(G, A, 8, 30), (G, A)),
+                         (losses.total_variation, (image,))]:
+        value, _ = evaluate(term, *arrays)
+        assert term(*arrays) == pytest.approx(value, rel=1e-12)
+    assert losses.content_loss(F, P) == pytest.approx(0.5 * np.sum((F - P) ** 2), rel=1e-12)
+
+
+def test_sum_of_squares_of_a_tall_image_in_float64_bands():
+    """600 rows: two bands; float32 values whose squares' sum float32 would round (2^24 + 1)."""
+    image = np.ones((1, 600, 3, 1), np.float32)
+    image[0, 0, 0, 0] = 2 ** 12
+    expected = 2.0 ** 24 + 600 * 3 - 1
+    assert losses.sum_of_squares(image) == expected
+    assert float(np.sum(np.square(image))) != expected  # float32 squares lose it
+
+
+def test_the_total_variation_gradient_on_arrays(rng):
+    image = rng.normal(size=(1, 7, 9, 3)).astype(np.float32)
+    gradient = np.ones_like(image)
+    losses.add_total_variation_gradient(image, 0.5, gradient)
+    assert losses.total_variation(image) == pytest.approx(reference.total_variation(image[0].astype(np.float64)),
+                                                          rel=1e-6)
+    epsilon, numerical = 1e-3, np.zeros_like(image, np.float64)
+    for index in np.ndindex(image.shape):
+        ahead, behind = image.astype(np.float64), image.astype(np.float64)
+        ahead[index] += epsilon
+        behind[index] -= epsilon
+        numerical[index] = (reference.total_variation(ahead[0]) - reference.total_variation(behind[0])) / (2 * epsilon)
+    np.testing.assert_allclose(gradient - 1, 0.5 * numerical, rtol=1e-4, atol=1e-4)
+
+
 def numpy_terms(conv_weights, mean_pixel, x, content, styles, settings):
     network = settings['pooling'], settings['padding']
     F = reference.features(conv_weights, mean_pixel, x, *network)
@@ -106,7 +143,9 @@ def test_objective_matches_numpy(net, conv_weights, image_arrays, changes):
     content, style = image_arrays  # the style image is smaller: Grams are compared per position
     x = random_image(*content.shape[:2], seed=4)
     settings = objective_settings(**changes)
-    terms, _ = graph_terms(net, x, content, [style], settings)(x)
+    evaluate = graph_terms(net, x, content, [style], settings)
+    terms, _ = evaluate(x)
+    assert evaluate(x, gradient=False) == (terms, None)  # the forward pass alone: the same terms
     expected = numpy_terms(conv_weights, net.mean_pixel, x, content, [style], settings)
     for name in ('content', 'style', 'tv'):
         assert terms[name] == pytest.approx(expected[name], rel=2e-4), name

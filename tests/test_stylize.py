@@ -4,6 +4,7 @@ import pytest
 
 import stylize
 from styletransfer.compute import devices
+from styletransfer.method import optimizers
 from helpers import stylize_with
 
 FAST = dict(style_layers=('relu1_1', 'relu2_1', 'relu3_1'), content_layers=('relu2_2',), device='/cpu:0')
@@ -86,9 +87,9 @@ def test_closing_the_generator_stops_the_lbfgs_worker_before_the_session(net, im
     generator = stylize_with(net, content, [style], iterations=500, **FAST)
     next(generator)
     generator.close()
-    assert stylize.LBFGS_THREAD not in [thread.name for thread in threading.enumerate()]
+    assert optimizers.LBFGS_THREAD not in [thread.name for thread in threading.enumerate()]
     optimization_session = threads_at_close[-1]
-    assert optimization_session and stylize.LBFGS_THREAD not in optimization_session[0]
+    assert optimization_session and optimizers.LBFGS_THREAD not in optimization_session[0]
 
 
 @pytest.mark.parametrize('bad, message', [

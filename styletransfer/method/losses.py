@@ -1,4 +1,5 @@
-"""The paper's equations as tensor functions, the layers' features and Grams, and the untiled objective (eq. 7).
+"""The paper's equations as functions of tensors or arrays, the layers' features and Grams, and the untiled
+objective (eq. 7).
 
 Notation of the paper (arXiv 1508.06576 eqs. 1-7; CVPR 2016 sec. 2). For a layer l with N_l channels and
 M_l positions (height x width):
@@ -25,12 +26,21 @@ import vgg
 from styletransfer.compute import devices
 
 
-# The loss terms, each a pure function of tensors.
+# The loss terms, each a pure function of tensors (in a graph) or arrays (tiling.py's host sums).
+
+def sum_of_squares(x):
+    """sum x^2 of a tensor, or of an array in float64, an image [1, h, w, c] in bands of 256 rows: its float64
+    squares at once would take twice its size, and the image may be large."""
+    if isinstance(x, np.ndarray):
+        bands = np.array_split(x, max(1, x.shape[1] // 256), axis=1) if x.ndim == 4 else [x]
+        return sum(float(np.sum(np.square(band, dtype=np.float64))) for band in bands)
+    import tensorflow.compat.v1 as tf
+    return tf.reduce_sum(tf.square(x))
+
 
 def content_loss(F, P):
     """L_content = 1/2 sum_ij (F_ij - P_ij)^2   (eq. 1)."""
-    import tensorflow.compat.v1 as tf
-    return 0.5 * tf.reduce_sum(tf.square(F - P))
+    return 0.5 * sum_of_squares(F - P)
 
 
 def gram_matrix(features):
@@ -65,8 +75,7 @@ def _register_gram_gradient():
 
 def style_layer_loss(G, A, N, M):
     """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2   (eq. 4)."""
-    import tensorflow.compat.v1 as tf
-    return tf.reduce_sum(tf.square(G - A)) / (4.0 * N ** 2 * M ** 2)
+    return sum_of_squares(G - A) / (4.0 * N ** 2 * M ** 2)
 
 
 def guided_gram_matrix(features, guide):
@@ -84,9 +93,31 @@ def temporal_loss(x, w, c):
 
 def total_variation(image):
     """sum of squared differences between horizontally and vertically neighbouring pixels (not in the paper)."""
-    import tensorflow.compat.v1 as tf
-    return (tf.reduce_sum(tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])) +
-            tf.reduce_sum(tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])))
+    return (sum_of_squares(image[:, 1:, :, :] - image[:, :-1, :, :]) +
+            sum_of_squares(image[:, :, 1:, :] - image[:, :, :-1, :]))
+
+
+def add_total_variation_gradient(image, weight, gradient):
+    """Adds `weight` times the gradient of total_variation at an image array [1, h, w, 3] to `gradient`, where
+    there is no automatic differentiation (tiling.py): 2 d at the pixel ahead of each difference d, -2 d at the
+    one behind. Float32, one difference image at a time: the image may be large."""
+    for axis in (1, 2):
+        difference = np.diff(image, axis=axis)
+        difference *= np.float32(2 * weight)
+        ahead = [slice(None)] * 4
+        ahead[axis] = slice(1, None)
+        gradient[tuple(ahead)] += difference
+        ahead[axis] = slice(None, -1)
+        gradient[tuple(ahead)] -= difference
+
+
+def total_loss(settings, L_content, L_style, L_tv):
+    """The weighted terms of eq. 7 and their total, L_total = alpha L_content + beta L_style + gamma L_tv."""
+    terms = {'content': settings.content_weight * L_content,
+             'style': settings.style_weight * L_style,
+             'tv': settings.tv_weight * L_tv}
+    terms['total'] = terms['content'] + terms['style'] + terms['tv']
+    return terms
 
 
 def style_target(A, M_style, M, guide=None):
@@ -174,13 +205,48 @@ def objective(net, image, content_targets, style_targets, settings, *, dtype='fl
             G_r = G if guide is None else guided_gram_matrix(F, tf.constant(guide[None, :, :, None].astype(np.float32)))
             A, M_r = style_target(*targets[name], M, guide)
             L_style += float(blend * w) * style_layer_loss(G_r, tf.constant(A.astype(np.float32)), N, M_r)
-    terms = {'content': settings.content_weight * L_content,
-             'style': settings.style_weight * L_style,
-             'tv': settings.tv_weight * total_variation(image)}
-    terms['total'] = terms['content'] + terms['style'] + terms['tv']
+    terms = total_loss(settings, L_content, L_style, total_variation(image))
     if temporal_targets:
         terms['temporal'] = settings.temporal_weight * tf.add_n(
             [temporal_loss(image, tf.constant(np.asarray(w, np.float32)),
                            tf.constant(np.asarray(c, np.float32)[None, :, :, None])) for w, c in temporal_targets])
         terms['total'] += terms['temporal']
     return terms
+
+
+class UntiledObjective:
+    """The objective in one graph on the placement's first device, the targets computed once (layer_features)
+    and held as constants: evaluate(image, gradient=True) -> (terms, gradient) for a preprocessed image
+    [1, h, w, 3] (float32), terms as objective's (float32), the gradient float32 [1, h, w, 3] (None with
+    gradient=False), as tiling.TiledObjective's. close() closes its session.
+
+    content, styles: RGB 0..255; style_guides as objective's; temporal_targets: None or (w, c) pairs, w RGB
+    0..255 of the content's size, c [h, w]. placement: a devices.Placement; dtype: the convolutions'.
+    """
+
+    def __init__(self, net, content, styles, settings, *, style_guides=None, temporal_targets=None, placement,
+                 dtype='float32'):
+        import tensorflow.compat.v1 as tf
+
+        device = placement.devices[0]
+        targets = layer_features(net, [content] + list(styles), settings.content_layers, settings.style_layers,
+                                 settings.pooling, settings.padding, device, dtype, placement)
+        style_targets = [{name: (grams[name], positions[name]) for name in settings.style_layers}
+                         for _, grams, positions in targets[1:]]
+        temporal_targets = [(vgg.preprocess(np.asarray(w, np.float32), net.mean_pixel)[None], np.asarray(c))
+                            for w, c in temporal_targets or []]
+        graph = tf.Graph()
+        with graph.as_default(), tf.device(device):
+            self.image = tf.placeholder(tf.float32, (1,) + np.shape(content))
+            self.terms = objective(net, self.image, targets[0][0], style_targets, settings, dtype=dtype,
+                                   style_guides=style_guides, temporal_targets=temporal_targets)
+            self.gradient = tf.gradients(self.terms['total'], self.image)[0]
+        self.session, self.placement = devices.session(graph, placement), placement
+
+    def evaluate(self, image, gradient=True):
+        if gradient:
+            return self.session.run((self.terms, self.gradient), {self.image: image})
+        return self.session.run(self.terms, {self.image: image}), None
+
+    def close(self):
+        devices.close(self.session, self.placement)

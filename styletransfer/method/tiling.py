@@ -252,10 +252,38 @@ def image_targets(networks, tiles, image):
     return P, {name: G.astype(np.float32) for name, G in A.items()}, positions
 
 
+def tiled_objective(net, content, styles, settings, tile_size, *, style_guides=None, placement, dtype='float32'):
+    """The TiledObjective of a run in tiles of tile_size pixels, a TileNetwork on each of the placement's
+    devices, the targets computed tile by tile through them (image_targets). content, styles: RGB 0..255."""
+    content_coefficients = {name: settings.content_weight * w for name, w in settings.content_weights().items()}
+    networks = [TileNetwork(net, content_coefficients, settings.style_layers,
+                            guided=len(styles) if style_guides else 0, pooling=settings.pooling,
+                            padding=settings.padding, dtype=dtype, device=device, placement=placement)
+                for device in placement.devices]
+    try:
+        def tiles_of(image):
+            return make_tiles(*image.shape[:2], tile_size, settings.deepest())
+
+        def preprocessed(image):
+            return vgg.preprocess(np.asarray(image, np.float32), net.mean_pixel)[None]
+
+        content_targets = image_targets(networks, tiles_of(content), preprocessed(content))[0]
+        style_targets = []
+        for style in styles:
+            _, grams, positions = image_targets(networks, tiles_of(style), preprocessed(style))
+            style_targets.append({name: (grams[name], positions[name]) for name in settings.style_layers})
+        return TiledObjective(networks, tiles_of(content), content_targets, style_targets, settings, style_guides)
+    except BaseException:
+        for network in networks:
+            network.close()
+        raise
+
+
 class TiledObjective:
     """losses.objective's terms and their gradient with respect to the image, evaluated over `tiles` in two
-    passes (module docstring). Called with a preprocessed image [1, h, w, 3] (float32), returns (terms,
-    gradient): terms as losses.objective's, float32; the gradient float32 [1, h, w, 3].
+    passes (module docstring): evaluate(image, gradient=True) -> (terms, gradient) for a preprocessed image
+    [1, h, w, 3] (float32), terms as losses.objective's, float32; the gradient float32 [1, h, w, 3], as
+    losses.UntiledObjective's. close() closes the networks.
 
     networks: the TileNetworks to run the tiles on (run_tiles); tile k goes to networks[k % len(networks)].
     After a call, `moved` holds the bytes fed to and fetched from the networks (docs/devices.md).
@@ -268,25 +296,27 @@ class TiledObjective:
         self.networks, self.tiles = list(networks), list(tiles)
         self.P, self.style_targets, self.style_guides = content_targets, style_targets, style_guides
         self.content_layer_weights, self.style_layer_weights = settings.content_weights(), settings.style_weights()
-        self.blend = settings.blend(len(style_targets))
-        self.content_weight, self.style_weight = settings.content_weight, settings.style_weight
-        self.tv_weight = settings.tv_weight
+        self.blend, self.settings = settings.blend(len(style_targets)), settings
         self.shape = max(tile.own[2] for tile in self.tiles), max(tile.own[3] for tile in self.tiles)
 
-    def __call__(self, image, gradient=True):
+    def evaluate(self, image, gradient=True):
         """(terms, gradient); with gradient=False, pass 1 only and (terms, None)."""
         grams, L_content = self._pass1(image)
         L_style, differences = self._style(grams)
         if gradient:
             gradient = self._pass2(image, differences)
-            L_tv = add_total_variation(image, self.tv_weight, gradient) if self.tv_weight else 0.0
+            if self.settings.tv_weight:
+                losses.add_total_variation_gradient(image, self.settings.tv_weight, gradient)
         else:
-            gradient, L_tv = None, add_total_variation(image, self.tv_weight, None) if self.tv_weight else 0.0
-        terms = {'content': self.content_weight * L_content, 'style': self.style_weight * L_style,
-                 'tv': self.tv_weight * L_tv}
-        terms['total'] = terms['content'] + terms['style'] + terms['tv']
+            gradient = None
+        L_tv = losses.total_variation(image) if self.settings.tv_weight else 0.0
         # float32, as the untiled graph's: a term too large for it overflows the same way.
+        terms = losses.total_loss(self.settings, L_content, L_style, L_tv)
         return {name: np.float32(value) for name, value in terms.items()}, gradient
+
+    def close(self):
+        for network in self.networks:
+            network.close()
 
     def _guided(self):
         return self.style_guides is not None
@@ -312,7 +342,7 @@ class TiledObjective:
             features, tile_grams = result
             for name, w in self.content_layer_weights.items():
                 P = _positions(self.P[name], tile, network.strides[name])
-                L_content += w * 0.5 * np.sum(np.square(features[name].astype(np.float64) - P))
+                L_content += w * losses.content_loss(features[name].astype(np.float64), P)
             for total, tile_gram in zip(grams, tile_grams):
                 for name in total:
                     total[name] = total[name] + tile_gram[name].astype(np.float64)
@@ -331,10 +361,10 @@ class TiledObjective:
             for r, (blend, targets) in enumerate(zip(self.blend, self.style_targets)):
                 G = grams[r if self._guided() else 0][name]
                 A, M_r = losses.style_target(*targets[name], M, self.style_guides[r][name] if self._guided() else None)
-                D = G - A
-                L_style += blend * w * np.sum(D ** 2) / (4.0 * N ** 2 * M_r ** 2)
+                L_style += blend * w * losses.style_layer_loss(G, A, N, M_r)
                 slot = differences[r if self._guided() else 0]
-                slot[name] = slot.get(name, 0.0) + self.style_weight * blend * w / (2.0 * N ** 2 * M_r ** 2) * D
+                c = self.settings.style_weight * blend * w / (2.0 * N ** 2 * M_r ** 2)
+                slot[name] = slot.get(name, 0.0) + c * (G - A)
         return L_style, differences
 
     def _pass2(self, image, differences):
@@ -361,25 +391,6 @@ class TiledObjective:
         return gradient
 
 
-def add_total_variation(image, weight, gradient):
-    """losses.total_variation of an image [1, h, w, 3], in NumPy; adds `weight` times its gradient to
-    `gradient` unless it is None. Float32 throughout, one difference image at a time: the image may be large."""
-    L_tv = 0.0
-    for axis in (1, 2):
-        difference = np.diff(image, axis=axis)
-        L_tv += sum(float(np.sum(np.square(rows, dtype=np.float64))) for rows in np.array_split(
-            difference, max(1, difference.shape[1] // 256), axis=1))
-        if gradient is None:
-            continue
-        difference *= np.float32(2 * weight)
-        ahead = [slice(None)] * 4
-        ahead[axis] = slice(1, None)
-        gradient[tuple(ahead)] += difference
-        ahead[axis] = slice(None, -1)
-        gradient[tuple(ahead)] -= difference
-    return L_tv
-
-
 # How much memory a run takes, and whether and how to tile it.
 
 MEMORY_SHARE = 0.5  # the default budget: half the machine's RAM, leaving the rest to the system and other programs
@@ -391,7 +402,9 @@ UNTILED_BYTES_PER_FLOAT = 5.5  # per activation float of the whole image: 3.4 KB
 # L-BFGS's worker thread: its float64 copies of the image and gradient, and glibc's allocator (docs/development.md,
 # Measurement history)
 LBFGS_WORKER_BYTES = 0.25e9
-UNTILED_ADAM_BYTES = 0.35e9  # Adam's optimizer in the graph: its peak is above L-BFGS's (docs/large-outputs.md)
+# Adam untiled: measured above L-BFGS's peak while its optimizer ran in the graph (docs/large-outputs.md); kept as
+# an upper bound now that it runs on the host (tests/test_memory.py)
+UNTILED_ADAM_BYTES = 0.35e9
 TILED_BYTES_PER_FLOAT = 5.5  # per activation float of a tile's crop: 3.4 KB a pixel up to relu5_1
 
 
