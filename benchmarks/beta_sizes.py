@@ -14,7 +14,6 @@ recorded in the image): equal across sizes when the balance holds.
 import argparse
 import os
 import re
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

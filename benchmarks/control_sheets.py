@@ -13,7 +13,6 @@ and each run's wall time.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 

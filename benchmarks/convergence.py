@@ -42,7 +42,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
 import time
 
 import numpy as np

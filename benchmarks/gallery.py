@@ -10,7 +10,6 @@ output exists are reused, so the sheet can be made again without running them.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 

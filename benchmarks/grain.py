@@ -22,7 +22,6 @@ output exists. `report` prints, for each run and iteration count, three numbers 
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 from scipy import ndimage

@@ -23,7 +23,6 @@ OUT-<content>-<style>-...), with the published weights: the layer balance of the
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 

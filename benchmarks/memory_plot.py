@@ -9,7 +9,6 @@ Needs matplotlib (requirements-app.txt); nothing is run on the network.
 """
 import argparse
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')

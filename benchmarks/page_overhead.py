@@ -11,7 +11,6 @@ No network is needed: the parts measured do not touch it. Compare the medians wi
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from types import SimpleNamespace

@@ -12,7 +12,6 @@ four tiles meet, one on a detail of the subject.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 from PIL import Image, ImageDraw

@@ -21,7 +21,6 @@ frame, which a strip painted like the rest matches.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 

@@ -1,19 +1,16 @@
 """benchmarks/bench.py's arithmetic (not its timings): achieved GFLOP/s count every evaluation; and the inputs
 the docs' commands make for the benchmarks (a random-weight network, a generated clip)."""
-import os
 import sys
 
 import pytest
 
-from helpers import ROOT, textured_clip
-
-import bench  # noqa: E402
-from styletransfer.media import images  # noqa: E402
-import stylize  # noqa: E402
-from styletransfer.testing import synthetic_vgg  # noqa: E402
-import vgg  # noqa: E402
-from styletransfer.media import video  # noqa: E402
-import video_bench  # noqa: E402
+import bench
+import stylize
+import vgg
+import video_bench
+from helpers import textured_clip
+from styletransfer.media import images, video
+from styletransfer.testing import synthetic_vgg
 
 
 def measured(monkeypatch, network_path, evaluations_per_iteration):

@@ -25,33 +25,31 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import app
+import bench
+import bench_cluster
+import bench_peer
+import bench_tiling
+import beta_sizes
+import control_sheets
+import convergence
+import gallery
+import grain
+import layer_balance
+import memory_plot
+import neural_style
+import page_overhead
+import page_screenshot
+import precision_sheet
+import print_sheet
+import profile_iteration
+import reproduce
+import style_weight_sweep
+import vgg
+import video_bench
 from helpers import ROOT
-
-
-import app  # noqa: E402
-import bench  # noqa: E402
-import beta_sizes  # noqa: E402
-import bench_cluster  # noqa: E402
-import bench_peer  # noqa: E402
-import bench_tiling  # noqa: E402
-from styletransfer.compute import cluster  # noqa: E402
-import control_sheets  # noqa: E402
-import convergence  # noqa: E402
-import gallery  # noqa: E402
-import grain  # noqa: E402
-import layer_balance  # noqa: E402
-import memory_plot  # noqa: E402
-import neural_style  # noqa: E402
-import page_overhead  # noqa: E402
-import page_screenshot  # noqa: E402
-import precision_sheet  # noqa: E402
-import print_sheet  # noqa: E402
-import profile_iteration  # noqa: E402
-import reproduce  # noqa: E402
-import style_weight_sweep  # noqa: E402
-from styletransfer.testing import synthetic_vgg  # noqa: E402
-import vgg  # noqa: E402
-import video_bench  # noqa: E402
+from styletransfer.compute import cluster
+from styletransfer.testing import synthetic_vgg
 
 DOCS = ['README.md'] + sorted(f'docs/{name}' for name in os.listdir(os.path.join(ROOT, 'docs')) if name.endswith('.md'))
 # Where `vgg.py download` saves, as the docs write it: vgg.cache_dir() and vgg.keras_cache_dir() without

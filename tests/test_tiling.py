@@ -13,7 +13,7 @@ import pytest
 import neural_style
 import stylize
 import vgg
-from styletransfer.method import tiling
+from styletransfer.method import losses, tiling
 from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image
 
 EXACT = 1e-5  # float32 sums taken in another order
