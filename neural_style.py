@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
 
-This file is the command line: its parser (of the option table, options.py), what it prints, and its exit
-codes. A run of the options (checks, images, the network, the optimization, the files written) is job.py's (a
-clip's, video_run.py's); the method is stylize.py's, its equations losses.py's, the network vgg.py's.
+This file is the command line: its parser (of the option table, styletransfer/run/options.py), what it prints,
+and its exit codes. A run of the options (checks, images, the network, the optimization, the files written) is
+styletransfer/run/job.py's (a clip's, video_run.py's beside it); the method is stylize.py's, its equations
+styletransfer/method/losses.py's, the network vgg.py's.
 """
 import argparse
 import shlex

@@ -3,8 +3,8 @@
     L_total = alpha L_content + beta L_style   (+ gamma L_tv, not in the paper; + gamma_t L_temporal for a video frame)
 
 with L-BFGS (the paper's) or Adam, yielding progress after every iteration; and coarse to fine (Gatys et al.
-2017). The loss terms, in the papers' notation, are in losses.py; docs/method.md states them and every
-deviation.
+2017). The loss terms, in the papers' notation, are in styletransfer/method/losses.py; docs/method.md states
+them and every deviation.
 
 A run's settings are one frozen Settings value, built once from the options and checked once.
 """

