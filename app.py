@@ -2,7 +2,7 @@
 """A local web page (Gradio) that runs neural_style.py's runs and shows the image as it forms.
 
 The page builds neural_style.py's arguments from its fields, shows them as the equivalent command, parses them
-with the command line's parser and runs them as job.Run: the same checks, one-sentence errors, optimization and
+with the command line's parser, builds their run_config.RunConfig and runs it as job.Run: the same checks, one-sentence errors, optimization and
 output. One run at a time; others wait in Gradio's queue.
 """
 import argparse
@@ -18,13 +18,13 @@ import threading
 import time
 from typing import NamedTuple
 
-import batch
 import console
 import images
 import job
 import neural_style
 import options
 import quiet_tensorflow
+import run_config
 import stylize
 import vgg
 
@@ -145,8 +145,10 @@ class Painter:
         command = shlex.join(['python', 'neural_style.py', *shown])
         yield Update(None, None, 'starting: reading the images and the network', command, None)
         try:
-            args = batch.pairs(self.parser.parse_args(argv))[0].options  # one content: one pair
-            run = job.Run(args, self._network(args), neural_style.describe)  # settings in the image
+            # An image run whatever the file: the page shows one image.
+            config = run_config.from_options(self.parser.parse_args(argv), kind=options.IMAGE)
+            job.check_options(config)
+            run = job.load(config, self._network(config), neural_style.describe)  # settings in the image
         except job.USER_ERRORS as error:
             message = str(error)
             for path in (content, *styles):  # Gradio's copy named as the user gave it
@@ -189,10 +191,10 @@ class Painter:
         if stop is not None:
             stop.set()
 
-    def _network(self, args):
-        """The network of the run's options, loaded once for all runs that use the same file (fetched on first
-        use as the command line fetches it)."""
-        path = vgg.find_or_fetch_weights(args.network, download=not args.no_download)
+    def _network(self, config):
+        """The network of the run's configuration, loaded once for all runs that use the same file (fetched on
+        first use as the command line fetches it)."""
+        path = vgg.find_or_fetch_weights(config.network, download=not config.no_download)
         if path != self.net_path:
             self.net, self.net_path = vgg.load_net_cached(path, vgg.converted_cache_dir()), path
         return self.net

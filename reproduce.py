@@ -34,6 +34,7 @@ import neural_style
 import options
 import progress_plot
 import quiet_tensorflow
+import run_config
 import stylize
 import vgg
 
@@ -178,7 +179,7 @@ def render_cells(args, fig, net):
         command = cell_command(args, cell_job.cell, cell_job.path)
         started = time.perf_counter()
         try:
-            neural_style.run(neural_style.build_parser().parse_args(command), net)
+            neural_style.run(run_config.from_options(neural_style.build_parser().parse_args(command)), net)
         except job.Stopped as stop:
             raise cell_job.stopped(str(stop), stop.code) from None
         finally:

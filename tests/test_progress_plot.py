@@ -7,11 +7,10 @@ import sys
 import pytest
 from PIL import Image
 
-import batch
 import job
 import neural_style
 import progress_plot
-from helpers import ROOT, args, fails, random_image, save
+from helpers import ROOT, args, fails, image_run, random_image, save
 
 
 @pytest.fixture
@@ -78,8 +77,7 @@ def test_rewritten_at_each_checkpoint(inputs, saved_figures):
 
 def test_written_when_interrupted(inputs, saved_figures):
     plot = inputs['dir'] / 'losses.png'
-    options = neural_style.build_parser().parse_args(args(inputs, '--max-size', '16', '--progress-plot', str(plot)))
-    run = job.Run(batch.pairs(options)[0].options)
+    run = image_run(args(inputs, '--max-size', '16', '--progress-plot', str(plot)))
     steps = run.steps()
     next(steps), next(steps)
     with pytest.raises(job.Stopped, match='interrupted .* and the plot to .*losses.png'):
