@@ -2,7 +2,7 @@
 """A local web page (Gradio) that runs neural_style.py's runs and shows the image as it forms.
 
 The page builds neural_style.py's arguments from its fields, shows them as the equivalent command, parses them
-with the command line's parser and runs them as job.Run: the same checks, one-sentence errors, optimization and
+with the command line's parser, builds their run_config.RunConfig and runs it as job.Run: the same checks, one-sentence errors, optimization and
 output. One run at a time; others wait in Gradio's queue.
 """
 import argparse
@@ -22,7 +22,7 @@ import neural_style
 import stylize
 import vgg
 from styletransfer.media import images
-from styletransfer.run import batch, console, job, options, quiet_tensorflow
+from styletransfer.run import console, job, options, quiet_tensorflow, run_config
 
 TITLE = 'neural-style'
 HOST = '127.0.0.1'  # this machine only; another host must be asked for, and is announced
@@ -141,8 +141,10 @@ class Painter:
         command = shlex.join(['python', 'neural_style.py', *shown])
         yield Update(None, None, 'starting: reading the images and the network', command, None)
         try:
-            args = batch.pairs(self.parser.parse_args(argv))[0].options  # one content: one pair
-            run = job.Run(args, self._network(args), neural_style.describe)  # settings in the image
+            # An image run whatever the file: the page shows one image.
+            config = run_config.from_options(self.parser.parse_args(argv), kind=options.IMAGE)
+            job.check_options(config)
+            run = job.load(config, self._network(config), neural_style.describe)  # settings in the image
         except job.USER_ERRORS as error:
             message = str(error)
             for path in (content, *styles):  # Gradio's copy named as the user gave it
@@ -185,10 +187,10 @@ class Painter:
         if stop is not None:
             stop.set()
 
-    def _network(self, args):
-        """The network of the run's options, loaded once for all runs that use the same file (fetched on first
-        use as the command line fetches it)."""
-        path = vgg.find_or_fetch_weights(args.network, download=not args.no_download)
+    def _network(self, config):
+        """The network of the run's configuration, loaded once for all runs that use the same file (fetched on
+        first use as the command line fetches it)."""
+        path = vgg.find_or_fetch_weights(config.network, download=not config.no_download)
         if path != self.net_path:
             self.net, self.net_path = vgg.load_net_cached(path, vgg.converted_cache_dir()), path
         return self.net

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Paint a photograph in the style of an artwork (Gatys, Ecker & Bethge, arXiv 1508.06576; CVPR 2016).
 
-This file is the command line: its parser (of the option table, styletransfer/run/options.py), what it prints,
-and its exit codes. A run of the options (checks, images, the network, the optimization, the files written) is
-styletransfer/run/job.py's (a clip's, video_run.py's beside it); the method is stylize.py's, its equations
-styletransfer/method/losses.py's, the network vgg.py's.
+This file is the command line: its parser (of the option table, options.py), the run's configuration built from
+what it parsed (run_config.py), what it prints, and its exit codes. A run of that configuration (checks, images,
+the network, the optimization, the files written) is job.py's (a clip's, video_run.py's); the method is stylize.py's, its equations losses.py's, the network vgg.py's.
 """
 import argparse
 import shlex
@@ -15,7 +14,7 @@ import time
 import vgg
 from styletransfer.compute import host_memory
 from styletransfer.media import images, video
-from styletransfer.run import batch, console, job, options, quiet_tensorflow, video_run
+from styletransfer.run import batch, console, job, options, quiet_tensorflow, run_config, video_run
 
 PROG = 'neural_style.py'
 VERSION = '1.1.0'  # this program's; --version prints it with those of its main packages and network file
@@ -100,24 +99,25 @@ class _ShowSettings(argparse.Action):
         parser.exit()
 
 
-def command_line(args):
-    """The command that makes a run's image again: every option that decides it, defaults included (a later
-    version may change a default), the seed included."""
+def command_line(config):
+    """The command that makes a run's image again (config: its run_config.RunConfig): every option that decides
+    it, defaults included (a later version may change a default), the seed included."""
     words = ['python', PROG]
     for option in options.table():
         if not option.recorded:
             continue
-        value = getattr(args, option.dest)
+        value = getattr(config, option.dest)
         # An option for videos only is recorded when given, so that an image's command holds none.
-        if value is None or value is False or (options.IMAGE not in option.applies and value == option.default):
+        if value is None or value is False or (options.IMAGE not in option.applies
+                                               and value == options.frozen(option.default)):
             continue
         words += option.words(value)
     return shlex.join(words)
 
 
-def describe(args):
+def describe(config):
     """What the command line records inside each image besides the run's own settings (job.recorded_settings)."""
-    return {'Software': f'neural-style {VERSION}', 'Command': command_line(args)}
+    return {'Software': f'neural-style {VERSION}', 'Command': command_line(config)}
 
 
 def with_recorded_settings(argv):
@@ -161,22 +161,23 @@ def build_parser(raise_errors=False):
 
 # Running and printing
 
-def run(args, net=None):
-    """The command line's work, printing its progress: one image, a clip, or a batch of pairs; `net`, the loaded
-    network, lets a caller reuse it."""
-    pairs = batch.pairs(args)
-    if batch.is_batch(args):
-        batch.run(pairs, net, _run_image, describe, PROG)
-    elif video.is_video(pairs[0].content):
-        _run_clip(video_run.VideoRun(pairs[0].options, net, describe))
+def run(config, net=None):
+    """The command line's work on a run_config.RunConfig, printing its progress: one image, a clip, or a batch of
+    pairs; `net`, the loaded network, lets a caller reuse it."""
+    if config.kind == options.BATCH:
+        batch.run(batch.pairs(config), net, _run_image, describe, PROG)
+    elif config.kind == options.VIDEO:
+        job.check_video_options(config)
+        _run_clip(video_run.load(config, net, describe))
     else:
-        _run_image(job.Run(pairs[0].options, net, describe))
+        job.check_options(config)
+        _run_image(job.load(config, net, describe))
 
 
 def _run_image(image_run, label='', batch_remaining=None):
     """Runs an image, printing its progress; in a batch, each line starts with `label` (the pair) and ends with
     the batch's remaining time, batch_remaining(the iterations of this run done)."""
-    args = image_run.args
+    config = image_run.config
     print(image_run.plan(), flush=True)
     started, progress, last = time.perf_counter(), None, {}
     steps = image_run.steps()
@@ -189,7 +190,7 @@ def _run_image(image_run, label='', batch_remaining=None):
     try:
         for stage, progress in steps:
             last[stage] = progress
-            if args.print_iterations and progress.iteration % args.print_iterations == 0:
+            if config.print_iterations and progress.iteration % config.print_iterations == 0:
                 print(line(stage, progress), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)
@@ -203,17 +204,17 @@ def _run_image(image_run, label='', batch_remaining=None):
             elif stage_progress.iteration < image_run.iterations[stage]:
                 print(f'{image_run.stage_prefix(stage)}L-BFGS stopped after {stage_progress.iteration} iterations: '
                       f'no further decrease was possible')
-        if not args.print_iterations or progress.iteration % args.print_iterations:
+        if not config.print_iterations or progress.iteration % config.print_iterations:
             print(line(len(image_run.sizes) - 1, progress))
-        print(f'{label}wrote {args.output} (total loss {progress.best_total:.6g}) '
+        print(f'{label}wrote {config.output} (total loss {progress.best_total:.6g}) '
               f'in {console.format_duration(time.perf_counter() - started)}')
     except KeyboardInterrupt as interrupt:
         raise job.Stopped(f'interrupted ({console.signal_name(interrupt)}) after the run; wrote the finished image to '
-                          f'{args.output}', console.signal_exit_code(interrupt)) from None
+                          f'{config.output}', console.signal_exit_code(interrupt)) from None
 
 
 def _run_clip(clip_run):
-    args = clip_run.args
+    config = clip_run.config
     print(clip_run.plan(), flush=True)
     started, steps, resumed = time.perf_counter(), clip_run.steps(), 0
     try:
@@ -229,14 +230,14 @@ def _run_clip(clip_run):
                 print(f'resuming: {resumed} finished frame(s) found in {clip_run.directory}', flush=True)
                 resumed = 0
             iteration, iterations = step.progress.iteration, step.iterations
-            if args.print_iterations and iteration % args.print_iterations == 0 or iteration == iterations or \
+            if config.print_iterations and iteration % config.print_iterations == 0 or iteration == iterations or \
                     step.progress.converged:
                 print(video_run.frame_line(step), flush=True)
     except KeyboardInterrupt as interrupt:  # came while printing: stopped as if it came during the optimization
         steps.throw(interrupt)
     if resumed:
         print(f'all {len(clip_run.finished)} frames were already finished in {clip_run.directory}')
-    print(f'wrote {args.output} ({len(clip_run.finished)} frames at {clip_run.fps:g} fps) in '
+    print(f'wrote {config.output} ({len(clip_run.finished)} frames at {clip_run.fps:g} fps) in '
           f'{console.format_duration(time.perf_counter() - started)}')
 
 
@@ -251,7 +252,7 @@ def main(argv=None):
     previous = signal.signal(signal.SIGTERM, console.interrupt_on_sigterm)  # the best image so far is written
     host_memory.limit_malloc_arenas()
     try:
-        run(args)
+        run(run_config.from_options(args))
     except job.USER_ERRORS as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 1

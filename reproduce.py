@@ -28,7 +28,7 @@ import stylize
 import vgg
 from styletransfer.compute import cluster, devices, host_memory
 from styletransfer.media import files, images
-from styletransfer.run import console, job, options, progress_plot, quiet_tensorflow
+from styletransfer.run import console, job, options, progress_plot, quiet_tensorflow, run_config
 
 # The rows of CVPR 2016 Fig. 4 (arXiv Fig. 3) and arXiv Fig. 1: style matched on conv1_1, then conv1_1 and
 # conv2_1, ..., up to conv5_1 (the rectified outputs, as everywhere in neural_style.py).
@@ -171,7 +171,7 @@ def render_cells(args, fig, net):
         command = cell_command(args, cell_job.cell, cell_job.path)
         started = time.perf_counter()
         try:
-            neural_style.run(neural_style.build_parser().parse_args(command), net)
+            neural_style.run(run_config.from_options(neural_style.build_parser().parse_args(command)), net)
         except job.Stopped as stop:
             raise cell_job.stopped(str(stop), stop.code) from None
         finally:

@@ -53,9 +53,9 @@ def main():
     os.environ.setdefault('GRADIO_TEMP_DIR', tempfile.mkdtemp(prefix='page-overhead-'))
     image, plot = gr.Image(format='png', render=False), gr.Plot(format='png', render=False)
     # Stand-ins for a job.Run at that point, with what its as_written() and plot() read.
-    plain = SimpleNamespace(args=SimpleNamespace(preserve_colors=None), photo=best, iterations=[options.rows],
+    plain = SimpleNamespace(config=SimpleNamespace(preserve_colors=None), photo=best, iterations=[options.rows],
                             losses=losses)
-    coloured = SimpleNamespace(args=SimpleNamespace(preserve_colors='luminance'), photo=best,
+    coloured = SimpleNamespace(config=SimpleNamespace(preserve_colors='luminance'), photo=best,
                                iterations=[options.rows], losses=losses)
     figure = job.Run.plot(plain)
     pixels = images.to_uint8(best)

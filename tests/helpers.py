@@ -1,6 +1,6 @@
 """What several test modules share that is not a fixture (the fixtures are in conftest.py): tiny inputs, the
-command line's fast options and its expected failures, a run interrupted at a marker, the objective's terms in
-a graph, and a tiny clip's options."""
+command line's fast options and its expected failures, the runs of its arguments, a run interrupted at a marker,
+the objective's terms in a graph, and a tiny clip's options."""
 import os
 import pathlib
 import signal
@@ -17,6 +17,7 @@ import stylize
 import vgg
 from styletransfer.compute import devices
 from styletransfer.method import losses
+from styletransfer.run import job, run_config, video_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -86,6 +87,25 @@ FAST = ['--iterations', '3', '--style-layers', 'relu1_1', 'relu2_1', '--content-
 def args(inputs, *extra, output='out.png'):
     return ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
             '--output', str(inputs['dir'] / output)] + FAST + list(extra)
+
+
+def config_of(argv):
+    """The run_config.RunConfig of the command line's arguments, as neural_style.main builds it."""
+    return run_config.from_options(neural_style.build_parser().parse_args(argv))
+
+
+def image_run(argv, net=None):
+    """The job.Run of an image's arguments: checked, then loaded, as neural_style.run makes it."""
+    config = config_of(argv)
+    job.check_options(config)
+    return job.load(config, net)
+
+
+def clip_run(argv):
+    """The video_run.VideoRun of a clip's arguments: checked, then loaded, as neural_style.run makes it."""
+    config = config_of(argv)
+    job.check_video_options(config)
+    return video_run.load(config)
 
 
 def listing(directory):

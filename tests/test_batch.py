@@ -10,7 +10,7 @@ import pytest
 
 import neural_style
 from styletransfer.media import video
-from styletransfer.run import batch
+from styletransfer.run import options, run_config
 from helpers import FAST, ROOT, fails, interrupted, random_image, save
 
 TINY = FAST + ['--max-size', '16', '--print-iterations', '0']
@@ -130,7 +130,7 @@ def test_ctrl_c_mid_batch_keeps_the_best_image_and_a_rerun_finishes_the_rest(fol
 MEMORY_SCRIPT = r'''
 import ctypes, gc, sys
 import neural_style
-from styletransfer.run import job
+from styletransfer.run import job, run_config
 
 trim = getattr(ctypes.CDLL(None), 'malloc_trim', lambda pad: None)  # freed heap pages back to the system
 
@@ -140,12 +140,12 @@ def rss_mb():
     with open('/proc/self/status') as f:
         return next(int(line.split()[1]) for line in f if line.startswith('VmRSS:')) / 1024
 
-real_init = job.Run.__init__
-def measured_init(self, *args, **kwargs):
+real_load = job.load
+def measured_load(*args, **kwargs):
     print('rss', rss_mb(), flush=True)
-    real_init(self, *args, **kwargs)
-job.Run.__init__ = measured_init
-neural_style.run(neural_style.build_parser().parse_args(sys.argv[1:]))
+    return real_load(*args, **kwargs)
+job.load = measured_load
+neural_style.run(run_config.from_options(neural_style.build_parser().parse_args(sys.argv[1:])))
 print('rss', rss_mb(), flush=True)
 '''
 
@@ -179,6 +179,6 @@ def test_a_directory_output_is_a_batch_for_a_photograph_and_the_frames_of_a_vide
     video.write_clip(clip, [random_image(16, 16, seed=k).astype('uint8') for k in range(2)], 10)
     photo = save(tmp_path / 'photo.png', random_image(16, 16, seed=3))
     parser = neural_style.build_parser()
-    for content, expected in ((photo, True), (clip, False)):
-        options = parser.parse_args(['--content', content, '--styles', photo, '--output', str(tmp_path) + '/frames/'])
-        assert batch.is_batch(options) == expected
+    for content, expected in ((photo, options.BATCH), (clip, options.VIDEO)):
+        parsed = parser.parse_args(['--content', content, '--styles', photo, '--output', str(tmp_path) + '/frames/'])
+        assert run_config.from_options(parsed).kind == expected

@@ -8,7 +8,7 @@ import bench
 import stylize
 import vgg
 import video_bench
-from helpers import textured_clip
+from helpers import clip_run, textured_clip
 from styletransfer.media import images, video
 from styletransfer.testing import synthetic_vgg
 
@@ -67,16 +67,12 @@ def test_video_bench_clip_writes_a_clip_neural_style_reads(tmp_path, monkeypatch
 def test_video_bench_runs_frames_as_the_command_line_does(tmp_path, network_path):
     """The coherence benchmark's frames get the stylize.Settings and gamma_t that neural_style.py gives a clip of
     their size at the defaults: beta scaled to the frame's pixels, gamma_t from that beta, the frames' tolerance."""
-    from styletransfer.run import batch
-    import neural_style
-    from styletransfer.run import video_run
     path = str(tmp_path / 'clip.mp4')
     video.write_clip(path, textured_clip(height=48, width=64), 12)
     style = str(tmp_path / 'style.png')
     images.write_image(style, textured_clip(count=1, height=48, width=64, seed=3)[0])
-    args = neural_style.build_parser().parse_args(['--content', path, '--styles', style, '--network', network_path,
-                                                   '--output', str(tmp_path / 'out.mp4'), '--seed', '0'])
-    run = video_run.VideoRun(batch.pairs(args)[0].options)
+    run = clip_run(['--content', path, '--styles', style, '--network', network_path,
+                    '--output', str(tmp_path / 'out.mp4'), '--seed', '0'])
     assert run.settings == video_bench.frame_settings(stylize.STYLE_WEIGHT, 48, 64, tolerance=video.FRAME_TOLERANCE)
     beta = stylize.STYLE_WEIGHT * 48 * 64 / (384 * 512)
     # the authors' temporal / style balance, 1e3 / 1e2, at relu4_1 and relu5_1: w_l = 1/5, N_l = 512

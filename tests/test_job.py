@@ -4,8 +4,7 @@ import pytest
 
 import neural_style
 from styletransfer.media import images, video
-from styletransfer.run import batch, job, video_run
-from helpers import random_image, save, stylize_with
+from helpers import clip_run, image_run, random_image, save, stylize_with
 
 REFERENCE_PIXELS = 512 * 384  # written out here: the docs' reference size, not read from stylize.py
 
@@ -13,7 +12,7 @@ REFERENCE_PIXELS = 512 * 384  # written out here: the docs' reference size, not 
 def run_of(inputs, *extra):
     argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
             '--output', str(inputs['dir'] / 'out.png'), '--iterations', '1', '--seed', '0', *extra]
-    return job.Run(batch.pairs(neural_style.build_parser().parse_args(argv))[0].options)
+    return image_run(argv)
 
 
 def test_each_stage_gets_beta_scaled_by_its_pixels(inputs):
@@ -38,9 +37,9 @@ def test_a_clip_gets_beta_scaled_by_its_frames_pixels(tmp_path, network_path):
     argv = ['--content', clip, '--styles', save(tmp_path / 'style.png', random_image(20, 20, seed=5)),
             '--network', network_path, '--output', str(tmp_path / 'out.gif'), '--style-weight', '1e4',
             '--flow', 'farneback']
-    clip_run = video_run.VideoRun(batch.pairs(neural_style.build_parser().parse_args(argv))[0].options)
-    assert clip_run.frames[0].shape[:2] == (32, 48)
-    assert clip_run.settings.style_weight == pytest.approx(1e4 * 32 * 48 / REFERENCE_PIXELS, rel=1e-12)
+    run = clip_run(argv)
+    assert run.frames[0].shape[:2] == (32, 48)
+    assert run.settings.style_weight == pytest.approx(1e4 * 32 * 48 / REFERENCE_PIXELS, rel=1e-12)
 
 
 def first_terms(net, content, style, x, style_weight):

@@ -13,7 +13,9 @@ from helpers import ROOT, random_image, save
 # so five leaking runs would grow it by 250 MB.
 SCRIPT = r'''
 import ctypes, gc, sys
-import neural_style, vgg
+import neural_style
+import vgg
+from styletransfer.run import run_config
 
 # glibc's malloc_trim gives freed heap pages back to the system, so that the resident size is what is live
 trim = getattr(ctypes.CDLL(None), 'malloc_trim', lambda pad: None)
@@ -29,7 +31,7 @@ for run in range(RUNS):
     args = neural_style.build_parser().parse_args([
         '--content', content, '--styles', style, '--network', network, '--output', f'{directory}/out{run}.png',
         '--iterations', '2', '--max-size', '16', '--device', '/cpu:0', '--seed', '0', '--print-iterations', '0'])
-    neural_style.run(args, net)
+    neural_style.run(run_config.from_options(args), net)
     gc.collect()
     trim(0)
     print('rss', rss_mb(), flush=True)

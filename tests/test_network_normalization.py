@@ -8,15 +8,13 @@ import pytest
 from PIL import Image
 
 import neural_style
-from styletransfer.compute import devices
-from styletransfer.media import files, images
-from styletransfer.network import network_normalization
-from styletransfer.run import batch, job
 import reference
 import stylize
 import vgg
-from styletransfer.media import video
-from helpers import args, clip_args, random_image
+from helpers import args, clip_args, image_run, random_image
+from styletransfer.compute import devices
+from styletransfer.media import files, images, video
+from styletransfer.network import network_normalization
 
 # Stand-ins for the six examples: small enough for the NumPy network, and relu5_x still 3x3 and 3x2 positions.
 PICTURES = [random_image(40, 48, seed=3), random_image(36, 28, seed=4)]
@@ -180,7 +178,7 @@ def cache_home(tmp_path, monkeypatch, computations):
 
 def style_weight_of(inputs, *extra):
     """(each stage's beta, whether the network is normalized) of a run of the command line's options."""
-    run = job.Run(batch.pairs(neural_style.build_parser().parse_args(args(inputs, *extra)))[0].options)
+    run = image_run(args(inputs, *extra))
     return [settings.style_weight for _, settings in run.stages], run.net.normalized
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import neural_style
 import stylize
-from styletransfer.run import batch, job, options
+from styletransfer.run import batch, job, options, run_config
 from helpers import ROOT, random_image, save
 
 # A value other than the default, as command-line text, for each way of reading an option's text.
@@ -52,16 +52,17 @@ def test_the_parser_has_the_tables_options_and_no_other(monkeypatch, tmp_path):
 def test_the_recorded_command_holds_exactly_the_recorded_options(tmp_path):
     for option in TAKEN:
         args = parse(tmp_path, *sample(option, tmp_path))
-        again = parse(tmp_path, *shlex.split(neural_style.command_line(args))[2:])
+        again = parse(tmp_path, *shlex.split(neural_style.command_line(run_config.from_options(args)))[2:])
         expected = getattr(args, option.dest) if option.recorded else option.default
         assert getattr(again, option.dest) == expected, option.flag
 
 
 def refusal(check, args):
-    """The sentence in which `check` refuses an option of `args` for its kind of run, or None: a refusal names
-    the option first and the kind of run (a video, a batch)."""
+    """The sentence in which `check` refuses an option of `args` (the parsed options, their run_config.RunConfig
+    built as the command line builds it) for its kind of run, or None: a refusal names the option first and the
+    kind of run (a video, a batch)."""
     try:
-        check(args)
+        check(run_config.from_options(args))
     except job.USER_ERRORS as error:
         message = str(error)
         if re.match(r'--[a-z0-9-]+ ', message) and ('video' in message or 'batch' in message):
@@ -74,9 +75,8 @@ def test_each_run_refuses_exactly_the_options_the_table_does_not_apply_to_it(opt
     for name in ('c.png', 's.png'):
         save(tmp_path / name, random_image(16, 16, seed=1))
     words = sample(option, tmp_path)
-    runs = {options.IMAGE: (lambda args: job.check_options(batch.pairs(args)[0].options), 'out.png'),
-            options.VIDEO: (lambda args: job.check_video_options(batch.pairs(args)[0].options), 'out.mp4'),
-            options.BATCH: (lambda args: batch.prepare(batch.pairs(args)), 'out/')}
+    runs = {options.IMAGE: (job.check_options, 'out.png'), options.VIDEO: (job.check_video_options, 'out.mp4'),
+            options.BATCH: (lambda config: batch.prepare(batch.pairs(config)), 'out/')}
     for run, (check, output) in runs.items():
         message = refusal(check, parse(tmp_path, *words, output=output))
         assert (message is not None) == (run not in option.applies), (run, message)
@@ -96,7 +96,7 @@ def test_every_settings_field_but_the_runs_own_is_fed_by_one_option(tmp_path):
             args = parse(tmp_path, *words)
             value = getattr(args, option.dest)
             expected = tuple(value) if isinstance(value, list) else value  # Settings holds lists as tuples
-            assert getattr(job.run_settings(args), option.setting) == expected, option.flag
+            assert getattr(job.run_settings(run_config.from_options(args)), option.setting) == expected, option.flag
 
 
 def flags_in(text):

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 import neural_style
-from styletransfer.run import batch, job, progress_plot
-from helpers import ROOT, args, fails, random_image, save
+from styletransfer.run import job, progress_plot
+from helpers import ROOT, args, fails, image_run, random_image, save
 
 
 @pytest.fixture
@@ -76,8 +76,7 @@ def test_rewritten_at_each_checkpoint(inputs, saved_figures):
 
 def test_written_when_interrupted(inputs, saved_figures):
     plot = inputs['dir'] / 'losses.png'
-    options = neural_style.build_parser().parse_args(args(inputs, '--max-size', '16', '--progress-plot', str(plot)))
-    run = job.Run(batch.pairs(options)[0].options)
+    run = image_run(args(inputs, '--max-size', '16', '--progress-plot', str(plot)))
     steps = run.steps()
     next(steps), next(steps)
     with pytest.raises(job.Stopped, match='interrupted .* and the plot to .*losses.png'):

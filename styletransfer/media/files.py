@@ -1,5 +1,6 @@
 """Files written so that nothing is lost: atomically, with the mode the user's umask gives, after checking that
-they can be written; files' digests; and a new name beside a file for a run that continues it."""
+they can be written, that no two outputs are one file and that no output is an input; files' digests; a
+checkpoint's name; and a new name beside a file for a run that continues it."""
 import glob
 import hashlib
 import os
@@ -75,6 +76,35 @@ def check_writable(path, overwrite):
         os.unlink(temporary)
     except OSError as error:
         raise PathError(f'cannot write {path}: {error.strerror or error}') from None
+
+
+def check_distinct(outputs):
+    """Refuses two outputs, (option, path), on one file: the later write would replace the earlier silently."""
+    seen = {}
+    for option, path in outputs:
+        earlier = seen.setdefault(os.path.realpath(path), (option, path))
+        if earlier != (option, path):
+            raise PathError(f'{earlier[0]} {earlier[1]} and {option} {path} are the same file; give each output '
+                            f'a name of its own')
+
+
+def check_not_an_input(outputs, inputs):
+    """Refuses an output, (option, path), that is one of the inputs, (option, path), by its name or as the same
+    file (a hard link, a symbolic link): writing it would destroy the input, --overwrite or not."""
+    for option, path in outputs:
+        for input_option, input_path in inputs:
+            same = os.path.realpath(path) == os.path.realpath(input_path)
+            if not same and os.path.exists(path) and os.path.exists(input_path):
+                same = os.path.samefile(path, input_path)
+            if same:
+                raise PathError(f'{option} {path} is the same file as {input_option} {input_path}: writing it '
+                                f'would destroy that input (refused even with --overwrite); give the output a '
+                                f'name of its own')
+
+
+def checkpoint_path(pattern, iteration):
+    """--checkpoint-output's file for an iteration: every %s replaced by its number, any other % kept."""
+    return pattern.replace('%s', str(iteration))
 
 
 def digests(path, hashes):

@@ -1,20 +1,20 @@
-"""A batch: several contents and styles in one command. Each pair is a job.Run of its own made from a copy of the
-options, all sharing one loaded network; the outputs are named by a pattern, and those already there are skipped,
-so that running the same command again continues the batch. run() runs it, printing as the command line does.
+"""A batch: several contents and styles in one command. Each pair is a job.Run of its own, of a
+run_config.RunConfig of its own (run_config.for_pair), all sharing one loaded network; the outputs are named by a
+pattern, and those already there are skipped, so that running the same command again continues the batch. run()
+runs it, printing as the command line does.
 
 Which pairs: every content file given, and every image file in a content directory, with each style of the
 styles: a directory of styles (or a directory among --styles) makes one pair per style file; several style files
 alone are blended into one style, as in a single run (one output per content).
 """
-import copy
+import dataclasses
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
 
-from styletransfer.media import files, video
-from styletransfer.run import console, job, options
+from styletransfer.media import files
+from styletransfer.run import console, job, options, run_config
 
 UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it stopped: a rerun redoes that pair
 
@@ -22,27 +22,30 @@ UNFINISHED = '.unfinished'  # beside a pair's output while it runs and after it 
 @dataclass
 class Pair:
     """A pair of the batch: its number (1-based), the content file, the style files blended, the output, and
-    the options of its run (a copy of the batch's with these files)."""
+    the configuration of its run (run_config.for_pair)."""
     number: int
     content: str
     styles: list
     output: str
-    options: object  # argparse.Namespace
+    config: run_config.RunConfig
 
     def unfinished_marker(self):
         return self.output + UNFINISHED
 
     def pending(self):
         """Whether the pair is still to be run: its output is missing, unfinished, or to be redone (--overwrite)."""
-        return (self.options.overwrite or not os.path.exists(self.output)
+        return (self.config.overwrite or not os.path.exists(self.output)
                 or os.path.exists(self.unfinished_marker()))
 
     def start(self):
-        """Marks the output unfinished until finish(), and lets the run replace an output left unfinished."""
+        """Marks the output unfinished until finish(); returns the configuration to run, which may replace an
+        output left unfinished."""
+        config = self.config
         if os.path.exists(self.unfinished_marker()):
-            self.options.overwrite = True
+            config = dataclasses.replace(config, overwrite=True)
         files.write_atomically(self.unfinished_marker(), lambda f: f.write(
             b'neural_style.py has not finished the image beside this file: run the same batch again to redo it\n'))
+        return config
 
     def finish(self):
         """The output is finished: the marker goes."""
@@ -52,25 +55,6 @@ class Pair:
         """The run stopped: the marker stays beside an output written (the best image so far), and only there."""
         if not os.path.exists(self.output):
             self.finish()
-
-
-def is_batch(args):
-    """Whether the options name a batch: several contents, a directory of contents or styles, or an output
-    directory or pattern for a photograph (for a video, an output directory is where its frames go)."""
-    if len(args.content) > 1 or any(os.path.isdir(path) for path in args.content + args.styles):
-        return True
-    return output_pattern(args.output) is not None and not video.is_video(args.content[0])
-
-
-def output_pattern(output):
-    """The outputs' path pattern: DIR/options.BATCH_PATTERN for a directory (a path ending in / or an existing
-    directory), the output itself when it holds a field in braces ({content}, {style}); None for the one file of
-    a single run."""
-    if output.endswith(('/', os.sep)) or os.path.isdir(output):
-        return os.path.join(output, options.BATCH_PATTERN)
-    if re.search(r'{[^{}]*}', output):
-        return output
-    return None
 
 
 def image_files(paths, option):
@@ -96,21 +80,19 @@ def _stem(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def pairs(args):
-    """The pairs of the options, in order (contents, then styles): one for a single run, whose options are a copy
-    with the one content. UserError for a batch the options cannot name, before any work."""
-    contents = image_files(args.content, '--content')
-    styles = image_files(args.styles, '--styles')
-    groups = [[style] for style in styles] if any(os.path.isdir(path) for path in args.styles) else [styles]
-    if not is_batch(args):
-        return [Pair(1, contents[0], styles, args.output, _options(args, contents[0], styles, args.output))]
-    pattern = output_pattern(args.output)
+def pairs(config):
+    """The pairs of a batch's configuration, in order (contents, then styles). UserError for a batch it cannot
+    name, before any work."""
+    contents = image_files(config.content, '--content')
+    styles = image_files(config.styles, '--styles')
+    groups = [[style] for style in styles] if any(os.path.isdir(path) for path in config.styles) else [styles]
+    pattern = run_config.output_pattern(config.output)
     if pattern is None:
         raise job.UserError(f'a batch ({len(contents) * len(groups)} pair(s)) needs an output directory (--output '
-                            f'DIR/) or a name pattern with {{content}} and {{style}}, not the one file {args.output}')
+                            f'DIR/) or a name pattern with {{content}} and {{style}}, not the one file {config.output}')
     # An image's options that a batch does not take each name one file; a video's are refused by the first
     # pair's checks (prepare), as for a single image.
-    for option in options.refused(args, options.BATCH):
+    for option in options.refused(config, options.BATCH):
         if options.IMAGE in option.applies:
             raise job.UserError(f'{option.flag} names one file: it is not for a batch of pairs')
     found, seen = [], {}
@@ -119,21 +101,16 @@ def pairs(args):
             try:
                 output = pattern.format(content=_stem(content), style='+'.join(_stem(style) for style in group))
             except (KeyError, IndexError, ValueError):
-                raise job.UserError(f'--output {args.output}: a name pattern may hold {{content}} and {{style}} '
+                raise job.UserError(f'--output {config.output}: a name pattern may hold {{content}} and {{style}} '
                                     f'only') from None
             described = f'{content} with {" + ".join(group)}'
             earlier = seen.setdefault(os.path.realpath(output), described)
             if earlier != described:
-                raise job.UserError(f'--output {args.output} names {output} for two pairs, {earlier} and '
+                raise job.UserError(f'--output {config.output} names {output} for two pairs, {earlier} and '
                                     f'{described}: put {{content}} and {{style}} in the pattern, or rename a file')
-            found.append(Pair(len(found) + 1, content, group, output, _options(args, content, group, output)))
+            found.append(Pair(len(found) + 1, content, group, output,
+                              run_config.for_pair(config, content, group, output)))
     return found
-
-
-def _options(args, content, styles, output):
-    options = copy.copy(args)
-    options.content, options.styles, options.output = content, list(styles), output
-    return options
 
 
 def prepare(batch):
@@ -144,9 +121,8 @@ def prepare(batch):
             os.makedirs(directory, exist_ok=True)
         except OSError as error:
             raise files.PathError(f'cannot make the output directory {directory}: {error.strerror}') from None
-    checked = copy.copy(batch[0].options)
-    checked.overwrite = True  # whether the first output exists is that pair's business
-    job.check_options(checked)
+    # Whether the first output exists is that pair's business.
+    job.check_options(dataclasses.replace(batch[0].config, overwrite=True))
 
 
 def run(pairs, net, run_image, describe, prog):
@@ -158,7 +134,7 @@ def run(pairs, net, run_image, describe, prog):
     pending = [pair for pair in pairs if pair.pending()]
     print(f'batch of {len(pairs)} pairs: {len(pairs) - len(pending)} done before, {len(pending)} to run', flush=True)
     if pending:
-        net = net or job.load_network(pairs[0].options)  # fetched on first use, as a single run does
+        net = net or job.load_network(pairs[0].config)  # fetched on first use, as a single run does
     started, iterations_done, written, failed = time.perf_counter(), 0, 0, {}  # failed: why -> pair numbers
     for pair in pairs:
         label = f'pair {pair.number}/{len(pairs)}  '
@@ -167,9 +143,10 @@ def run(pairs, net, run_image, describe, prog):
             continue
         pending.remove(pair)
         print(f'{label}{pair.content} in the style of {" + ".join(pair.styles)}', flush=True)
-        pair.start()
+        config = pair.start()
         try:
-            image_run = job.Run(pair.options, net, describe)
+            job.check_options(config)
+            image_run = job.load(config, net, describe)
         except job.USER_ERRORS as error:
             pair.stopped()
             print(f'{prog}: {label}skipped: {error}', file=sys.stderr, flush=True)

@@ -2,9 +2,9 @@
 help, the runs that take it, its place on the page, whether an output's recorded command holds it, and the
 stylize.Settings field it feeds.
 
-Everything about an option is read from here: neural_style.py's parser and recorded command line, job.py's
-checks of what an image or a video run refuses and the stylize.Settings of a run, batch.py's refusals, app.py's
-fields and reproduce.py's options shared with neural_style.py. This module reads the defaults of the modules
+Everything about an option is read from here: neural_style.py's parser and recorded command line, the fields of
+run_config.RunConfig, job.py's checks of what an image or a video run refuses and the stylize.Settings of a run,
+batch.py's refusals, app.py's fields and reproduce.py's options shared with neural_style.py. This module reads the defaults of the modules
 that define them and none of those programs.
 """
 import argparse
@@ -141,7 +141,7 @@ class Option:
             return [self.flag]
         if self.type in COMMA_SEPARATED:
             return [self.flag, ','.join(map(str, value))]
-        return [self.flag, *map(str, value if isinstance(value, list) else [value])]
+        return [self.flag, *map(str, value if isinstance(value, (list, tuple)) else [value])]
 
     def add_to(self, parser, **changes):
         """Adds it to an argparse parser or group; `changes`: add_argument's keywords where another program
@@ -225,7 +225,7 @@ def table():
 
         Option('--content-weight', group=OBJECTIVE, type=non_negative_float, default=stylize.CONTENT_WEIGHT,
                page=8, setting='content_weight', help='alpha, the weight of L_content'),
-        # No default here: the run chooses it from --normalize-network (job.choose_style_weight).
+        # No default here: the run chooses it from --normalize-network (run_config.from_options).
         Option('--style-weight', group=OBJECTIVE, type=non_negative_float, page=1, setting='style_weight',
                help=f'beta, the weight of L_style, for a {reference} output; another size scales it by its pixels '
                f'over {reference}\'s, so that one beta gives the same balance at every size (default '
@@ -262,7 +262,7 @@ def table():
 
         Option('--optimizer', group=OPTIMIZATION, choices=stylize.OPTIMIZERS, default=stylize.OPTIMIZER, page=4,
                setting='optimizer', help='L-BFGS (the paper\'s) or Adam'),
-        # No default here: an image's, a video's and a multi-pass video's differ (job.py, video.py).
+        # No default here: an image's, a video's and a multi-pass video's differ (run_config.py, video.py).
         Option('--iterations', group=OPTIMIZATION, type=positive_ints, page=2,
                help=f'optimizer iterations (default {stylize.ITERATIONS}); with --scales, one number for every '
                f'stage or one per stage (e.g. 500,200,100); for a video, the first frame\'s and the later '
@@ -380,13 +380,19 @@ def page_fields():
     return sorted((option for option in table() if option.page is not None), key=lambda option: option.page)
 
 
-def refused(args, run):
-    """The options given in `args` (a value other than the default) that a `run` (IMAGE, VIDEO or BATCH) does not
-    take, in the table's order."""
+def frozen(value):
+    """A parsed value as a run's configuration holds it (run_config.RunConfig): a list as a tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def refused(config, run):
+    """The options given in `config` (a run_config.RunConfig; a value other than the default) that a `run`
+    (IMAGE, VIDEO or BATCH) does not take, in the table's order."""
     return [option for option in table() if option.applies and run not in option.applies
-            and getattr(args, option.dest) != option.default]
+            and getattr(config, option.dest) != frozen(option.default)]
 
 
-def settings_fields(args):
-    """The stylize.Settings fields that options feed as they are: {field: the parsed value}."""
-    return {option.setting: getattr(args, option.dest) for option in table() if option.setting}
+def settings_fields(config):
+    """The stylize.Settings fields that options feed as they are: {field: the value in `config`, a
+    run_config.RunConfig}."""
+    return {option.setting: getattr(config, option.dest) for option in table() if option.setting}

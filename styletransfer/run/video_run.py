@@ -1,5 +1,5 @@
-"""A clip's run (VideoRun) and its progress lines. What it shares with an image's run (the checks of the options,
-the seed, the settings, the network, how a run stopped) is job.py's."""
+"""A clip's run (load, then VideoRun's steps) and its progress lines. What it shares with an image's run (the
+checks of the configuration, the settings, the network, how a run stopped) is job.py's."""
 import dataclasses
 import json
 import math
@@ -14,62 +14,72 @@ from styletransfer.run import console, job
 PARTIAL = 'partial-output.json'  # in the frames directory: the output holds this run's unfinished clip
 
 
+def load(config, net=None, describe=None):
+    """The VideoRun of a checked configuration (job.check_video_options): its styles and frames read and checked,
+    its network and device, and its finished frames' directory; `net`, the loaded network, lets a caller reuse
+    it. describe: as VideoRun's."""
+    kind = video.output_kind(config.output)
+    styles = [images.read_image(path, config.max_megapixels) for path in config.styles]
+    size = []
+
+    def prepare(frame):
+        if not size:
+            height, width = images.output_size(frame.shape, config.width, config.max_size)
+            size.extend(video.even_size(height, width) if kind == 'video' else (height, width))
+            images.check_megapixels('the output', *size, config.max_megapixels)
+        return images.resize(frame, *size)
+
+    photos, fps = video.read_clip(config.content[0], prepare, config.start, config.end, config.frames)
+    height, width = photos[0].shape[:2]
+    if config.flow == 'dis' and len(photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
+        raise job.UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at '
+                            f'least {flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow '
+                            f'farneback')
+    net = net or job.load_network(config)
+    network = vgg.weights_identity(config.network)
+    job.import_tensorflow(config)
+    placement = devices.one_device(config.device)
+    net, problem = job.run_network(config, net, placement)
+    clip_run = VideoRun(config, photos, fps, styles, placement, net, problem, network, describe)
+    clip_run.check_output()
+    return clip_run
+
+
 class VideoRun:
-    """One clip run of the command line's options (video.py): its frames stylized with temporal consistency,
-    finished frames kept for a rerun, and written as a clip."""
+    """One clip run of a configuration (video.py), made by load: its frames stylized with temporal consistency,
+    finished frames kept for a rerun, and written as a clip. describe(config) -> {field: text}: what the caller
+    adds to the settings recorded inside each finished frame (job.recorded_settings)."""
 
-    def __init__(self, args, net=None, describe=None):
-        self.kind = job.check_video_options(args)
-        given_seed = args.seed
-        job.choose_seed(args)
-        job.choose_style_weight(args)
-        styles = [images.read_image(path, args.max_megapixels) for path in args.styles]
-        size = []
-
-        def prepare(frame):
-            if not size:
-                height, width = images.output_size(frame.shape, args.width, args.max_size)
-                size.extend(video.even_size(height, width) if self.kind == 'video' else (height, width))
-                images.check_megapixels('the output', *size, args.max_megapixels)
-            return images.resize(frame, *size)
-
-        self.photos, self.fps = video.read_clip(args.content, prepare, args.start, args.end, args.frames)
-        height, width = self.photos[0].shape[:2]
-        if args.flow == 'dis' and len(self.photos) > 1 and min(height, width) < flow.DIS_MIN_SIDE:
-            raise job.UserError(f'frames of {width}x{height} are too small for DIS optical flow (both sides at '
-                                f'least {flow.DIS_MIN_SIDE} pixels): use a larger --max-size or --width, or --flow '
-                                f'farneback')
-        self.frames = [colors.content_seen(args.preserve_colors, photo) for photo in self.photos]
+    def __init__(self, config, photos, fps, styles, placement, net, network_problem, network, describe=None):
+        self.config, self.photos, self.fps, self.placement = config, photos, fps, placement
+        self.net, self.network_problem, self.network = net, network_problem, network
+        height, width = photos[0].shape[:2]
+        self.frames = [colors.content_seen(config.preserve_colors, photo) for photo in photos]
         self.styles = [images.scaled_style(style, width, scale) for style, scale in zip(
-            colors.styles_seen(args.preserve_colors, styles, self.photos[0]), args.style_scales or [1.0] * len(styles))]
-        net = net or job.load_network(args)
-        self.network = vgg.weights_identity(args.network)
-        job.import_tensorflow(args)
-        self.placement = devices.one_device(args.device)
-        self.net, self.network_problem = job.run_network(args, net, self.placement)
+            colors.styles_seen(config.preserve_colors, styles, photos[0]), config.style_scales or [1.0] * len(styles))]
         self.settings = dataclasses.replace(
-            job.run_settings(args, tolerance=video.FRAME_TOLERANCE if args.passes == 1 else 0.0),
-            style_weight=job.style_weight_at(args, height, width))
-        gamma_t = args.temporal_weight
+            job.run_settings(config, tolerance=video.FRAME_TOLERANCE if config.passes == 1 else 0.0),
+            style_weight=job.style_weight_at(config, height, width))
+        gamma_t = config.temporal_weight
         if gamma_t is None:
             gamma_t = video.default_temporal_weight(self.settings.style_weight, self.settings.style_weights(),
-                                                    args.passes > 1)
-        self.clip = video.ClipSettings(passes=args.passes, long_term=args.long_term, iterations=args.iterations,
-                                       temporal_weight=gamma_t, flow_method=args.flow, init=args.init)
+                                                    config.passes > 1)
+        self.clip = video.ClipSettings(passes=config.passes, long_term=config.long_term, iterations=config.iterations,
+                                       temporal_weight=gamma_t, flow_method=config.flow, init=config.init)
         # Keyed by the seed given: a rerun without --seed finds the frames (its own seed is new).
-        self.directory = video.frames_directory(args.output, self.net, self.frames, self.styles,
+        given_seed = config.seed if config.seed_given else None
+        self.directory = video.frames_directory(config.output, self.net, self.frames, self.styles,
                                                 dataclasses.replace(self.settings, seed=given_seed), self.clip)
-        self.args, self.finished, self.describe = args, [], describe or (lambda args: {})
-        self._check_output()
+        self.finished, self.describe = [], describe or (lambda config: {})
 
     def plan(self):
         height, width = self.frames[0].shape[:2]
         passes = self.clip.passes
         return (f'output {width}x{height}, {len(self.frames)} frames at {self.fps:g} fps, {len(self.styles)} style '
                 f'image(s), {self.settings.optimizer}, {"single pass" if passes == 1 else f"{passes} passes"}, '
-                f'beta {self.settings.style_weight:.4g} ({job.beta_in_words(self.args)}), '
+                f'beta {self.settings.style_weight:.4g} ({job.beta_in_words(self.config)}), '
                 f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}, '
-                f'{devices.precision_in_words(self.args.precision, self.placement.devices[0])}' +
+                f'{devices.precision_in_words(self.config.precision, self.placement.devices[0])}' +
                 (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '
                  f'{self.settings.tolerance_window} iterations' if self.settings.tolerance else '') +
                 f'; finished frames in {self.directory}; network {vgg.describe(self.net)}' +
@@ -90,26 +100,26 @@ class VideoRun:
             steps.close()
         self.finished = video.finished_frames(self.directory, len(self.frames), self.clip.passes)
         if self.finished:
-            clip = [images.to_uint8(colors.recoloured(self.args.preserve_colors, images.read_image(path),
+            clip = [images.to_uint8(colors.recoloured(self.config.preserve_colors, images.read_image(path),
                                                       self.photos[k]))
                     for k, path in enumerate(self.finished)]
-            video.write_clip(self.args.output, clip, self.fps, overwrite=True)
+            video.write_clip(self.config.output, clip, self.fps, overwrite=True)
             self._remember_partial(partial=len(self.finished) < len(self.frames) or stop is not None)
         if stop is not None:
             what, code = job.why_stopped(stop)
-            saved = (f'wrote the {len(self.finished)} finished frame(s) to {self.args.output}' if self.finished
+            saved = (f'wrote the {len(self.finished)} finished frame(s) to {self.config.output}' if self.finished
                      else 'no frame finished')
             raise job.Stopped(f'{what}; {saved}; run the same command again to continue', code)
 
     def _frame_settings(self, progress, iterations):
         """The settings recorded inside a finished frame."""
-        return job.recorded_settings(self.args, self.describe(self.args), self.network, progress.iteration,
+        return job.recorded_settings(self.config, self.describe(self.config), self.network, progress.iteration,
                                      iterations, progress)
 
-    def _check_output(self):
+    def check_output(self):
         """An existing output is replaced only with --overwrite, or when it is this run's own unfinished clip."""
-        output = self.args.output.rstrip('/') or self.args.output
-        if not os.path.exists(output) or self.args.overwrite:
+        output = self.config.output.rstrip('/') or self.config.output
+        if not os.path.exists(output) or self.config.overwrite:
             return
         record = os.path.join(self.directory, PARTIAL)
         if os.path.exists(record):
@@ -124,9 +134,9 @@ class VideoRun:
         """Records that the output holds this run's unfinished clip, so that a rerun may replace it."""
         record = os.path.join(self.directory, PARTIAL)
         if partial:
-            info = os.stat(self.args.output)
+            info = os.stat(self.config.output)
             files.write_atomically(record, lambda f: f.write(json.dumps(
-                [os.path.abspath(self.args.output), info.st_size, info.st_mtime_ns]).encode()))
+                [os.path.abspath(self.config.output), info.st_size, info.st_mtime_ns]).encode()))
         elif os.path.exists(record):
             os.unlink(record)
 
