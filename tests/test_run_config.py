@@ -26,6 +26,16 @@ def test_a_field_for_each_option_a_run_reads_and_for_what_the_building_works_out
     assert fields == {o.dest for o in options.table()} - COMMAND_LINE_ONLY | {'kind', 'seed_given'}
 
 
+def test_each_field_has_the_type_of_its_options_values():
+    types = {field.name: field.type for field in dataclasses.fields(run_config.RunConfig)}
+    assert {name: types[name] for name in ('overwrite', 'content', 'cluster_timeouts', 'width', 'max_size', 'tolerance',
+                                           'learning_rate', 'seed', 'style_weight', 'iterations', 'pooling',
+                                           'initial')} == {
+        'overwrite': bool, 'content': tuple, 'cluster_timeouts': tuple | None, 'width': int | None, 'max_size': int,
+        'tolerance': float | None, 'learning_rate': float, 'seed': int, 'style_weight': float,
+        'iterations': tuple | None, 'pooling': str, 'initial': str | None}
+
+
 def test_the_seed_and_beta_are_chosen_without_changing_the_parsed_options(tmp_path):
     args = parsed(tmp_path)
     before = copy.deepcopy(vars(args))

@@ -7,87 +7,48 @@ import dataclasses
 import os
 import re
 import secrets
-from dataclasses import dataclass
 
 import stylize
 from styletransfer.media import video
 from styletransfer.run import options
 
-@dataclass(frozen=True)
-class RunConfig:
-    """The options of a run, one field per option of the table (options.py; each holds the parsed value, lists
-    as tuples), and what the run chose: the seed and beta when not given, and an image's iterations."""
-    content: tuple  # one path for a single run; several, or directories, for a batch
-    styles: tuple
-    output: str
-    overwrite: bool
-    bit_depth: int
-    max_size: int
-    width: int | None
-    style_scales: tuple | None
-    style_masks: tuple | None
-    preserve_colors: str | None
-    max_megapixels: float
-    network: str | None
-    no_download: bool
-    content_weight: float
-    style_weight: float  # chosen from --normalize-network when not given
-    raw_style_weight: bool
-    tv_weight: float
-    content_layers: tuple
-    content_layer_weights: tuple | None
-    style_layers: tuple
-    style_layer_weights: tuple | None
-    style_blend_weights: tuple | None
-    pooling: str
-    padding: str
-    normalize_network: bool
-    optimizer: str
-    iterations: tuple | None  # an image's default when not given; None for a clip: video.py's defaults
-    scales: tuple | None
-    tolerance: float | None
-    tolerance_window: int
-    lbfgs_history: int
-    learning_rate: float
-    beta1: float
-    beta2: float
-    eps: float
-    init: str
-    initial: str | None
-    initial_noiseblend: float
-    seed: int  # chosen when not given
-    precision: str
-    device: str | None
-    devices: str | None
-    cluster: str | None
-    cluster_timeouts: tuple | None
-    tile_size: int | None
-    max_memory: float | None
-    start: float | None
-    end: float | None
-    frames: int | None
-    temporal_weight: float | None
-    long_term: int
-    passes: int
-    flow: str
-    print_iterations: int
-    progress_write: str | None
-    progress_plot: str | None
-    checkpoint_output: str | None
-    checkpoint_iterations: int | None
-    verbose: bool
-    kind: str  # options.IMAGE, options.VIDEO or options.BATCH
-    seed_given: bool  # --seed gave the seed: a clip's finished frames are keyed by it
-
-    def inputs(self):
-        """The files the run reads, (option, path): the contents, the styles, the masks and --initial."""
-        return ([('--content', path) for path in self.content] + [('--styles', path) for path in self.styles] +
-                [('--style-masks', path) for path in self.style_masks or []] +
-                [('--initial', self.initial)] * bool(self.initial))
+COMMAND_LINE_ONLY = frozenset({'version', 'show_settings', 'settings_from'})  # acted on before any run
+CHOSEN = frozenset({'style_weight', 'seed'})  # None on the command line: from_options chooses them
 
 
-# Not options: what from_options works out.
-_WORKED_OUT = frozenset({'kind', 'seed_given'})
+def _field_type(option):
+    """The type of an option's value in a RunConfig, from its entry in the table: a flag's bool, a list's (or a
+    comma-separated word's) tuple, a whole number's int, another number's float, else a str; or None when
+    neither given nor chosen."""
+    if option.action == 'store_true':
+        kind = bool
+    elif option.nargs or option.type in options.COMMA_SEPARATED:
+        kind = tuple
+    elif option.whole_number:
+        kind = int
+    else:
+        kind = str if option.type is None else float
+    optional = option.default is None and not option.required and option.dest not in CHOSEN
+    return kind | None if optional else kind
+
+
+def _inputs(config):
+    """The files the run reads, (option, path): the contents, the styles, the masks and --initial."""
+    return ([('--content', path) for path in config.content] + [('--styles', path) for path in config.styles] +
+            [('--style-masks', path) for path in config.style_masks or []] +
+            [('--initial', config.initial)] * bool(config.initial))
+
+
+# The options of a run, one typed field per option of the table (options.py) besides COMMAND_LINE_ONLY, each the
+# parsed value with lists as tuples; then what the run works out: the kind of run (options.IMAGE, VIDEO or BATCH)
+# and whether --seed gave the seed (a clip's finished frames are keyed by it). An image's iterations default to
+# stylize.ITERATIONS; a clip's stay None, video.py's defaults.
+_WORKED_OUT = (('kind', str), ('seed_given', bool))
+RunConfig = dataclasses.make_dataclass(
+    'RunConfig', [(option.dest, _field_type(option)) for option in options.table()
+                  if option.dest not in COMMAND_LINE_ONLY] + list(_WORKED_OUT),
+    frozen=True, namespace={'inputs': _inputs, '__module__': __name__,
+                            '__doc__': "A run's options and what it chose (from_options)."})
 
 
 def from_options(parsed, kind=None):
@@ -97,7 +58,7 @@ def from_options(parsed, kind=None):
     the beta of its network, recorded too (a later version may change the default). Raises video.ClipError for a
     content named like a video that ffmpeg cannot read."""
     given = {field.name: options.frozen(getattr(parsed, field.name)) for field in dataclasses.fields(RunConfig)
-             if field.name not in _WORKED_OUT}
+             if field.name not in dict(_WORKED_OUT)}
     kind = kind or _kind(given['content'], given['styles'], given['output'])
     if given['iterations'] is None and kind != options.VIDEO:  # a clip's default is video.py's
         given['iterations'] = (stylize.ITERATIONS,)
