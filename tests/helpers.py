@@ -144,8 +144,14 @@ sys.exit(neural_style.main(sys.argv[2:]))
 def interrupted(patch, argv, marker, signum=signal.SIGINT):
     """Runs the patched command line, sends `signum` once it has printed a line starting with `marker`, and
     returns (exit status, stdout, stderr)."""
-    process = subprocess.Popen([sys.executable, '-c', PATCHED_MAIN, patch] + argv, cwd=ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return signalled([sys.executable, '-c', PATCHED_MAIN, patch] + argv, lambda line: line.startswith(marker),
+                     signum)
+
+
+def signalled(command, until, signum):
+    """Runs `command` (in the top directory, this checkout first on the path), sends `signum` once it has printed
+    a line for which until(line) holds, and returns (exit status, stdout, stderr)."""
+    process = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=dict(os.environ, PYTHONPATH=ROOT))
     watchdog = threading.Timer(240, process.kill)  # a run that never prints must not hang the suite
     watchdog.start()
@@ -153,7 +159,7 @@ def interrupted(patch, argv, marker, signum=signal.SIGINT):
         seen = []
         for line in process.stdout:
             seen.append(line)
-            if line.startswith(marker):
+            if until(line):
                 break
         process.send_signal(signum)
         out, err = process.communicate(timeout=240)

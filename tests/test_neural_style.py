@@ -10,7 +10,6 @@ import stat
 import struct
 import subprocess
 import sys
-import threading
 import zlib
 
 import numpy as np
@@ -20,7 +19,7 @@ from PIL import Image
 import neural_style
 import stylize
 from styletransfer.media import images
-from helpers import ROOT, args, fails, random_image, save
+from helpers import ROOT, args, fails, random_image, save, signalled
 
 def without_tf_log_level():
     """The environment as a user's without TF_CPP_MIN_LOG_LEVEL (conftest sets it for the tests' own imports)."""
@@ -291,19 +290,9 @@ def test_an_interrupted_run_leaves_the_best_image_and_the_losses(inputs, signum)
     command = [sys.executable, os.path.join(ROOT, 'neural_style.py')] + args(
         inputs, '--iterations', '100000', '--max-size', '32', '--tv-weight', '0', '--print-iterations', '1',
         '--progress-write', str(csv_path))
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(120, run.kill)  # a run that never prints must not hang the suite
-    watchdog.start()
-    try:
-        for line in run.stdout:
-            if line.startswith('iteration') and int(line.split()[1].split('/')[0]) >= 3:
-                break
-        run.send_signal(signum)
-        out, err = run.communicate(timeout=120)
-    finally:
-        watchdog.cancel()
-        run.kill()
-    assert run.returncode == 128 + signum
+    code, _, err = signalled(command, lambda line: line.startswith('iteration') and
+                             int(line.split()[1].split('/')[0]) >= 3, signum)
+    assert code == 128 + signum
     last = err.strip().splitlines()[-1]
     assert f'interrupted ({signal.Signals(signum).name})' in last and 'wrote the best image so far' in last
     assert 'Traceback' not in err

@@ -3,9 +3,7 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from PIL import Image
 import neural_style
 import reproduce
 import stylize
-from helpers import ROOT, random_image, save
+from helpers import random_image, save, signalled
 
 
 def test_layers_against_ratio_is_the_papers_grid():
@@ -205,21 +203,9 @@ def test_an_interrupted_cell_is_not_reused(inputs, capsys, signum):
     exit 130, and the same command computes it again instead of putting the partial image in the sheet. SIGTERM
     the same (exit 143); it once killed the process, leaving no image."""
     command = argv(inputs, 'styles', '--iterations', '5')
-    process = subprocess.Popen([sys.executable, '-c', SLOW_REPRODUCE] + command, cwd=ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
-    watchdog = threading.Timer(240, process.kill)
-    watchdog.start()
-    try:
-        for line in process.stdout:
-            if line.startswith('iteration 2'):
-                break
-        process.send_signal(signum)
-        _, err = process.communicate(timeout=240)
-    finally:
-        watchdog.cancel()
-        process.kill()
-        process.wait()
-    assert process.returncode == 128 + signum, err
+    code, _, err = signalled([sys.executable, '-c', SLOW_REPRODUCE] + command,
+                             lambda line: line.startswith('iteration 2'), signum)
+    assert code == 128 + signum, err
     assert 'Traceback' not in err
     assert err.strip().splitlines()[-1] == ('reproduce.py: interrupted; run the same command again to resume from '
                                             'the cells rendered')
