@@ -219,7 +219,7 @@ def table():
                f'quantized copy {vgg.QUANTIZED_FILE} (default: ${vgg.NETWORK_ENV} if set, else the first found of '
                f'{", ".join(vgg.default_locations())}; with none there, one is fetched into the cache on first '
                f'use)'),
-        Option('--no-download', group=IMAGES_GROUP, action='store_true', default=False,
+        Option('--no-download', group=IMAGES_GROUP, action='store_true', default=False, recorded=False,
                help=f'never fetch the weights: with no file found, stop and say how to get it (also when '
                f'${vgg.NO_DOWNLOAD_ENV} is 1)'),
 
@@ -363,7 +363,7 @@ def table():
         # In a batch, refused with --checkpoint-output, which it needs.
         Option('--checkpoint-iterations', group=PROGRESS, type=positive_int, applies=IMAGES, recorded=False,
                help='write the best image so far every this many iterations'),
-        Option('--verbose', group=PROGRESS, action='store_true', default=False,
+        Option('--verbose', group=PROGRESS, action='store_true', default=False, recorded=False,
                help='let TensorFlow print its start-up and log lines (by default held back; TF_CPP_MIN_LOG_LEVEL, '
                'when set, says which to let through)'),
     )
