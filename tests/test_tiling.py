@@ -14,7 +14,7 @@ import neural_style
 import stylize
 import vgg
 from styletransfer.method import losses, tiling
-from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image, save
+from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image, write_inputs
 
 EXACT = 1e-5  # float32 sums taken in another order
 
@@ -283,12 +283,10 @@ def measured_runs(tmp_path_factory, network_path):
     """Options (a tuple) -> (estimate, measured peak) of a run with each of MEASURED_OPTIONS, on the inputs
     fixture's images; from a filled weights cache, so that every run loads the network from it, as any run but
     the first does."""
-    directory = tmp_path_factory.mktemp('measured')
-    content = save(directory / 'content.png', random_image(30, 40, seed=1))
-    style = save(directory / 'style.jpg', random_image(25, 25, seed=2))
+    inputs = write_inputs(tmp_path_factory.mktemp('measured'), network_path)
     vgg.load_net_cached(network_path, vgg.converted_cache_dir())
-    commands = [['--content', content, '--styles', style, '--network', network_path, '--output',
-                 str(directory / f'out{index}.png'), '--iterations', '2', '--seed', '0'] + options
+    commands = [['--content', inputs['content'], '--styles', inputs['style'], '--network', network_path, '--output',
+                 str(inputs['dir'] / f'out{index}.png'), '--iterations', '2', '--seed', '0'] + options
                 for index, options in enumerate(MEASURED_OPTIONS)]
     return dict(zip(map(tuple, MEASURED_OPTIONS), peak_rss_of_runs(commands)))
 
