@@ -8,7 +8,7 @@ os.environ['NEURAL_STYLE_NO_DOWNLOAD'] = '1'  # no test fetches weights from the
 from styletransfer.testing import synthetic_vgg  # noqa: E402
 import vgg  # noqa: E402
 from styletransfer.media import video  # noqa: E402
-from helpers import CLIP_FPS, random_image, save, textured_clip  # noqa: E402
+from helpers import CLIP_FPS, random_image, save, textured_clip, write_inputs  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -82,9 +82,7 @@ def keras_paths(tmp_path_factory, keras_model):
 @pytest.fixture
 def inputs(tmp_path, network_path):
     """A content and a style image on disk, the network, and the directory they are in."""
-    content = save(tmp_path / 'content.png', random_image(30, 40, seed=1))
-    style = save(tmp_path / 'style.jpg', random_image(25, 25, seed=2))
-    return dict(content=content, style=style, network=network_path, dir=tmp_path)
+    return write_inputs(tmp_path, network_path)
 
 
 @pytest.fixture

@@ -34,6 +34,13 @@ def save(path, array, mode='RGB'):
     return str(path)
 
 
+def write_inputs(directory, network):
+    """A content and a style image in `directory`, the network, and the directory: the inputs fixture's."""
+    content = save(directory / 'content.png', random_image(30, 40, seed=1))
+    style = save(directory / 'style.jpg', random_image(25, 25, seed=2))
+    return dict(content=content, style=style, network=network, dir=directory)
+
+
 def textured_clip(count=4, height=24, width=32, seed=0):
     """A smooth random texture seen through a window moving 1 px right per frame."""
     texture = gaussian_filter(np.random.default_rng(seed).uniform(0, 255, (height + 8, width + 8 + count, 3)),

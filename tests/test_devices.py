@@ -21,7 +21,7 @@ from styletransfer.compute import cluster, devices
 from styletransfer.compute.devices import Placement
 from styletransfer.media import images
 from styletransfer.method import tiling
-from helpers import ROOT, as_settings, objective_settings, random_image, save
+from helpers import ROOT, as_settings, objective_settings, random_image, save, write_inputs
 from styletransfer.testing.workers import free_port, running
 
 EXACT = 1e-5  # float32 sums in another order: the tiles' Grams and gradients are added up in the same order
@@ -86,13 +86,19 @@ def test_the_tiles_are_spread_so_that_each_device_has_one():
             assert len(tiling.make_tiles(height, width, size + 16, 'relu5_1')) < wanted
 
 
-def test_devices_on_the_command_line(inputs, tmp_path):
+@pytest.fixture(scope='module')
+def one_device_table(tmp_path_factory, network_path):
+    """The CSV's losses of 3 L-BFGS iterations on one device, in tiles of 16 px, on the inputs fixture's images:
+    what two devices and two workers must give."""
+    inputs = write_inputs(tmp_path_factory.mktemp('one-device'), network_path)
+    assert neural_style.main(command(inputs, inputs['dir'], 'one', ['--device', '/cpu:0', '--tile-size', '16'])) == 0
+    return read_csv(inputs['dir'] / 'one.csv')
+
+
+def test_devices_on_the_command_line(inputs, tmp_path, one_device_table):
     """--devices /cpu:0,/cpu:1 against one device, the same tiles: the same CSV after 3 L-BFGS iterations."""
-    tables = {}
-    for name, where in (('one', ['--device', '/cpu:0']), ('two', ['--devices', '/cpu:0,/cpu:1'])):
-        assert neural_style.main(command(inputs, tmp_path, name, where + ['--tile-size', '16'])) == 0
-        tables[name] = read_csv(tmp_path / f'{name}.csv')
-    np.testing.assert_allclose(tables['two'], tables['one'], rtol=CSV_AGREEMENT)
+    assert neural_style.main(command(inputs, tmp_path, 'two', ['--devices', '/cpu:0,/cpu:1', '--tile-size', '16'])) == 0
+    np.testing.assert_allclose(read_csv(tmp_path / 'two.csv'), one_device_table, rtol=CSV_AGREEMENT)
 
 
 def command(inputs, tmp_path, name, extra, iterations=3):
@@ -126,7 +132,7 @@ def test_one_place_for_the_run(inputs, tmp_path, capsys):
 
 # Workers
 
-def test_two_workers_equal_one_device(net, case, inputs, tmp_path):
+def test_two_workers_equal_one_device(net, case, inputs, tmp_path, one_device_table):
     """The same evaluation with its tiles on two cluster workers (started here, on 127.0.0.1); then 3
     L-BFGS iterations on the command line give the CSV of one local device; and reproduce.py renders its
     cells side by side on the workers, the same cells as one after another here."""
@@ -137,11 +143,9 @@ def test_two_workers_equal_one_device(net, case, inputs, tmp_path):
         assert placement.devices == ('/job:worker/task:0/device:CPU:0', '/job:worker/task:1/device:CPU:0')
         assert_same_evaluation(one, tiled_evaluation(net, placement, x, content, style))
 
-        assert neural_style.main(command(inputs, tmp_path, 'local', ['--device', '/cpu:0', '--tile-size', '16'])) == 0
         assert neural_style.main(command(inputs, tmp_path, 'cluster', ['--cluster', ','.join(addresses),
                                                                       '--tile-size', '16'])) == 0
-        np.testing.assert_allclose(read_csv(tmp_path / 'cluster.csv'), read_csv(tmp_path / 'local.csv'),
-                                   rtol=CSV_AGREEMENT)
+        np.testing.assert_allclose(read_csv(tmp_path / 'cluster.csv'), one_device_table, rtol=CSV_AGREEMENT)
 
         sheets = {}
         for name, extra in (('here', []), ('workers', ['--cluster', ','.join(addresses)])):
@@ -293,7 +297,7 @@ def test_a_session_whose_run_was_abandoned_is_not_waited_for_at_close():
 
 # Short probes for the test: a stopped worker never answers, so any timeout shows it, while a live one answers
 # its probe at once; the production defaults, far longer, would make the test wait them out.
-ANSWER_TIMEOUT, STALL_CHECK = 5, 5
+ANSWER_TIMEOUT, STALL_CHECK = 3, 3
 SHORT_TIMEOUTS = ['--cluster-timeouts', f'{ANSWER_TIMEOUT},{STALL_CHECK}']
 
 

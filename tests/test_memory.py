@@ -1,10 +1,12 @@
 """Memory over many runs in one process: a long-lived caller (reproduce.py's grid, a server) must not grow."""
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
+import vgg
 from helpers import ROOT, random_image, save
 
 # Six runs of the command line in one process, sharing the loaded network, on tiny images with the default
@@ -57,14 +59,27 @@ def test_runs_in_one_process_do_not_grow_memory(tmp_path, network_path):
 CELLS_OVER_ONE_RUN_MB = 300  # a sheet's cells in one process peak within this of one run
 
 
-def peak_mb(argv, cwd):
-    """The peak resident memory of a program (RUSAGE_CHILDREN's maxrss of a process that only runs it)."""
+def peak_mbs(commands, cwd, network_path):
+    """The peak resident memory of each program (RUSAGE_CHILDREN's maxrss of a process that only runs it), the
+    programs run side by side: each peak is its own process's. The weights cache is filled first, so that every
+    program loads the network from it, as any run but the first does."""
+    vgg.load_net_cached(network_path, vgg.converted_cache_dir())
     script = ('import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); '
               'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)')
-    result = subprocess.run([sys.executable, '-c', script, sys.executable] + argv, cwd=cwd, capture_output=True,
-                            text=True, timeout=900, env=dict(os.environ, PYTHONPATH=ROOT))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return float(result.stdout.split()[-1])
+    # each in a session of its own, so that the program under its wrapper is killed with it
+    measuring = [subprocess.Popen([sys.executable, '-c', script, sys.executable] + argv, cwd=cwd, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                  env=dict(os.environ, PYTHONPATH=ROOT)) for argv in commands]
+    try:
+        outputs = [process.communicate(timeout=900) for process in measuring]
+    finally:
+        for process in measuring:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    for process, (_, err) in zip(measuring, outputs):
+        assert process.returncode == 0, err[-3000:]
+    return [float(out.split()[-1]) for out, _ in outputs]
 
 
 def test_a_sheets_cells_in_one_process_peak_as_one_run(tmp_path, network_path):
@@ -73,10 +88,10 @@ def test_a_sheets_cells_in_one_process_peak_as_one_run(tmp_path, network_path):
     content = save(tmp_path / 'content.png', random_image(24, 32, seed=1))
     style = save(tmp_path / 'style.png', random_image(64, 64, seed=2))
     common = ['--network', network_path, '--max-size', '32', '--iterations', '2']
-    one = peak_mb([os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', style, '--output',
-                   str(tmp_path / 'one.png'), '--print-iterations', '0'] + common, tmp_path)
-    cells = peak_mb([os.path.join(ROOT, 'reproduce.py'), 'init', '--content', content, '--style', style,
-                     '--output', str(tmp_path / 'sheet.png')] + common, tmp_path)
+    one, cells = peak_mbs([[os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', style,
+                            '--output', str(tmp_path / 'one.png'), '--print-iterations', '0'] + common,
+                           [os.path.join(ROOT, 'reproduce.py'), 'init', '--content', content, '--style', style,
+                            '--output', str(tmp_path / 'sheet.png')] + common], tmp_path, network_path)
     assert len(list(tmp_path.glob('sheet-*.json'))) == 6
     assert cells - one < CELLS_OVER_ONE_RUN_MB, f'one run {one:.0f} MB, six cells {cells:.0f} MB'
 
@@ -94,10 +109,13 @@ def test_the_memory_estimate_bounds_the_measured_peak(tmp_path, network_path, op
 
     content = save(tmp_path / 'content.png', random_image(240, 320, seed=1))
     style = save(tmp_path / 'style.png', random_image(64, 64, seed=2))
-    for width in (64, 320):
-        peak = peak_mb([os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', style, '--network',
-                        network_path, '--output', str(tmp_path / f'{width}.png'), '--max-size', str(width),
-                        '--iterations', '3', '--optimizer', optimizer, '--print-iterations', '0'], tmp_path) * 2 ** 20
+    widths = (64, 320)
+    peaks = peak_mbs([[os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', style, '--network',
+                       network_path, '--output', str(tmp_path / f'{width}.png'), '--max-size', str(width),
+                       '--iterations', '3', '--optimizer', optimizer, '--print-iterations', '0'] for width in widths],
+                     tmp_path, network_path)
+    for width, peak_in_mb in zip(widths, peaks):
+        peak = peak_in_mb * 2 ** 20
         estimate = tiling.estimate_peak(width * 3 // 4, width, stylize.CONTENT_LAYERS, stylize.STYLE_LAYERS, None,
                                         optimizer, stylize.LBFGS_HISTORY)
         assert peak <= estimate <= ESTIMATE_OVER_PEAK * peak, (f'{width} px, {optimizer}: peak {peak / 1e9:.3f} GB, '

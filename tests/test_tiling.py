@@ -14,7 +14,7 @@ import neural_style
 import stylize
 import vgg
 from styletransfer.method import losses, tiling
-from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image
+from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image, write_inputs
 
 EXACT = 1e-5  # float32 sums taken in another order
 
@@ -246,30 +246,53 @@ def test_automatic_tiling_takes_the_largest_tile_that_fits():
                        **layers).tile_size is None  # no budget, no tile size: untiled, as before
 
 
-def peak_rss_of_run(argv):
-    """(the estimate printed in the set-up line, the measured peak RSS), both in bytes, of a run in a fresh
-    process."""
+def peak_rss_of_runs(commands):
+    """(the estimate printed in the set-up line, the measured peak RSS), both in bytes, of each run, the runs side
+    by side, each in a fresh process."""
     # VmHWM, not getrusage's ru_maxrss, which keeps the forking parent's size across exec.
     program = ('import runpy, sys; sys.argv = sys.argv[1:]\n'
                'try:\n    runpy.run_path(sys.argv[0], run_name="__main__")\n'
                'except SystemExit as exit:\n    assert not exit.code\n'
                'with open("/proc/self/status") as f:\n'
                '    print("peak", next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")))')
-    result = subprocess.run([sys.executable, '-c', program, os.path.join(ROOT, 'neural_style.py')] + argv,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    estimate = float(re.search(r'estimated peak memory ([\d.]+) GB', result.stdout).group(1)) * 1e9
-    return estimate, int(re.search(r'^peak (\d+)$', result.stdout, re.M).group(1))
+    runs = [subprocess.Popen([sys.executable, '-c', program, os.path.join(ROOT, 'neural_style.py')] + argv,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in commands]
+    try:
+        outputs = [run.communicate(timeout=600) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+            run.wait()
+    results = []
+    for run, (out, err) in zip(runs, outputs):
+        assert run.returncode == 0, err[-2000:]
+        estimate = float(re.search(r'estimated peak memory ([\d.]+) GB', out).group(1)) * 1e9
+        results.append((estimate, int(re.search(r'^peak (\d+)$', out, re.M).group(1))))
+    return results
 
 
-@pytest.mark.parametrize('options', [
+MEASURED_OPTIONS = [
     ['--width', '64', '--optimizer', 'adam'],
     ['--width', '128', '--tile-size', '64', '--optimizer', 'adam'],
     ['--width', '128', '--tile-size', '64', '--optimizer', 'lbfgs'],
-])
-def test_the_memory_estimate_bounds_the_measured_peak_tiled_and_untiled(inputs, options):
+]
+
+
+@pytest.fixture(scope='module')
+def measured_runs(tmp_path_factory, network_path):
+    """Options (a tuple) -> (estimate, measured peak) of a run with each of MEASURED_OPTIONS, on the inputs
+    fixture's images; from a filled weights cache, so that every run loads the network from it, as any run but
+    the first does."""
+    inputs = write_inputs(tmp_path_factory.mktemp('measured'), network_path)
+    vgg.load_net_cached(network_path, vgg.converted_cache_dir())
+    commands = [['--content', inputs['content'], '--styles', inputs['style'], '--network', network_path, '--output',
+                 str(inputs['dir'] / f'out{index}.png'), '--iterations', '2', '--seed', '0'] + options
+                for index, options in enumerate(MEASURED_OPTIONS)]
+    return dict(zip(map(tuple, MEASURED_OPTIONS), peak_rss_of_runs(commands)))
+
+
+@pytest.mark.parametrize('options', MEASURED_OPTIONS)
+def test_the_memory_estimate_bounds_the_measured_peak_tiled_and_untiled(measured_runs, options):
     """An upper bound, at most a quarter over the peak, so that a run is tiled when it must be and not far sooner."""
-    argv = ['--content', inputs['content'], '--styles', inputs['style'], '--network', inputs['network'],
-            '--output', str(inputs['dir'] / 'out.png'), '--iterations', '2', '--seed', '0'] + options
-    estimate, measured = peak_rss_of_run(argv)
+    estimate, measured = measured_runs[tuple(options)]
     assert measured <= estimate <= 1.25 * measured, (estimate, measured)
