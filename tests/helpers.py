@@ -41,6 +41,21 @@ def write_inputs(directory, network):
     return dict(content=content, style=style, network=network, dir=directory)
 
 
+def side_by_side(commands, timeout, **popen):
+    """Runs the commands at the same time, each in a session of its own so that whatever it starts is killed with
+    it, pass or fail: [(exit status, stdout, stderr)]."""
+    processes = [subprocess.Popen(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True, **popen) for command in commands]
+    try:
+        outputs = [process.communicate(timeout=timeout) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs)]
+
+
 def textured_clip(count=4, height=24, width=32, seed=0):
     """A smooth random texture seen through a window moving 1 px right per frame."""
     texture = gaussian_filter(np.random.default_rng(seed).uniform(0, 255, (height + 8, width + 8 + count, 3)),

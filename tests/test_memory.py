@@ -1,13 +1,12 @@
 """Memory over many runs in one process: a long-lived caller (reproduce.py's grid, a server) must not grow."""
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 
 import vgg
-from helpers import ROOT, random_image, save
+from helpers import ROOT, random_image, save, side_by_side
 
 # Six runs of the command line in one process, sharing the loaded network, on tiny images with the default
 # layers (so that each graph holds the convolutions' weights up to conv5_1 as constants, about 50 MB); the
@@ -66,20 +65,11 @@ def peak_mbs(commands, cwd, network_path):
     vgg.load_net_cached(network_path, vgg.converted_cache_dir())
     script = ('import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); '
               'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)')
-    # each in a session of its own, so that the program under its wrapper is killed with it
-    measuring = [subprocess.Popen([sys.executable, '-c', script, sys.executable] + argv, cwd=cwd, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                  env=dict(os.environ, PYTHONPATH=ROOT)) for argv in commands]
-    try:
-        outputs = [process.communicate(timeout=900) for process in measuring]
-    finally:
-        for process in measuring:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    for process, (_, err) in zip(measuring, outputs):
-        assert process.returncode == 0, err[-3000:]
-    return [float(out.split()[-1]) for out, _ in outputs]
+    ran = side_by_side([[sys.executable, '-c', script, sys.executable] + argv for argv in commands], timeout=900,
+                       cwd=cwd, env=dict(os.environ, PYTHONPATH=ROOT))
+    for status, _, err in ran:
+        assert status == 0, err[-3000:]
+    return [float(out.split()[-1]) for _, out, _ in ran]
 
 
 def test_a_sheets_cells_in_one_process_peak_as_one_run(tmp_path, network_path):

@@ -4,7 +4,6 @@ broken."""
 import csv
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -14,7 +13,7 @@ import neural_style
 import stylize
 import vgg
 from styletransfer.method import losses, tiling
-from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image, write_inputs
+from helpers import ROOT, as_settings, graph_terms, objective_settings, random_image, side_by_side, write_inputs
 
 EXACT = 1e-5  # float32 sums taken in another order
 
@@ -255,17 +254,10 @@ def peak_rss_of_runs(commands):
                'except SystemExit as exit:\n    assert not exit.code\n'
                'with open("/proc/self/status") as f:\n'
                '    print("peak", next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")))')
-    runs = [subprocess.Popen([sys.executable, '-c', program, os.path.join(ROOT, 'neural_style.py')] + argv,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in commands]
-    try:
-        outputs = [run.communicate(timeout=600) for run in runs]
-    finally:
-        for run in runs:
-            run.kill()
-            run.wait()
     results = []
-    for run, (out, err) in zip(runs, outputs):
-        assert run.returncode == 0, err[-2000:]
+    for status, out, err in side_by_side([[sys.executable, '-c', program, os.path.join(ROOT, 'neural_style.py')] + argv
+                                          for argv in commands], timeout=600):
+        assert status == 0, err[-2000:]
         estimate = float(re.search(r'estimated peak memory ([\d.]+) GB', out).group(1)) * 1e9
         results.append((estimate, int(re.search(r'^peak (\d+)$', out, re.M).group(1))))
     return results
