@@ -345,11 +345,12 @@ def channels(layer):
     return CONV_SHAPES[layer.replace('relu', 'conv')][3]
 
 
-def build_network(net, image, last_layer, pooling='avg', dtype='float32', padding='zero'):
+def build_network(net, image, last_layer, pooling='avg', dtype='float32', padding='zero', input_gradient='tensorflow'):
     """The graph from `image` ([1, height, width, 3], preprocessed) up to `last_layer`: layer name -> tensor.
 
     dtype is the arithmetic of the convolutions ('float32', or 'bfloat16' / 'float16' for reduced precision);
-    the layers' tensors come out in it.
+    the layers' tensors come out in it. input_gradient: how each convolution's gradient with respect to its input
+    is taken, one of INPUT_GRADIENTS.
 
     Convolutions are 3x3 with stride 1 and padding 1: zeros (SAME), as the network was trained, or the border
     row and column mirrored ('reflect', not in the paper). Pooling is 2x2 with stride 2 and SAME padding:
@@ -362,13 +363,15 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32', paddin
         raise ValueError(f'unknown pooling {pooling!r}; choose one of {", ".join(POOLING_METHODS)}')
     if padding not in PADDINGS:
         raise ValueError(f'unknown padding {padding!r}; choose one of {", ".join(PADDINGS)}')
+    if input_gradient not in INPUT_GRADIENTS:
+        raise ValueError(f'unknown input gradient {input_gradient!r}; choose one of {", ".join(INPUT_GRADIENTS)}')
     layers, x = {}, tf.cast(image, dtype)
     for name in layers_up_to(last_layer):
         if name.startswith('conv'):
             if padding == 'reflect':
                 x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode='REFLECT')
-            x = tf.nn.bias_add(_conv3x3(x, net.kernels[name], dtype, 'VALID' if padding == 'reflect' else 'SAME'),
-                               tf.constant(net.biases[name], dtype=dtype), name=name)
+            x = tf.nn.bias_add(_conv3x3(x, net.kernels[name], dtype, 'VALID' if padding == 'reflect' else 'SAME',
+                                        input_gradient), tf.constant(net.biases[name], dtype=dtype), name=name)
         elif name.startswith('relu'):
             x = tf.nn.relu(x, name=name)
         elif pooling == 'avg':
@@ -380,15 +383,20 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32', paddin
 
 
 ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient override's name in TensorFlow
+# A convolution's gradient with respect to its input: TensorFlow's own (Conv2DBackpropInput), or a forward
+# convolution with the rotated kernel (devices.input_gradient chooses)
+INPUT_GRADIENTS = ('tensorflow', 'rotated')
 
 
-def _conv3x3(x, kernel, dtype, padding):
-    """A 3x3 convolution with stride 1 (TensorFlow's SAME or VALID padding) whose gradient with respect to its
-    input is taken as a forward convolution of the incoming gradient (zero-padded by 2 for VALID) with the kernel
-    rotated by 180 degrees, input and output channels swapped. That is the same sum, exactly; TensorFlow's
-    forward convolution runs faster than its Conv2DBackpropInput on the CPU (docs/performance.md)."""
+def _conv3x3(x, kernel, dtype, padding, input_gradient):
+    """A 3x3 convolution with stride 1 (TensorFlow's SAME or VALID padding). Its gradient with respect to its
+    input is TensorFlow's Conv2DBackpropInput, or with input_gradient 'rotated' a forward convolution of the
+    incoming gradient (zero-padded by 2 for VALID) with the kernel rotated by 180 degrees, input and output
+    channels swapped. That is the same sum, exactly; which is faster depends on the CPU (docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
+    if input_gradient == 'tensorflow':
+        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding=padding)
     _register_rotated_input_gradient()
     with tf.get_default_graph().gradient_override_map({'Conv2D': ROTATED_INPUT_GRADIENT}):
         return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding=padding)

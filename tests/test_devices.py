@@ -86,6 +86,15 @@ def test_the_tiles_are_spread_so_that_each_device_has_one():
             assert len(tiling.make_tiles(height, width, size + 16, 'relu5_1')) < wanted
 
 
+def test_only_a_run_on_one_local_cpu_runs_one_operation_at_a_time():
+    """is_one_local_cpu decides devices.session's single inter-op thread: several devices in one process need
+    their operations to run at once, and a worker's threads are its own."""
+    assert Placement(('/cpu:0',)).is_one_local_cpu()
+    assert not Placement(('/cpu:0', '/cpu:1')).is_one_local_cpu()
+    assert not Placement(('/gpu:0',)).is_one_local_cpu()
+    assert not Placement(('/job:worker/task:0/cpu:0',), target='grpc://127.0.0.1:2222').is_one_local_cpu()
+
+
 @pytest.fixture(scope='module')
 def one_device_table(tmp_path_factory, network_path):
     """The CSV's losses of 3 L-BFGS iterations on one device, in tiles of 16 px, on the inputs fixture's images:

@@ -178,10 +178,16 @@ def test_same_size_style_is_the_papers_formula(net, conv_weights, image_arrays):
 
 
 @pytest.mark.parametrize('padding', ['zero', 'reflect'])
-def test_gradient_matches_finite_differences(net, conv_weights, image_arrays, padding):
-    """TensorFlow's gradient of the total against central differences of the float64 NumPy objective.
+@pytest.mark.parametrize('cpu_flags', ['avx2 fma', 'avx2 fma avx512f'])
+def test_gradient_matches_finite_differences(net, conv_weights, image_arrays, padding, cpu_flags, tmp_path,
+                                             monkeypatch):
+    """TensorFlow's gradient of the total against central differences of the float64 NumPy objective, with the
+    convolutions' input gradients of a CPU without AVX-512 (the rotated kernel's) and with (TensorFlow's own).
 
     The step is tiny because a random network has many ReLUs near their kink; float64 makes that possible."""
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text(f'processor\t: 0\nflags\t\t: fpu {cpu_flags}\n')
+    monkeypatch.setenv('NEURAL_STYLE_CPUINFO', str(cpuinfo))
     content, style = image_arrays
     settings = objective_settings(tv_weight=0.1, padding=padding)
     x = random_image(*content.shape[:2], seed=10).astype(np.float64)

@@ -395,6 +395,17 @@ def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, 
         assert devices.compute_dtype('auto', '/cpu:0') == cpu and devices.compute_dtype('auto', '/gpu:0') == gpu
 
 
+def test_the_input_gradients_are_tensorflows_own_on_avx512_and_gpus_and_rotated_elsewhere(tmp_path):
+    from styletransfer.compute import devices
+    with_avx512, without = tmp_path / 'avx512', tmp_path / 'avx2'
+    with_avx512.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n')
+    without.write_text('processor\t: 0\nflags\t\t: fpu avx2 fma\n')
+    assert devices.input_gradient('/cpu:0', str(with_avx512)) == 'tensorflow'
+    assert devices.input_gradient('/cpu:0', str(without)) == 'rotated'
+    assert devices.input_gradient('/gpu:0', str(without)) == 'tensorflow'
+    assert devices.input_gradient('/cpu:0', str(tmp_path / 'no-such-file')) == 'rotated'
+
+
 @pytest.mark.parametrize('flags, words', [
     ('fpu avx512f amx_bf16 amx_tile avx512_bf16', ', bfloat16 (auto: this CPU has amx_bf16 and avx512_bf16)'),
     ('fpu avx512f avx512_bf16', ', bfloat16 (auto: this CPU has avx512_bf16)'),

@@ -83,16 +83,31 @@ def compute_dtype(precision, device):
     return 'float16' if 'gpu' in device.lower() else 'bfloat16'
 
 
-def cpu_bfloat16_flags(cpuinfo=None):
-    """Which of CPU_BFLOAT16_FLAGS this machine's CPU lists in `cpuinfo` (default: $NEURAL_STYLE_CPUINFO, else
-    /proc/cpuinfo; none where there is no such file)."""
+def cpu_flags(cpuinfo=None):
+    """The flags this machine's CPU lists in `cpuinfo` (default: $NEURAL_STYLE_CPUINFO, else /proc/cpuinfo; none
+    where there is no such file)."""
     cpuinfo = cpuinfo or os.environ.get(CPUINFO_ENV) or '/proc/cpuinfo'
     try:
         with open(cpuinfo) as f:
-            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
+            return next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
     except OSError:
         return []
+
+
+def cpu_bfloat16_flags(cpuinfo=None):
+    """Which of CPU_BFLOAT16_FLAGS this machine's CPU lists (cpu_flags)."""
+    flags = cpu_flags(cpuinfo)
     return [flag for flag in CPU_BFLOAT16_FLAGS if flag in flags]
+
+
+def input_gradient(device, cpuinfo=None):
+    """How the convolutions' input gradients are taken on `device` (vgg.INPUT_GRADIENTS): as forward convolutions
+    of the rotated kernel on a CPU without AVX-512, where oneDNN's Conv2DBackpropInput ran 21% slower than its
+    forward convolution; TensorFlow's own elsewhere: as fast on an Ice Lake Xeon, 5-9% faster an iteration on a
+    Zen 5 EPYC (docs/performance.md). A worker's CPU is taken to be this machine's."""
+    if 'gpu' in device.lower() or 'avx512f' in cpu_flags(cpuinfo):
+        return 'tensorflow'
+    return 'rotated'
 
 
 def precision_in_words(precision, device):
@@ -120,6 +135,10 @@ class Placement:
     cluster_def: object = None
     answer_timeout: float = ANSWER_TIMEOUT
     stall_check: float = STALL_CHECK
+
+    def is_one_local_cpu(self):
+        """Whether the run is on this machine's CPU alone, as one device."""
+        return not self.target and len(self.devices) == 1 and 'cpu' in self.devices[0].lower()
 
     def logical_cpus(self):
         """How many CPU devices a local session makes: enough for the highest /cpu:N named (several logical
@@ -163,6 +182,10 @@ def session(graph, placement=None, grappler_passes=None):
     else:
         for unneeded in UNNEEDED_GRAPPLER_PASSES:
             setattr(rewrite, unneeded, RewriterConfig.OFF)
+    if (placement or one_device()).is_one_local_cpu():
+        # one operation at a time, each on every core: two at once (a Gram beside a convolution) share the cores
+        # and slow each other down, 5-13% of an iteration (docs/performance.md)
+        config.inter_op_parallelism_threads = 1
     if placement is None:
         return tf.Session(graph=graph, config=config)
     config.device_count['CPU'] = placement.logical_cpus()

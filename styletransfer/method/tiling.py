@@ -130,7 +130,8 @@ class TileNetwork:
             self.x = tf.placeholder(tf.float32, [1, None, None, 3], name='crop')
             # Any padding is exact: its effect at a crop's edge stays in the halo, and a crop's edge on the
             # image's border is padded as the image is.
-            layers = vgg.build_network(net, self.x, self.deepest, pooling, dtype, padding)
+            layers = vgg.build_network(net, self.x, self.deepest, pooling, dtype, padding,
+                                       devices.input_gradient(device))
             self.boxes, own = {}, {}
             for name in names:
                 box = self.boxes[name] = tf.placeholder(tf.int32, [4], name=f'box_{name}')
