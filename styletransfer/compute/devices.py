@@ -184,7 +184,7 @@ def session(graph, placement=None, grappler_passes=None):
             setattr(rewrite, unneeded, RewriterConfig.OFF)
     if (placement or one_device()).is_one_local_cpu():
         # one operation at a time, each on every core: two at once (a Gram beside a convolution) share the cores
-        # and slow each other down, 5-13% of an iteration (docs/performance.md)
+        # and slow each other down, by up to 13% of an iteration (docs/performance.md)
         config.inter_op_parallelism_threads = 1
     if placement is None:
         return tf.Session(graph=graph, config=config)
