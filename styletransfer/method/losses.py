@@ -9,7 +9,7 @@ M_l positions (height x width):
     L_content = 1/2 sum_ij (F^l_ij - P^l_ij)^2                          (eq. 1)
     E_l       = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2             (eq. 4)
     L_style   = sum_l w_l E_l                                            (eq. 5)
-    L_total   = alpha L_content + beta L_style (+ gamma L_tv, not in the paper, off by default)   (eq. 7)
+    L_total   = alpha L_content + beta L_style (+ gamma L_tv, not in the paper, gamma 3 by default)   (eq. 7)
 
 Video (Ruder, Dosovitskiy & Brox, GCPR 2016 / IJCV 2018): a frame x adds gamma_t times the temporal loss
     L_temporal = 1/D sum_k c_k (x_k - w_k)^2
