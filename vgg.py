@@ -89,6 +89,9 @@ CONV_SHAPES = _conv_shapes()
 
 POOLING_METHODS = ('avg', 'max')
 PADDINGS = ('zero', 'reflect')  # of each convolution's input: zeros as trained, or the border mirrored
+# A convolution's gradient with respect to its input: TensorFlow's own (Conv2DBackpropInput), or a forward
+# convolution with the rotated kernel (devices.input_gradient chooses)
+INPUT_GRADIENTS = ('tensorflow', 'rotated')
 
 
 class WeightsError(Exception):
@@ -383,9 +386,6 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32', paddin
 
 
 ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient override's name in TensorFlow
-# A convolution's gradient with respect to its input: TensorFlow's own (Conv2DBackpropInput), or a forward
-# convolution with the rotated kernel (devices.input_gradient chooses)
-INPUT_GRADIENTS = ('tensorflow', 'rotated')
 
 
 def _conv3x3(x, kernel, dtype, padding, input_gradient):
@@ -395,10 +395,11 @@ def _conv3x3(x, kernel, dtype, padding, input_gradient):
     channels swapped. That is the same sum, exactly; which is faster depends on the CPU (docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
-    if input_gradient == 'tensorflow':
-        return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding=padding)
-    _register_rotated_input_gradient()
-    with tf.get_default_graph().gradient_override_map({'Conv2D': ROTATED_INPUT_GRADIENT}):
+    overrides = {}
+    if input_gradient == 'rotated':
+        _register_rotated_input_gradient()
+        overrides = {'Conv2D': ROTATED_INPUT_GRADIENT}
+    with tf.get_default_graph().gradient_override_map(overrides):
         return tf.nn.conv2d(x, tf.constant(kernel, dtype=dtype), strides=1, padding=padding)
 
 
