@@ -11,6 +11,8 @@ interleaved. `--optimizer adam` runs ours with Adam too, for the time of the sam
 `--precisions float32,mixed` runs ours once per precision (each a row). The time of one iteration is the difference of the two wall
 clock times over the difference of the counts; the set-up (TensorFlow's import, loading the weights, the targets,
 the first run) is what remains at the smaller count. The default command's time is then set-up + 1000 iterations.
+Each round's own ratio to the peer's follows the table: the set-up's variation from process to process (seconds)
+enters every slope divided by the difference of the counts, so a wide difference gives steadier ratios.
 """
 import argparse
 import os
@@ -85,6 +87,14 @@ def main():
     for name in commands:
         print(f'| {name} | {per_iteration[name]:.3f} | {per_iteration[name] / per_iteration[PEER]:.2f} | '
               f'{setup[name]:.1f} | {(setup[name] + DEFAULT_ITERATIONS * per_iteration[name]) / 60:.1f} |')
+    # each round's own ratio, from the runs made next to each other: their spread is the measurement's noise
+    round_slopes = {name: [(t_high - t_low) / (high - low)
+                           for t_low, t_high in zip(times[name, low], times[name, high])] for name in commands}
+    print('\nover the peer\'s, round by round:')
+    for name in commands:
+        if name != PEER:
+            print(f'  {name}: ' + ', '.join(f'{mine / theirs:.2f}'
+                                            for mine, theirs in zip(round_slopes[name], round_slopes[PEER])))
 
 
 if __name__ == '__main__':
