@@ -8,7 +8,7 @@ os.environ['NEURAL_STYLE_NO_DOWNLOAD'] = '1'  # no test fetches weights from the
 from styletransfer.testing import synthetic_vgg  # noqa: E402
 import vgg  # noqa: E402
 from styletransfer.media import video  # noqa: E402
-from helpers import CLIP_FPS, random_image, save, textured_clip, write_inputs  # noqa: E402
+from helpers import CLIP_FPS, random_image, save, textured_clip, write_cpuinfo, write_inputs  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -54,10 +54,9 @@ def weights_cache(tmp_path_factory):
 def cpu_without_bfloat16(tmp_path_factory):
     """--precision auto, the default, decides by the CPU's flags: every test, and every program a test starts,
     sees a CPU without bfloat16 units (float32), whatever this machine has; a test of auto sets its own."""
-    path = tmp_path_factory.mktemp('cpu') / 'cpuinfo'
-    path.write_text('processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n')
-    os.environ['NEURAL_STYLE_CPUINFO'] = str(path)
-    return str(path)
+    path = write_cpuinfo(tmp_path_factory.mktemp('cpu') / 'cpuinfo', 'fpu sse2 avx2 fma')
+    os.environ['NEURAL_STYLE_CPUINFO'] = path
+    return path
 
 
 @pytest.fixture(scope='session')

@@ -34,6 +34,13 @@ def save(path, array, mode='RGB'):
     return str(path)
 
 
+def write_cpuinfo(path, flags):
+    """A /proc/cpuinfo whose CPU lists `flags` (space-separated), as devices.cpu_flags reads it; returns the path
+    as a string."""
+    path.write_text(f'processor\t: 0\nflags\t\t: {flags}\n')
+    return str(path)
+
+
 def write_inputs(directory, network):
     """A content and a style image in `directory`, the network, and the directory: the inputs fixture's."""
     content = save(directory / 'content.png', random_image(30, 40, seed=1))

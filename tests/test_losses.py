@@ -5,7 +5,7 @@ import pytest
 
 from styletransfer.method import losses
 import reference
-from helpers import graph_terms, objective_settings, random_image
+from helpers import graph_terms, objective_settings, random_image, write_cpuinfo
 
 
 def evaluate(fn, *arrays):
@@ -185,9 +185,7 @@ def test_gradient_matches_finite_differences(net, conv_weights, image_arrays, pa
     convolutions' input gradients of a CPU without AVX-512 (the rotated kernel's) and with (TensorFlow's own).
 
     The step is tiny because a random network has many ReLUs near their kink; float64 makes that possible."""
-    cpuinfo = tmp_path / 'cpuinfo'
-    cpuinfo.write_text(f'processor\t: 0\nflags\t\t: fpu {cpu_flags}\n')
-    monkeypatch.setenv('NEURAL_STYLE_CPUINFO', str(cpuinfo))
+    monkeypatch.setenv('NEURAL_STYLE_CPUINFO', write_cpuinfo(tmp_path / 'cpuinfo', f'fpu {cpu_flags}'))
     content, style = image_arrays
     settings = objective_settings(tv_weight=0.1, padding=padding)
     x = random_image(*content.shape[:2], seed=10).astype(np.float64)

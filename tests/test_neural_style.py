@@ -19,7 +19,7 @@ from PIL import Image
 import neural_style
 import stylize
 from styletransfer.media import images
-from helpers import ROOT, args, fails, random_image, save, signalled
+from helpers import ROOT, args, fails, random_image, save, signalled, write_cpuinfo
 
 def without_tf_log_level():
     """The environment as a user's without TF_CPP_MIN_LOG_LEVEL (conftest sets it for the tests' own imports)."""
@@ -385,11 +385,10 @@ def test_help_is_printed(capsys):
 def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, monkeypatch):
     """--precision auto reads the CPU's flags; a CPU without AMX or AVX512-BF16 keeps float32."""
     from styletransfer.compute import devices
-    with_amx, without = tmp_path / 'amx', tmp_path / 'plain'
-    with_amx.write_text('processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n')
-    without.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n')
-    assert devices.cpu_bfloat16_flags(str(with_amx)) == ['amx_bf16']
-    assert devices.cpu_bfloat16_flags(str(without)) == []
+    with_amx = write_cpuinfo(tmp_path / 'amx', 'fpu avx512f amx_bf16 amx_tile')
+    without = write_cpuinfo(tmp_path / 'plain', 'fpu avx2 avx512f avx512_vnni')
+    assert devices.cpu_bfloat16_flags(with_amx) == ['amx_bf16']
+    assert devices.cpu_bfloat16_flags(without) == []
     for flags, cpu, gpu in ((['amx_bf16'], 'bfloat16', 'float32'), ([], 'float32', 'float32')):
         monkeypatch.setattr(devices, 'cpu_bfloat16_flags', lambda flags=flags: flags)
         assert devices.compute_dtype('auto', '/cpu:0') == cpu and devices.compute_dtype('auto', '/gpu:0') == gpu
@@ -397,12 +396,11 @@ def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, 
 
 def test_the_input_gradients_are_tensorflows_own_on_avx512_and_gpus_and_rotated_elsewhere(tmp_path):
     from styletransfer.compute import devices
-    with_avx512, without = tmp_path / 'avx512', tmp_path / 'avx2'
-    with_avx512.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n')
-    without.write_text('processor\t: 0\nflags\t\t: fpu avx2 fma\n')
-    assert devices.input_gradient('/cpu:0', str(with_avx512)) == 'tensorflow'
-    assert devices.input_gradient('/cpu:0', str(without)) == 'rotated'
-    assert devices.input_gradient('/gpu:0', str(without)) == 'tensorflow'
+    with_avx512 = write_cpuinfo(tmp_path / 'avx512', 'fpu avx2 avx512f avx512_bf16')
+    without = write_cpuinfo(tmp_path / 'avx2', 'fpu avx2 fma')
+    assert devices.input_gradient('/cpu:0', with_avx512) == 'tensorflow'
+    assert devices.input_gradient('/cpu:0', without) == 'rotated'
+    assert devices.input_gradient('/gpu:0', without) == 'tensorflow'
     assert devices.input_gradient('/cpu:0', str(tmp_path / 'no-such-file')) == 'rotated'
 
 
@@ -413,9 +411,7 @@ def test_the_input_gradients_are_tensorflows_own_on_avx512_and_gpus_and_rotated_
 def test_the_default_precision_is_auto_and_the_set_up_line_names_its_choice(inputs, capsys, tmp_path, monkeypatch,
                                                                              flags, words):
     """No --precision: bfloat16 convolutions on a CPU that lists a bfloat16 unit, float32 elsewhere, and why."""
-    cpuinfo = tmp_path / 'cpuinfo'
-    cpuinfo.write_text(f'processor\t: 0\nflags\t\t: {flags}\n')
-    monkeypatch.setenv('NEURAL_STYLE_CPUINFO', str(cpuinfo))
+    monkeypatch.setenv('NEURAL_STYLE_CPUINFO', write_cpuinfo(tmp_path / 'cpuinfo', flags))
     assert neural_style.main(args(inputs, '--max-size', '16')) == 0
     assert words in capsys.readouterr().out.splitlines()[0]
 

@@ -333,7 +333,8 @@ def test_convolution_gradient_equals_tensorflows_own(conv_weights, padding):
     graph = tf.Graph()
     with graph.as_default():
         image = tf.constant(x)
-        ours = tf.gradients(tf.reduce_sum(vgg._conv3x3(image, kernel, 'float32', padding, 'rotated') * weights), image)[0]
+        ours = tf.gradients(tf.reduce_sum(vgg._conv3x3(image, kernel, 'float32', padding, 'rotated') * weights),
+                            image)[0]
         theirs = tf.gradients(tf.reduce_sum(tf.nn.conv2d(image, kernel, 1, padding) * weights), image)[0]
     # the rotated kernel's forward convolution, not TensorFlow's Conv2DBackpropInput, makes our gradient
     assert [op.type for op in graph.get_operations()].count('Conv2DBackpropInput') == 1  # theirs only
