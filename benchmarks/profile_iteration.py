@@ -4,6 +4,7 @@ TensorFlow's 3x3 convolution speed at VGG-19's shapes, the floor an evaluation i
 
     python benchmarks/profile_iteration.py ours --network vgg.mat                 # L-BFGS, the default
     python benchmarks/profile_iteration.py ours --network vgg.mat --optimizer adam
+    python benchmarks/profile_iteration.py ours --network vgg.mat --optimizer adam --precision float32
     python benchmarks/profile_iteration.py peer --peer /tmp/peer --network vgg.mat   # its Adam step
     python benchmarks/profile_iteration.py convolutions                             # float32 and bfloat16
 
@@ -22,6 +23,8 @@ import sys
 import time
 
 import numpy as np
+
+from styletransfer.compute import devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -72,7 +75,7 @@ def operation_times(step_stats_list):
     return {key: seconds / len(step_stats_list) for key, seconds in totals.items()}
 
 
-def profile_ours(network, optimizer, content, style):
+def profile_ours(network, optimizer, precision, content, style):
     # Imported here, not at the top: the peer's checkout has modules of the same names (stylize, vgg).
     import tensorflow.compat.v1 as tf
     from styletransfer.media import images
@@ -82,7 +85,7 @@ def profile_ours(network, optimizer, content, style):
     net = vgg.load_net(network)
     content_pixels = images.resize(images.read_image(content), HEIGHT, WIDTH)
     style_pixels = images.resize(images.read_image(style), HEIGHT, WIDTH)
-    settings = stylize.Settings(optimizer=optimizer, iterations=ITERATIONS, seed=0)
+    settings = stylize.Settings(optimizer=optimizer, iterations=ITERATIONS, seed=0, precision=precision)
     for _ in stylize.stylize(net, content_pixels, [style_pixels], settings):
         pass
     return sessions
@@ -186,6 +189,7 @@ def build_parser():
     parser.add_argument('--network', help='a VGG-19 .mat file in MatConvNet\'s layout')
     parser.add_argument('--peer', help='a checkout of anishathalye/neural-style')
     parser.add_argument('--optimizer', default='lbfgs', choices=('lbfgs', 'adam'))
+    parser.add_argument('--precision', default='auto', choices=devices.PRECISIONS, help="ours: its --precision")
     parser.add_argument('--content', default=os.path.join(ROOT, 'examples', 'chelsea.png'))
     parser.add_argument('--style', default=os.path.join(ROOT, 'examples', 'starry_night.jpg'))
     return parser
@@ -196,7 +200,7 @@ def main():
     if args.program == 'convolutions':
         return report_convolutions()
     if args.program == 'ours':
-        report(profile_ours(args.network, args.optimizer, args.content, args.style))
+        report(profile_ours(args.network, args.optimizer, args.precision, args.content, args.style))
     else:
         report(profile_peer(os.path.abspath(args.peer), args.network, args.content, args.style))
 
