@@ -38,6 +38,7 @@ CONTENT_LAYERS = ('relu2_2', 'relu4_2')  # CVPR 2016 Fig. 5: content matched on 
 NOISE_SEEDS = (1, 2, 3, 4)  # CVPR 2016 Fig. 6 C: four different white-noise starts
 SEED = 0  # the white noise of every other cell: fixed, so that a sheet repeats
 PRECISION = 'float32'  # the paper's arithmetic, whatever neural_style.py's default
+CONVOLUTIONS = 'direct'  # every convolution summed directly: the paper's arithmetic, not Winograd's
 CELL_FORMAT = '.png'  # lossless, whatever the sheet's format
 FIGURES = ('layers-vs-ratio', 'content-layer', 'init', 'styles', 'style-reconstruction')
 
@@ -117,7 +118,7 @@ PAPER_OBJECTIVE = ['--tv-weight', '0', '--padding', 'zero']
 def cell_settings(args, cell):
     """The neural_style.py options that decide a cell's image, besides its files."""
     return (['--max-size', str(args.max_size), '--iterations', str(args.iterations)] + PAPER_OBJECTIVE +
-            ['--precision', args.precision] + cell.options)
+            ['--precision', args.precision, '--convolutions', args.convolutions] + cell.options)
 
 
 def cell_command(args, cell, output, device=True):
@@ -352,6 +353,8 @@ def build_parser():
                                       'was scaled with the size)')
     shared['precision'].add_to(p, default=PRECISION, help=f'the cells\' arithmetic, as neural_style.py --precision '
                                f'(default {PRECISION}, the paper\'s)')
+    shared['convolutions'].add_to(p, default=CONVOLUTIONS, help=f'how the cells\' convolutions are summed, as '
+                                  f'neural_style.py --convolutions (default {CONVOLUTIONS}, the paper\'s)')
     shared['seed'].add_to(p, default=SEED, help='the white noise of the cells (init: its own seeds)')
     shared['device'].add_to(p)
     p.add_argument('--devices', metavar='LIST', help='render cells side by side, one per device: e.g. '

@@ -61,6 +61,9 @@ EPSILON = 1e-8
 # bfloat16 convolutions where the CPU has bfloat16 units, else float32 (devices.compute_dtype): at the defaults
 # the pictures look alike, 1.6-1.7 times faster (docs/performance.md, bfloat16); 'float32' is the paper's arithmetic
 PRECISION = 'auto'
+# The deep float32 convolutions by Winograd's F(4x4, 3x3) on a CPU with AVX-512, where that is 20-25% faster an
+# iteration (devices.convolutions); 'direct' sums every convolution as TensorFlow does (docs/performance.md, Winograd)
+CONVOLUTIONS = 'auto'
 NOISE_STDDEV = 1.0  # white noise as in Gatys' reference code: randn on the 0..255 scale, around the mean pixel
 PIXEL_RANGE = images.PIXEL_RANGE
 # The starting images, the first the default: the paper's white noise (CVPR 2016 fig. 6; from the content the
@@ -99,9 +102,10 @@ class Settings:
     # The start: white noise of this seed (None: new every run), blended by noise_blend into a given start.
     noise_blend: float = 0.0
     seed: int = None
-    # The evaluation: its arithmetic, and whether it is tiled (tiling.plan): tiles of tile_size pixels, or
-    # the largest that fit in max_memory bytes when the untiled run does not; neither: untiled.
+    # The evaluation: its arithmetic (precision, convolutions), and whether it is tiled (tiling.plan): tiles of
+    # tile_size pixels, or the largest that fit in max_memory bytes when the untiled run does not; neither: untiled.
     precision: str = PRECISION
+    convolutions: str = CONVOLUTIONS
     tile_size: int = None
     max_memory: float = None
 
@@ -109,6 +113,7 @@ class Settings:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f'unknown optimizer {self.optimizer!r}; choose one of {", ".join(OPTIMIZERS)}')
         devices.compute_dtype(self.precision, '')  # an unknown precision is refused now, not at the first graph
+        devices.convolutions('', 'float32', self.convolutions)  # and unknown convolutions
         if self.padding not in vgg.PADDINGS:
             raise ValueError(f'unknown padding {self.padding!r}; choose one of {", ".join(vgg.PADDINGS)}')
         for field in ('content_layers', 'style_layers'):

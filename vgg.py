@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from styletransfer.media import files
-from styletransfer.network import downloads, quantized_vgg
+from styletransfer.network import downloads, quantized_vgg, winograd
 
 WEIGHTS_FILE = 'imagenet-vgg-verydeep-19.mat'
 WEIGHTS_URL = 'https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat'
@@ -89,9 +89,13 @@ CONV_SHAPES = _conv_shapes()
 
 POOLING_METHODS = ('avg', 'max')
 PADDINGS = ('zero', 'reflect')  # of each convolution's input: zeros as trained, or the border mirrored
-# A convolution's gradient with respect to its input: TensorFlow's own (Conv2DBackpropInput), or a forward
-# convolution with the rotated kernel (devices.input_gradient chooses)
-INPUT_GRADIENTS = ('tensorflow', 'rotated')
+# How the convolutions are computed (devices.convolutions chooses): TensorFlow's, with its own input gradient
+# (Conv2DBackpropInput) or with the input gradient a forward convolution of the rotated kernel; or, of the
+# WINOGRAD_LAYERS, by Winograd's F(4x4, 3x3) (styletransfer/network/winograd.py), the others as TensorFlow's
+CONVOLUTIONS = ('tensorflow', 'rotated', 'winograd')
+# The convolutions of 256 and more input channels, conv3_2 to conv5_1: those that Winograd's made faster (alone
+# and in the network, Zen 5); the shallower ones, at 4 to 16 times the pixels, ran slower (docs/performance.md)
+WINOGRAD_LAYERS = tuple(name for name, shape in CONV_SHAPES.items() if shape[2] >= 256)
 
 
 class WeightsError(Exception):
@@ -348,12 +352,12 @@ def channels(layer):
     return CONV_SHAPES[layer.replace('relu', 'conv')][3]
 
 
-def build_network(net, image, last_layer, pooling='avg', dtype='float32', padding='zero', input_gradient='tensorflow'):
+def build_network(net, image, last_layer, pooling='avg', dtype='float32', padding='zero', convolutions='tensorflow'):
     """The graph from `image` ([1, height, width, 3], preprocessed) up to `last_layer`: layer name -> tensor.
 
     dtype is the arithmetic of the convolutions ('float32', or 'bfloat16' / 'float16' for reduced precision);
-    the layers' tensors come out in it. input_gradient: how each convolution's gradient with respect to its input
-    is taken, one of INPUT_GRADIENTS.
+    the layers' tensors come out in it. convolutions: how they are computed, one of CONVOLUTIONS ('winograd' in
+    float32 only; its session is then set up by initialize(session) before the first run).
 
     Convolutions are 3x3 with stride 1 and padding 1: zeros (SAME), as the network was trained, or the border
     row and column mirrored ('reflect', not in the paper). Pooling is 2x2 with stride 2 and SAME padding:
@@ -366,15 +370,21 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32', paddin
         raise ValueError(f'unknown pooling {pooling!r}; choose one of {", ".join(POOLING_METHODS)}')
     if padding not in PADDINGS:
         raise ValueError(f'unknown padding {padding!r}; choose one of {", ".join(PADDINGS)}')
-    if input_gradient not in INPUT_GRADIENTS:
-        raise ValueError(f'unknown input gradient {input_gradient!r}; choose one of {", ".join(INPUT_GRADIENTS)}')
+    if convolutions not in CONVOLUTIONS:
+        raise ValueError(f'unknown convolutions {convolutions!r}; choose one of {", ".join(CONVOLUTIONS)}')
+    if convolutions == 'winograd' and dtype != 'float32':
+        raise ValueError(f'Winograd\'s convolutions are float32 only, not {dtype}')
     layers, x = {}, tf.cast(image, dtype)
     for name in layers_up_to(last_layer):
         if name.startswith('conv'):
             if padding == 'reflect':
                 x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode='REFLECT')
-            x = tf.nn.bias_add(_conv3x3(x, net.kernels[name], dtype, 'VALID' if padding == 'reflect' else 'SAME',
-                                        input_gradient), tf.constant(net.biases[name], dtype=dtype), name=name)
+            same_or_valid = 'VALID' if padding == 'reflect' else 'SAME'
+            if convolutions == 'winograd' and name in WINOGRAD_LAYERS:
+                x = winograd.conv3x3(x, _winograd_kernel(net.kernels[name]), same_or_valid)
+            else:
+                x = _conv3x3(x, net.kernels[name], dtype, same_or_valid, convolutions)
+            x = tf.nn.bias_add(x, tf.constant(net.biases[name], dtype=dtype), name=name)
         elif name.startswith('relu'):
             x = tf.nn.relu(x, name=name)
         elif pooling == 'avg':
@@ -385,18 +395,38 @@ def build_network(net, image, last_layer, pooling='avg', dtype='float32', paddin
     return layers
 
 
+WINOGRAD_KERNELS = 'neural_style_winograd_kernels'  # a graph's (initializer, placeholder, kernel) of each
+
+
+def _winograd_kernel(kernel):
+    """A variable for winograd.transformed_kernel(kernel), set by initialize(session) from a feed. Held as
+    constants, the 200 MB of transformed kernels made Grappler's passes take 10 s at the first run and the peak
+    memory double (docs/performance.md); the graph keeps only the kernel, which the network holds anyway."""
+    import tensorflow.compat.v1 as tf
+    feed = tf.placeholder(tf.float32, (winograd.IN * winograd.IN,) + np.shape(kernel)[2:])
+    variable = tf.Variable(feed, trainable=False)
+    tf.add_to_collection(WINOGRAD_KERNELS, (variable.initializer, feed, kernel))
+    return variable
+
+
+def initialize(session):
+    """Sets the transformed kernels of build_network's Winograd convolutions in the session's graph, if any."""
+    for initializer, feed, kernel in session.graph.get_collection(WINOGRAD_KERNELS):
+        session.run(initializer, {feed: winograd.transformed_kernel(kernel)})
+
+
 ROTATED_INPUT_GRADIENT = 'NeuralStyleConv2DRotatedInputGradient'  # the gradient override's name in TensorFlow
 
 
-def _conv3x3(x, kernel, dtype, padding, input_gradient):
+def _conv3x3(x, kernel, dtype, padding, convolutions):
     """A 3x3 convolution with stride 1 (TensorFlow's SAME or VALID padding). Its gradient with respect to its
-    input is TensorFlow's Conv2DBackpropInput, or with input_gradient 'rotated' a forward convolution of the
+    input is TensorFlow's Conv2DBackpropInput, or with convolutions 'rotated' a forward convolution of the
     incoming gradient (zero-padded by 2 for VALID) with the kernel rotated by 180 degrees, input and output
     channels swapped. That is the same sum, exactly; which is faster depends on the CPU (docs/performance.md)."""
     import tensorflow.compat.v1 as tf
 
     overrides = {}
-    if input_gradient == 'rotated':
+    if convolutions == 'rotated':
         _register_rotated_input_gradient()
         overrides = {'Conv2D': ROTATED_INPUT_GRADIENT}
     with tf.get_default_graph().gradient_override_map(overrides):

@@ -8,7 +8,8 @@ Each program runs as a user runs it, in a fresh process, at 512 px with its own 
 iterations; the peer's: 1000 Adam iterations, given --width 512 since it keeps the content's size by default;
 the photograph, examples/coffee.png, is 512x341, so both paint 512x341), twice each at two iteration counts,
 interleaved. `--optimizer adam` runs ours with Adam too, for the time of the same kind of iteration, and
-`--precisions float32,mixed` runs ours once per precision (each a row). The time of one iteration is the difference of the two wall
+`--precisions float32,mixed` runs ours once per precision (each a row), `--convolutions auto,direct` once per
+choice of its convolutions (with each precision). The time of one iteration is the difference of the two wall
 clock times over the difference of the counts; the set-up (TensorFlow's import, loading the weights, the targets,
 the first run) is what remains at the smaller count. The default command's time is then set-up + 1000 iterations.
 Each round's own ratio to the peer's follows the table: the set-up's variation from process to process (seconds)
@@ -28,10 +29,10 @@ WIDTH = 512  # our default --max-size
 PEER = 'anishathalye/neural-style, adam'
 
 
-def ours(network, content, style, output, iterations, optimizer, precision):
+def ours(network, content, style, output, iterations, optimizer, precision, convolutions):
     return [sys.executable, os.path.join(ROOT, 'neural_style.py'), '--content', content, '--styles', style,
             '--output', output, '--network', network, '--iterations', str(iterations), '--optimizer', optimizer,
-            '--precision', precision, '--overwrite']
+            '--precision', precision, '--convolutions', convolutions, '--overwrite']
 
 
 def peer(directory, network, content, style, output, iterations):
@@ -58,6 +59,7 @@ def build_parser():
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--optimizer', choices=('lbfgs', 'adam'), default='lbfgs', help="ours' optimizer")
     parser.add_argument('--precisions', default='float32', help="ours' --precision, one row each")
+    parser.add_argument('--convolutions', default='auto', help="ours' --convolutions, one row each with each precision")
     return parser
 
 
@@ -66,10 +68,10 @@ def main():
     low, high = map(int, args.counts.split(','))
     network, content, style = (os.path.abspath(path) for path in (args.network, args.content, args.style))
     with tempfile.TemporaryDirectory() as scratch:
-        commands = {f'neural-style (this), {args.optimizer}, {precision}':
-                    lambda n, precision=precision: ours(network, content, style, f'{scratch}/ours.png', n,
-                                                        args.optimizer, precision)
-                    for precision in args.precisions.split(',')}
+        commands = {f'neural-style (this), {args.optimizer}, {precision}, {convolutions} convolutions':
+                    lambda n, precision=precision, convolutions=convolutions: ours(
+                        network, content, style, f'{scratch}/ours.png', n, args.optimizer, precision, convolutions)
+                    for precision in args.precisions.split(',') for convolutions in args.convolutions.split(',')}
         commands[PEER] = lambda n: peer(os.path.abspath(args.peer), network, content, style, f'{scratch}/peer.png', n)
         times = {(name, count): [] for name in commands for count in (low, high)}
         for _ in range(args.repeats):

@@ -54,15 +54,16 @@ def run_options(args):
             '--seed', '0']
 
 
-def stylized(output, options):
-    """Runs neural_style.py with these options (printing the command), unless `output` exists: a sheet's runs
-    resume. Returns the image and the seconds its run took (None: it existed)."""
+def stylized(output, options, env=None):
+    """Runs neural_style.py with these options (printing the command; in the environment `env`, None: this
+    one's), unless `output` exists: a sheet's runs resume. Returns the image and the seconds its run took (None:
+    it existed)."""
     command = [sys.executable, os.path.join(ROOT, 'neural_style.py'), *options, '--output', output]
     seconds = None
     if not os.path.exists(output):
         print(' '.join(command), flush=True)
         start = time.monotonic()
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, env=env)
         seconds = time.monotonic() - start
     return images.read_image(output), seconds
 

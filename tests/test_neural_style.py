@@ -394,20 +394,29 @@ def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(tmp_path, 
         assert devices.compute_dtype('auto', '/cpu:0') == cpu and devices.compute_dtype('auto', '/gpu:0') == gpu
 
 
-def test_the_input_gradients_are_tensorflows_own_on_avx512_and_gpus_and_rotated_elsewhere(tmp_path):
+def test_the_convolutions_are_winograds_in_float32_on_avx512_tensorflows_on_gpus_and_rotated_elsewhere(tmp_path):
     from styletransfer.compute import devices
     with_avx512 = write_cpuinfo(tmp_path / 'avx512', 'fpu avx2 avx512f avx512_bf16')
     without = write_cpuinfo(tmp_path / 'avx2', 'fpu avx2 fma')
-    assert devices.input_gradient('/cpu:0', with_avx512) == 'tensorflow'
-    assert devices.input_gradient('/cpu:0', without) == 'rotated'
-    assert devices.input_gradient('/gpu:0', without) == 'tensorflow'
-    assert devices.input_gradient('/cpu:0', str(tmp_path / 'no-such-file')) == 'rotated'
+    assert devices.convolutions('/cpu:0', 'float32', cpuinfo=with_avx512) == 'winograd'
+    assert devices.convolutions('/cpu:0', 'float32', tiled=True, cpuinfo=with_avx512) == 'tensorflow'
+    assert devices.convolutions('/cpu:0', 'bfloat16', cpuinfo=with_avx512) == 'tensorflow'
+    assert devices.convolutions('/cpu:0', 'float32', cpuinfo=without) == 'rotated'
+    assert devices.convolutions('/gpu:0', 'float32', cpuinfo=with_avx512) == 'tensorflow'
+    assert devices.convolutions('/cpu:0', 'float32', cpuinfo=str(tmp_path / 'no-such-file')) == 'rotated'
+    # --convolutions direct: summed directly everywhere, by the same operations as without Winograd
+    assert devices.convolutions('/cpu:0', 'float32', 'direct', cpuinfo=with_avx512) == 'tensorflow'
+    assert devices.convolutions('/cpu:0', 'float32', 'direct', cpuinfo=without) == 'rotated'
+    with pytest.raises(ValueError, match='unknown convolutions'):
+        devices.convolutions('/cpu:0', 'float32', 'fft', cpuinfo=with_avx512)
 
 
 @pytest.mark.parametrize('flags, words', [
     ('fpu avx512f amx_bf16 amx_tile avx512_bf16', ', bfloat16 (auto: this CPU has amx_bf16 and avx512_bf16)'),
     ('fpu avx512f avx512_bf16', ', bfloat16 (auto: this CPU has avx512_bf16)'),
-    ('fpu avx2 avx512f avx512_vnni', ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16)')])
+    ('fpu avx2 avx512f avx512_vnni', ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16), the deep '
+     "convolutions untiled by Winograd's F(4x4, 3x3) (this CPU has avx512f); network"),
+    ('fpu avx2 fma', ', float32 (auto: this CPU has neither amx_bf16 nor avx512_bf16); network')])
 def test_the_default_precision_is_auto_and_the_set_up_line_names_its_choice(inputs, capsys, tmp_path, monkeypatch,
                                                                              flags, words):
     """No --precision: bfloat16 convolutions on a CPU that lists a bfloat16 unit, float32 elsewhere, and why."""

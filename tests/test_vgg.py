@@ -10,13 +10,15 @@ from styletransfer.testing import synthetic_vgg
 from helpers import random_image
 
 
-def run_layers(net, image, names, pooling='avg', padding='zero'):
+def run_layers(net, image, names, pooling='avg', padding='zero', convolutions='tensorflow'):
     import tensorflow.compat.v1 as tf
     graph = tf.Graph()
     with graph.as_default():
         x = tf.placeholder(tf.float32, [1, None, None, 3])
-        layers = vgg.build_network(net, x, max(names, key=vgg.LAYERS.index), pooling, padding=padding)
+        layers = vgg.build_network(net, x, max(names, key=vgg.LAYERS.index), pooling, padding=padding,
+                                   convolutions=convolutions)
     with tf.Session(graph=graph) as session:
+        vgg.initialize(session)
         out = session.run({n: layers[n] for n in names}, {x: vgg.preprocess(image, net.mean_pixel)[None]})
     return {n: v[0] for n, v in out.items()}
 
@@ -48,12 +50,14 @@ def test_both_layouts_load_to_identical_tensors(net, older_network_path):
 
 
 @pytest.mark.parametrize('pooling, padding', [('avg', 'zero'), ('max', 'zero'), ('avg', 'reflect')])
-def test_network_matches_numpy_reference(net, conv_weights, pooling, padding):
-    # Odd sizes at every pooling (21 -> 11 -> 6 -> 3 -> 2) exercise the border windows.
+@pytest.mark.parametrize('convolutions', vgg.CONVOLUTIONS)
+def test_network_matches_numpy_reference(net, conv_weights, pooling, padding, convolutions):
+    # Odd sizes at every pooling (21 -> 11 -> 6 -> 3 -> 2) exercise the border windows; in each of Winograd's
+    # layers (6x7, 3x4, 2x2) its last 4x4 blocks reach past the edge.
     image = random_image(21, 26, seed=3)
     expected = reference.features(conv_weights, net.mean_pixel, image, pooling, padding)
     names = ['conv1_1', 'relu1_2', 'pool1', 'relu2_1', 'pool3', 'relu4_2', 'relu5_1', 'relu5_4']
-    got = run_layers(net, image, names, pooling, padding)
+    got = run_layers(net, image, names, pooling, padding, convolutions)
     for name in names:
         assert got[name].shape == expected[name].shape, name
         scale = np.abs(expected[name]).max()

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 # 'float32' is the faithful arithmetic; 'mixed' runs the convolutions in 16 bits for speed; 'auto' is mixed on a
 # CPU with bfloat16 arithmetic (CPU_BFLOAT16_FLAGS), float32 elsewhere (no GPU has shown float16's pictures equal).
 PRECISIONS = ('float32', 'mixed', 'auto')
+# 'auto' computes the deep float32 convolutions by Winograd's F(4x4, 3x3) where that is faster (convolutions());
+# 'direct' sums every convolution directly, as TensorFlow does (docs/performance.md, "Winograd").
+CONVOLUTION_CHOICES = ('auto', 'direct')
 CPU_BFLOAT16_FLAGS = ('amx_bf16', 'avx512_bf16')  # /proc/cpuinfo's names for AMX's and AVX-512's bfloat16 units
 CPUINFO_ENV = 'NEURAL_STYLE_CPUINFO'  # a file read in place of /proc/cpuinfo: how tests decide 'auto' for any CPU
 CLUSTER_OPERATION_TIMEOUT = 600  # seconds a Session.run on a cluster may take before its worker counts as lost
@@ -100,26 +103,38 @@ def cpu_bfloat16_flags(cpuinfo=None):
     return [flag for flag in CPU_BFLOAT16_FLAGS if flag in flags]
 
 
-def input_gradient(device, cpuinfo=None):
-    """How the convolutions' input gradients are taken on `device` (vgg.INPUT_GRADIENTS): as forward convolutions
-    of the rotated kernel on a CPU without AVX-512, where oneDNN's Conv2DBackpropInput ran 21% slower than its
-    forward convolution; TensorFlow's own elsewhere: as fast on an Ice Lake Xeon, 5-9% faster an iteration on a
-    Zen 5 EPYC (docs/performance.md). A worker's CPU is taken to be this machine's."""
-    if 'gpu' in device.lower() or 'avx512f' in cpu_flags(cpuinfo):
-        return 'tensorflow'
-    return 'rotated'
-
-
-def precision_in_words(precision, device):
-    """The convolutions' arithmetic on `device`, and for 'auto' why: for the set-up line."""
-    dtype = compute_dtype(precision, device)
-    if precision != 'auto':
-        return dtype
+def convolutions(device, dtype, choice='auto', tiled=False, cpuinfo=None):
+    """How the convolutions are computed on `device` in `dtype` (vgg.CONVOLUTIONS), by `choice`, one of
+    CONVOLUTION_CHOICES. 'auto' on a CPU with AVX-512 in float32: the deep layers by Winograd's F(4x4, 3x3),
+    20-25% faster an iteration on a Zen 5 EPYC, with a rounding error about ten times direct summation's; but not
+    in a tiled evaluation, whose exactness argument is direct summation's (Winograd's blocks would not line up with
+    the crops). Otherwise summed directly. With AVX-512 by TensorFlow's own: its input gradient was as fast on an
+    Ice Lake Xeon, 5-9% faster an iteration on the Zen 5. Without AVX-512 the input gradients as forward
+    convolutions of the rotated kernel, where oneDNN's Conv2DBackpropInput ran 21% slower than its forward
+    convolution (docs/performance.md). On a GPU, TensorFlow's own (cuDNN chooses its algorithms). A worker's CPU is
+    taken to be this machine's."""
+    if choice not in CONVOLUTION_CHOICES:
+        raise ValueError(f'unknown convolutions {choice!r}; choose one of {", ".join(CONVOLUTION_CHOICES)}')
     if 'gpu' in device.lower():
-        return f'{dtype} (auto: on a GPU)'
-    found = cpu_bfloat16_flags()
-    return f'{dtype} (auto: ' + (f'this CPU has {" and ".join(found)})' if found else
-                                 f'this CPU has neither {" nor ".join(CPU_BFLOAT16_FLAGS)})')
+        return 'tensorflow'
+    if 'avx512f' not in cpu_flags(cpuinfo):
+        return 'rotated'
+    return 'winograd' if choice == 'auto' and dtype == 'float32' and not tiled else 'tensorflow'
+
+
+def arithmetic_in_words(precision, choice, device):
+    """The convolutions' arithmetic on `device` by `precision` and the convolutions' `choice`, and for 'auto' why:
+    for the set-up line."""
+    dtype = compute_dtype(precision, device)
+    words = dtype
+    if precision == 'auto':
+        found = cpu_bfloat16_flags()
+        words += (' (auto: on a GPU)' if 'gpu' in device.lower() else
+                  f' (auto: this CPU has {" and ".join(found)})' if found else
+                  f' (auto: this CPU has neither {" nor ".join(CPU_BFLOAT16_FLAGS)})')
+    if convolutions(device, dtype, choice) == 'winograd':
+        words += ", the deep convolutions untiled by Winograd's F(4x4, 3x3) (this CPU has avx512f)"
+    return words
 
 
 # Placement

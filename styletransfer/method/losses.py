@@ -174,7 +174,7 @@ def layer_features(net, images, content_layers, style_layers, pooling, padding, 
 
 
 def objective(net, image, content_targets, style_targets, settings, *, dtype='float32', style_guides=None,
-              temporal_targets=None, input_gradient='tensorflow'):
+              temporal_targets=None, convolutions='tensorflow'):
     """The weighted loss terms of eq. 7 for the image tensor `image` ([1, h, w, 3], preprocessed).
 
     settings: a stylize.Settings (the weights alpha, beta, gamma, gamma_t, the layers and their weights w_l,
@@ -184,13 +184,13 @@ def objective(net, image, content_targets, style_targets, settings, *, dtype='fl
     style_guides: None, or one dict per style image, layer -> T^l [h_l, w_l]: that style's loss then uses the
     guided Gram G^l_r; a guide of ones is the unguided loss.
     temporal_targets: None, or (w, c) pairs, w [1, h, w, 3] preprocessed and c [h, w]: adds the term
-    'temporal', gamma_t times the sum of their L_temporal. input_gradient: vgg.build_network's.
+    'temporal', gamma_t times the sum of their L_temporal. convolutions: vgg.build_network's.
     """
     import tensorflow.compat.v1 as tf
 
     content_weights, style_weights = settings.content_weights(), settings.style_weights()
     layers = vgg.build_network(net, image, vgg.deepest(list(content_weights) + list(style_weights)),
-                               settings.pooling, dtype, settings.padding, input_gradient)
+                               settings.pooling, dtype, settings.padding, convolutions)
     layers = {name: tf.cast(layers[name], tf.float32) for name in list(content_weights) + list(style_weights)}
     L_content = tf.add_n([float(w) * content_loss(layers[name], tf.constant(content_targets[name]))
                           for name, w in content_weights.items()])
@@ -240,9 +240,10 @@ class UntiledObjective:
             self.image = tf.placeholder(tf.float32, (1,) + np.shape(content))
             self.terms = objective(net, self.image, targets[0][0], style_targets, settings, dtype=dtype,
                                    style_guides=style_guides, temporal_targets=temporal_targets,
-                                   input_gradient=devices.input_gradient(device))
+                                   convolutions=devices.convolutions(device, dtype, settings.convolutions))
             self.gradient = tf.gradients(self.terms['total'], self.image)[0]
         self.session, self.placement = devices.session(graph, placement), placement
+        vgg.initialize(self.session)
 
     def evaluate(self, image, gradient=True):
         if gradient:

@@ -131,7 +131,7 @@ class TileNetwork:
             # Any padding is exact: its effect at a crop's edge stays in the halo, and a crop's edge on the
             # image's border is padded as the image is.
             layers = vgg.build_network(net, self.x, self.deepest, pooling, dtype, padding,
-                                       devices.input_gradient(device))
+                                       devices.convolutions(device, dtype, tiled=True))
             self.boxes, own = {}, {}
             for name in names:
                 box = self.boxes[name] = tf.placeholder(tf.int32, [4], name=f'box_{name}')

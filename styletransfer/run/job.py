@@ -347,8 +347,8 @@ class Run:
         config = self.config
         text = (f'output {width}x{height}, {len(self.styles)} style image(s), {config.optimizer}, '
                 f'{sum(self.iterations)} iterations, on {", ".join(self.placement.devices)}, '
-                f'{devices.precision_in_words(config.precision, self.placement.devices[0])}; network '
-                f'{vgg.describe(self.net)}')
+                f'{devices.arithmetic_in_words(config.precision, config.convolutions, self.placement.devices[0])}; '
+                f'network {vgg.describe(self.net)}')
         if self.network_problem:
             text += f'\nnetwork: {self.network_problem}'
         for (size, settings), memory in zip(self.stages, self.plans):

@@ -78,8 +78,9 @@ class VideoRun:
         return (f'output {width}x{height}, {len(self.frames)} frames at {self.fps:g} fps, {len(self.styles)} style '
                 f'image(s), {self.settings.optimizer}, {"single pass" if passes == 1 else f"{passes} passes"}, '
                 f'beta {self.settings.style_weight:.4g} ({job.beta_in_words(self.config)}), '
-                f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}, '
-                f'{devices.precision_in_words(self.config.precision, self.placement.devices[0])}' +
+                f'gamma_t {self.clip.temporal_weight:.4g}, on {self.placement.devices[0]}, ' +
+                devices.arithmetic_in_words(self.config.precision, self.config.convolutions,
+                                            self.placement.devices[0]) +
                 (f', a frame ends once its objective changes by less than {self.settings.tolerance:g} over '
                  f'{self.settings.tolerance_window} iterations' if self.settings.tolerance else '') +
                 f'; finished frames in {self.directory}; network {vgg.describe(self.net)}' +
