@@ -61,7 +61,7 @@ EPSILON = 1e-8
 # bfloat16 convolutions where the CPU has bfloat16 units, else float32 (devices.compute_dtype): at the defaults
 # the pictures look alike, 1.6-1.7 times faster (docs/performance.md, bfloat16); 'float32' is the paper's arithmetic
 PRECISION = 'auto'
-# The deep float32 convolutions by Winograd's F(4x4, 3x3) on a CPU with AVX-512, where that is 20-25% faster an
+# The deep float32 convolutions by Winograd's F(4x4, 3x3) on a CPU with AVX-512, where that is about 10% faster an
 # iteration (devices.convolutions); 'direct' sums every convolution as TensorFlow does (docs/performance.md, Winograd)
 CONVOLUTIONS = 'auto'
 NOISE_STDDEV = 1.0  # white noise as in Gatys' reference code: randn on the 0..255 scale, around the mean pixel

@@ -63,8 +63,9 @@ def main():
     if args.compare == 'convolutions' and 'avx512f' not in devices.cpu_flags():
         sys.exit('This CPU has no AVX-512, so its float32 convolutions are never Winograd\'s: nothing to compare.')
     without_avx512 = f'{args.out}-cpuinfo-without-avx512'
-    with open(without_avx512, 'w') as f:
-        f.write(WITHOUT_AVX512)
+    if any(plain_cpu for _, _, plain_cpu in variants):
+        with open(without_avx512, 'w') as f:
+            f.write(WITHOUT_AVX512)
     first = variants[0][0]
     print('| example | ' + ' | '.join(f'{name}: iterations, objective' for name, _, _ in variants) + ' | ' +
           ' | '.join(f'{name}: objective over {first}\'s, mean absolute difference (0..255)'

@@ -106,7 +106,7 @@ def cpu_bfloat16_flags(cpuinfo=None):
 def convolutions(device, dtype, choice='auto', tiled=False, cpuinfo=None):
     """How the convolutions are computed on `device` in `dtype` (vgg.CONVOLUTIONS), by `choice`, one of
     CONVOLUTION_CHOICES. 'auto' on a CPU with AVX-512 in float32: the deep layers by Winograd's F(4x4, 3x3),
-    20-25% faster an iteration on a Zen 5 EPYC, with a rounding error about ten times direct summation's; but not
+    about 10% faster an iteration on a Zen 5 EPYC, with a rounding error about ten times direct summation's; but not
     in a tiled evaluation, whose exactness argument is direct summation's (Winograd's blocks would not line up with
     the crops). Otherwise summed directly. With AVX-512 by TensorFlow's own: its input gradient was as fast on an
     Ice Lake Xeon, 5-9% faster an iteration on the Zen 5. Without AVX-512 the input gradients as forward

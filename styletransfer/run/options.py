@@ -307,7 +307,7 @@ def table():
         Option('--convolutions', group=OPTIMIZATION, choices=devices.CONVOLUTION_CHOICES,
                default=stylize.CONVOLUTIONS, setting='convolutions',
                help='auto: in float32 on a CPU with AVX-512, conv3_2 to conv5_1 by Winograd\'s F(4x4, 3x3) when '
-               'untiled, 20-25%% faster, the same sums with about ten times the rounding error; direct: every '
+               'untiled, about 10%% faster (Zen 5), the same sums with about ten times the rounding error; direct: every '
                'convolution summed directly (docs/performance.md)'),
         Option('--device', group=OPTIMIZATION,
                help='TensorFlow device, e.g. /cpu:0 or /gpu:0, one that TensorFlow sees here (default: the GPU if '
